@@ -1,0 +1,24 @@
+"""LungSeg Studio engine: read chest X-rays, build/train the registered models, segment, measure.
+
+    from lungseg_core import list_models, load_model
+    seg = load_model("unet_lite0")
+    mask = seg.predict(image)   # bool HxW, same size as `image`
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded at run time
+
+from .errors import ImageReadError, LungSegError, MaskError, UnknownModelError, WeightsNotFoundError  # noqa: E402
+from .image_io import XrayImage, read_mask, read_xray  # noqa: E402
+from .metrics import OverlapMetrics, overlap_metrics  # noqa: E402
+from .model_loading import list_models, load_model  # noqa: E402
+from .registry import DEFAULT_MODEL, Recipe, build_model, get_recipe, registered_names  # noqa: E402
+from .segmenter import Segmenter  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL", "ImageReadError", "LungSegError", "MaskError", "OverlapMetrics", "Recipe", "Segmenter",
+    "UnknownModelError", "WeightsNotFoundError", "XrayImage", "build_model", "get_recipe", "list_models",
+    "load_model", "overlap_metrics", "read_mask", "read_xray", "registered_names",
+]

@@ -1,0 +1,47 @@
+"""Training augmentations (albumentations), applied to the train split only.
+
+"study": the study's set (horizontal flip, scale/zoom, affine, pad-if-needed, perspective).
+"robust": the study's set plus intensity, blur, noise and occlusion changes, because the models
+are used on X-rays from other scanners, AP views, opacities and devices.
+"""
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+
+AUGMENTATIONS = ("none", "study", "robust")
+
+
+def _geometric(size: int) -> list[A.BasicTransform]:
+    return [
+        A.HorizontalFlip(p=0.5),
+        A.Affine(scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), rotate=(-10, 10), shear=(-4, 4),
+                 border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.8),
+        A.Perspective(scale=(0.02, 0.06), p=0.3),
+        A.PadIfNeeded(min_height=size, min_width=size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+        A.CenterCrop(size, size),
+    ]
+
+
+def _photometric() -> list[A.BasicTransform]:
+    return [
+        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.25, p=0.6),
+        A.RandomGamma(gamma_limit=(70, 150), p=0.5),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5), p=1.0), A.Downscale(scale_range=(0.5, 0.8), p=1.0)], p=0.2),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.25),
+        # Opaque blobs (devices, effusions, consolidations) over the lung: the mask is kept.
+        A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.05, 0.15), hole_width_range=(0.05, 0.15),
+                        fill="random_uniform", fill_mask=None, p=0.3),
+    ]
+
+
+def build_augmentation(name: str, size: int) -> A.Compose | None:
+    """Pipeline over float32 [0,1] image and {0,1} mask, both size x size."""
+    if name not in AUGMENTATIONS:
+        raise KeyError(f"unknown augmentation {name!r}; valid: {', '.join(AUGMENTATIONS)}")
+    if name == "none":
+        return None
+    transforms = _geometric(size)
+    if name == "robust":
+        transforms += _photometric()
+    return A.Compose(transforms)

@@ -1,0 +1,126 @@
+"""Command line: `python -m lungseg_core train|evaluate|predict|models --help`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import LungSegError
+from .registry import DEFAULT_MODEL, registered_names
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .registry import get_recipe
+    from .training import TrainOptions, train
+
+    recipe = get_recipe(args.model)
+    if args.size:
+        recipe = recipe.with_overrides(input_size=args.size)
+    train(recipe, TrainOptions(data_dir=Path(args.data), out_dir=Path(args.out), epochs=args.epochs,
+                               batch_size=args.batch_size, limit=args.limit, max_steps=args.max_steps,
+                               resume=not args.no_resume, evaluate_test=not args.no_test))
+    print(f"wrote {Path(args.out) / (recipe.name + '.safetensors')} and its card")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .dataset import read_manifest
+    from .evaluation import evaluate_cases, format_table
+    from .model_loading import load_model
+
+    seg = load_model(args.model, args.weights_dir, precision=args.precision)
+    cases = read_manifest(args.data, args.split, args.limit)
+    if not cases:
+        raise LungSegError(f"no cases with split {args.split!r} in {args.data}/manifest.csv")
+    report = evaluate_cases(seg, cases)
+    print(f"{args.model} on {args.split} ({len(cases)} images, {seg.precision}, "
+          f"{report['ms_per_image']:.0f} ms/image incl. post-processing)")
+    print(format_table(report["by_source"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": args.model, "split": args.split, **report}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from .image_io import read_xray
+    from .model_loading import load_model
+
+    seg = load_model(args.model, args.weights_dir, precision=args.precision)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in args.images:
+        try:
+            image = read_xray(Path(path).read_bytes())
+        except (LungSegError, OSError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        mask = seg.predict(image.pixels)
+        target = out / f"{Path(path).stem}_mask.png"
+        cv2.imwrite(str(target), mask.astype(np.uint8) * 255)
+        print(f"{path}: lung fraction {mask.mean():.3f} -> {target}")
+    return 1 if failures else 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .model_loading import list_models
+
+    present = set(list_models(args.weights_dir))
+    for name in registered_names():
+        print(f"{name:<28}{'weights present' if name in present else 'no weights'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lungseg_core", description="LungSeg Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    names = ", ".join(registered_names())
+
+    p = sub.add_parser("train", help="train a registered recipe on a data folder (resumes from its checkpoint)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"recipe name ({names})")
+    p.add_argument("--data", required=True, help="folder with manifest.csv (cxr-lungs layout or an export)")
+    p.add_argument("--out", default="weights", help="where weights, card, curves and checkpoints go")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--size", type=int, help="override the recipe's input size")
+    p.add_argument("--limit", type=int, help="use only the first N cases of each split (smoke tests)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--no-test", action="store_true", help="skip the test-split report in the card")
+    p.set_defaults(func=_cmd_train)
+
+    for name, func, helptext in (("evaluate", _cmd_evaluate, "per-source metrics of a model on a split"),
+                                 ("predict", _cmd_predict, "write lung masks for image files")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name ({names})")
+        p.add_argument("--weights-dir", help="folder with <model>.safetensors (default: bundled weights/)")
+        p.add_argument("--precision", choices=("fp32", "bf16"), help="default: bf16 where the CPU has it")
+        p.set_defaults(func=func)
+        if name == "evaluate":
+            p.add_argument("--data", required=True, help="folder with manifest.csv")
+            p.add_argument("--split", default="test", choices=("train", "val", "test"))
+            p.add_argument("--limit", type=int)
+            p.add_argument("--json", help="also write per-image and summary figures to this JSON file")
+        else:
+            p.add_argument("images", nargs="+", help="PNG, JPEG or DICOM files")
+            p.add_argument("--out", default="masks", help="output folder for <stem>_mask.png")
+
+    p = sub.add_parser("models", help="list registered models and whether their weights are present")
+    p.add_argument("--weights-dir")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (LungSegError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

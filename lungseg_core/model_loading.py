@@ -1,0 +1,23 @@
+"""`list_models` / `load_model`: registered names joined with the weights present on disk."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .registry import build_model, get_recipe, registered_names
+from .segmenter import Segmenter
+from .weights_store import available_names, load_card, load_weights, weights_dir, weights_path
+
+
+def list_models(directory: str | Path | None = None) -> list[str]:
+    """Registered model names whose weights are present, in registry order."""
+    present = set(available_names(Path(directory) if directory else None))
+    return [name for name in registered_names() if name in present]
+
+
+def load_model(name: str, directory: str | Path | None = None, precision: str | None = None) -> Segmenter:
+    """A ready Segmenter for a registered name. Unknown names raise UnknownModelError (with the
+    valid names); missing weights raise WeightsNotFoundError."""
+    recipe = get_recipe(name)
+    d = Path(directory) if directory else weights_dir()
+    model = load_weights(build_model(recipe, load_pretrained=False), weights_path(name, d))
+    return Segmenter(recipe, model, precision=precision, card=load_card(name, d))

