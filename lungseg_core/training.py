@@ -140,10 +140,16 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         saved = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
         state = saved["state"]
+        if state.get("planned_epochs", epochs) == epochs:
+            scheduler.load_state_dict(saved["scheduler"])
+        else:  # more (or fewer) epochs asked for: stretch the one-cycle schedule from the current step
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=recipe.learning_rate, pct_start=0.1, last_epoch=state["step"] - 1,
+                total_steps=max(state["step"] + 1, epochs * steps_per_epoch))
         print(f"resumed {recipe.name} from {ckpt} after epoch {state['epoch']}")
+    state["planned_epochs"] = epochs
 
     stop = False
     while state["epoch"] < epochs and not stop:

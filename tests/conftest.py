@@ -33,3 +33,11 @@ def tiny_data_dir(tmp_path: Path) -> Path:
             shutil.copy(SAMPLES / row["mask_path"], tmp_path / row["mask_path"])
             writer.writerow([row["id"], row["source"], split, row["image_path"], row["mask_path"]])
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run beside other work on 2 cores; one intra-op thread avoids oversubscription."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,86 @@
+"""Inference speed of every registered model: ms per image, batch 1, preprocessing and
+post-processing included (Segmenter.predict on a 512x512 sample X-ray), median of N runs,
+and each model's speed as a ratio to the study's full-width vanilla U-Net (64->1024) measured
+in the same run. Also checks that bf16 masks agree with fp32 ones on the bundled samples.
+
+    .venv/bin/python bench/inference.py [--runs 20] [--threads 2] [--precision bf16|fp32]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lungseg_core import (Segmenter, build_model, get_recipe, list_models, load_model, overlap_metrics,  # noqa: E402
+                          read_xray, registered_names)
+from lungseg_core.segmenter import default_precision  # noqa: E402
+
+SAMPLES = ROOT / "samples"
+
+
+def sample_images() -> list[np.ndarray]:
+    return [read_xray(p.read_bytes()).pixels for p in sorted((SAMPLES / "images").glob("*.png"))]
+
+
+def time_predict(seg: Segmenter, image: np.ndarray, runs: int, tta: bool | None = None) -> float:
+    for _ in range(3):
+        seg.predict(image, tta=tta)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        seg.predict(image, tta=tta)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=default_precision())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    image = sample_images()[0]
+    shipped = set(list_models())
+    print(f"# bench/inference.py --runs {args.runs} --threads {args.threads} --precision {args.precision}")
+    print(f"# {torch.get_num_threads()} threads, torch {torch.__version__}, input {image.shape[1]}x{image.shape[0]} "
+          f"uint8, times include preprocessing + post-processing, median of {args.runs}")
+
+    baseline_recipe = get_recipe("unet_vanilla_bce").with_overrides(width=64)
+    baseline = Segmenter(baseline_recipe, build_model(baseline_recipe), precision=args.precision)
+    base_ms = time_predict(baseline, image, args.runs, tta=False)
+    rows = [("study vanilla U-Net 64->1024 (untrained, reference)", baseline_recipe.input_size, "off", base_ms)]
+    for name in registered_names():
+        recipe = get_recipe(name)
+        if name in shipped:
+            seg = load_model(name, precision=args.precision)
+        else:
+            seg = Segmenter(recipe, build_model(recipe, load_pretrained=False), precision=args.precision)
+        label = name + ("" if name in shipped else " (no weights: random init)")
+        rows.append((label, recipe.input_size, "off", time_predict(seg, image, args.runs, tta=False)))
+        if recipe.tta_flip:
+            rows.append((label, recipe.input_size, "on", time_predict(seg, image, args.runs, tta=True)))
+    print(f"\n{'model':<58}{'input':>7}{'TTA':>5}{'ms/image':>10}{'x faster than vanilla':>24}")
+    for label, size, tta, ms in rows:
+        print(f"{label:<58}{size:>5}^2{tta:>5}{ms:>10.1f}{base_ms / ms:>23.1f}x")
+
+    if shipped:
+        print("\n# bf16 vs fp32 mask agreement on the bundled samples (Dice between the two masks)")
+        for name in sorted(shipped):
+            fp32, bf16 = load_model(name, precision="fp32"), load_model(name, precision="bf16")
+            dices = [overlap_metrics(fp32.predict(im), bf16.predict(im)).dice for im in sample_images()]
+            print(f"{name:<30} min Dice {min(dices):.4f}  mean {np.mean(dices):.4f}")
+
+
+if __name__ == "__main__":
+    main()

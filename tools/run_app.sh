@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (first run only) and start LungSeg Studio on http://localhost:8501 with the bundled
+# weights and the local defaults. Extra arguments go to `streamlit run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup_venv.sh requirements.txt
+export HF_HUB_OFFLINE=1
+exec .venv/bin/python -m streamlit run app.py "$@"
