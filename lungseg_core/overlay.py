@@ -1,0 +1,72 @@
+"""Pictures for review: mask overlays (fill or contour), probability and uncertainty heat maps,
+and error maps (false positives / false negatives) — RGB uint8 at the image's own resolution."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .preprocessing import normalize_intensity
+
+MASK_COLOUR = (0, 200, 255)
+FALSE_POSITIVE_COLOUR = (255, 64, 64)  # predicted lung, not in the reference: red
+FALSE_NEGATIVE_COLOUR = (64, 140, 255)  # missed lung: blue
+TRUE_POSITIVE_COLOUR = (80, 220, 120)
+
+
+def display_gray(image: np.ndarray) -> np.ndarray:
+    """Any X-ray array -> RGB uint8 for display (robust windowing, as the model sees it)."""
+    gray = (normalize_intensity(image) * 255).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _blend(base: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], opacity: float) -> np.ndarray:
+    out = base.astype(np.float32)
+    out[where] = (1 - opacity) * out[where] + opacity * np.array(colour, np.float32)
+    return out.astype(np.uint8)
+
+
+def contour_of(mask: np.ndarray, thickness: int | None = None) -> np.ndarray:
+    """Bool outline of a mask, thickness scaled to the image size."""
+    thickness = thickness or max(1, round(max(mask.shape) / 256))
+    m = np.asarray(mask, np.uint8)
+    kernel = np.ones((2 * thickness + 1, 2 * thickness + 1), np.uint8)
+    return (m > 0) & (cv2.erode(m, kernel) == 0)
+
+
+def mask_overlay(image: np.ndarray, mask: np.ndarray, opacity: float = 0.4, style: str = "fill",
+                 colour: tuple[int, int, int] = MASK_COLOUR) -> np.ndarray:
+    """The X-ray with the mask drawn over it, either filled (with its outline) or as contour only."""
+    if style not in ("fill", "contour"):
+        raise ValueError("style must be 'fill' or 'contour'")
+    base = display_gray(image)
+    mask = np.asarray(mask, bool)
+    outline = contour_of(mask)
+    out = _blend(base, mask, colour, opacity) if style == "fill" else base
+    return _blend(out, outline, colour, max(opacity, 0.85))
+
+
+def heat_map(image: np.ndarray, values: np.ndarray, opacity: float = 0.5, vmax: float = 1.0) -> np.ndarray:
+    """Values in [0, vmax] as a colour map over the X-ray (probability or uncertainty)."""
+    base = display_gray(image)
+    scaled = np.clip(np.asarray(values, np.float32) / max(vmax, 1e-6), 0, 1)
+    colours = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    alpha = (opacity * scaled)[:, :, None]
+    return (base * (1 - alpha) + colours * alpha).astype(np.uint8)
+
+
+def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, opacity: float = 0.55) -> np.ndarray:
+    """False positives red, false negatives blue, agreement green, over the X-ray."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    out = display_gray(image)
+    out = _blend(out, pred & truth, TRUE_POSITIVE_COLOUR, opacity * 0.5)
+    out = _blend(out, pred & ~truth, FALSE_POSITIVE_COLOUR, opacity)
+    return _blend(out, ~pred & truth, FALSE_NEGATIVE_COLOUR, opacity)
+
+
+def agreement_map(image: np.ndarray, masks: list[np.ndarray], opacity: float = 0.55) -> np.ndarray:
+    """Share of models that call each pixel lung: green where all agree, warm where they differ."""
+    stack = np.stack([np.asarray(m, bool) for m in masks]).astype(np.float32)
+    share = stack.mean(axis=0)
+    disagreement = 1.0 - np.abs(2 * share - 1)  # 0 where unanimous, 1 where split evenly
+    out = _blend(display_gray(image), share == 1.0, TRUE_POSITIVE_COLOUR, opacity * 0.6)
+    return np.where(disagreement[:, :, None] > 0, heat_map(image, disagreement, opacity=0.9), out).astype(np.uint8)
