@@ -70,3 +70,35 @@ def agreement_map(image: np.ndarray, masks: list[np.ndarray], opacity: float = 0
     disagreement = 1.0 - np.abs(2 * share - 1)  # 0 where unanimous, 1 where split evenly
     out = _blend(display_gray(image), share == 1.0, TRUE_POSITIVE_COLOUR, opacity * 0.6)
     return np.where(disagreement[:, :, None] > 0, heat_map(image, disagreement, opacity=0.9), out).astype(np.uint8)
+
+
+VIEWS = ("Mask overlay", "Probability", "Uncertainty", "Errors vs reference")
+
+
+def _fit(arr: np.ndarray, max_side: int | None, interpolation: int) -> np.ndarray:
+    h, w = arr.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return arr
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if arr.dtype == bool:
+        return cv2.resize(arr.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    return cv2.resize(arr, size, interpolation=interpolation)
+
+
+def render_view(view: str, image: np.ndarray, mask: np.ndarray, probability: np.ndarray | None = None,
+                uncertainty: np.ndarray | None = None, truth: np.ndarray | None = None, opacity: float = 0.4,
+                style: str = "fill", max_side: int | None = None) -> np.ndarray:
+    """The picture for one of VIEWS; with max_side, drawn at display size (cheap on huge images)."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+    img = _fit(np.asarray(image), max_side, cv2.INTER_AREA)
+    m = _fit(np.asarray(mask, bool), max_side, cv2.INTER_NEAREST)
+    if view == "Probability" and probability is not None:
+        return heat_map(img, _fit(probability, max_side, cv2.INTER_AREA), opacity=max(opacity, 0.05))
+    if view == "Uncertainty" and uncertainty is not None:
+        u = _fit(uncertainty, max_side, cv2.INTER_AREA)
+        return heat_map(img, u, opacity=max(opacity, 0.05), vmax=max(0.2, float(u.max())))
+    if view == "Errors vs reference" and truth is not None:
+        return error_map(img, m, _fit(np.asarray(truth, bool), max_side, cv2.INTER_NEAREST), opacity=max(opacity, 0.05))
+    return mask_overlay(img, m, opacity=opacity, style=style)

@@ -46,3 +46,17 @@ def test_heat_and_agreement_maps(image):
     agree = agreement_map(image, [a, b])
     assert agree.shape == (100, 120, 3)
     assert not np.array_equal(agree[30, 55], agree[30, 30])
+
+
+def test_render_view_every_view_and_display_size(image):
+    from lungseg_core.overlay import VIEWS, render_view
+
+    mask = np.zeros(image.shape, bool)
+    mask[20:80, 30:90] = True
+    prob = mask.astype(np.float32)
+    for view in VIEWS:
+        full = render_view(view, image, mask, prob, prob * 0.1, truth=mask, opacity=0.5)
+        small = render_view(view, image, mask, prob, prob * 0.1, truth=mask, opacity=0.5, max_side=60)
+        assert full.shape == (100, 120, 3) and small.shape == (50, 60, 3)
+    with pytest.raises(ValueError):
+        render_view("X-ray vision", image, mask)

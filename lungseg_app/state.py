@@ -1,0 +1,110 @@
+"""Session state shared by the pages, and the cached model / prediction resources.
+
+Widget state is dropped when the user switches pages, so the current case, the annotator and
+the chosen model are kept in plain session keys (not widget keys).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from lungseg_core import DEFAULT_MODEL, ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
+from lungseg_core.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
+from lungseg_core.samples import Sample  # noqa: E402
+from lungseg_core.segmenter import Segmenter  # noqa: E402
+
+CASE_KEY = "case"
+MODEL_KEY = "model_name"
+ANNOTATOR_KEY = "annotator_name"
+
+
+@dataclass
+class Case:
+    """The X-ray under review, carried across pages."""
+
+    pixels: np.ndarray
+    meta: dict[str, Any]
+    label: str
+    hash: str
+    truth: GroundTruth | None = None
+    truth_label: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def cached_model(name: str) -> Segmenter:
+    """Loaded once per process and never mutated."""
+    return load_model(name)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def cached_segmentation(hash_: str, model: str, _pixels: np.ndarray) -> Segmentation:
+    """One prediction per (image, model): display changes never re-run the network."""
+    return segment(cached_model(model), _pixels)
+
+
+def current_case() -> Case | None:
+    return st.session_state.get(CASE_KEY)
+
+
+def set_case_from_bytes(data: bytes, label: str) -> Case:
+    """Decode an upload and make it the current case; raises ImageReadError with a user message."""
+    image = read_xray(data)
+    case = Case(image.pixels, image.meta, label, image_hash(image.pixels))
+    previous = current_case()
+    if previous is not None and previous.hash == case.hash:
+        return previous  # same picture again: keep its ground truth
+    st.session_state[CASE_KEY] = case
+    return case
+
+
+def set_case_from_sample(sample: Sample) -> Case:
+    case = set_case_from_bytes(sample.image_path.read_bytes(), sample.label)
+    case.truth = load_ground_truth(sample.mask_path.read_bytes(), case.pixels.shape)
+    case.truth_label = f"{sample.id} reference mask"
+    return case
+
+
+def set_truth_from_bytes(case: Case, data: bytes, label: str) -> None:
+    """Attach a reference mask; raises LungSegError (MaskError) with a user message."""
+    case.truth = load_ground_truth(data, case.pixels.shape)
+    case.truth_label = label
+
+
+def chosen_model() -> str:
+    names = list_models()
+    name = st.session_state.get(MODEL_KEY)
+    if name not in names:
+        name = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+        st.session_state[MODEL_KEY] = name
+    return name
+
+
+def sidebar() -> None:
+    """Who is working and with which model, kept across pages."""
+    names = list_models()
+    with st.sidebar:
+        st.session_state.setdefault(ANNOTATOR_KEY, "")
+        annotator = st.text_input("Annotator", value=st.session_state[ANNOTATOR_KEY],
+                                  placeholder="your name or initials", key="_annotator_widget")
+        st.session_state[ANNOTATOR_KEY] = annotator.strip()
+        if not names:
+            st.error("No trained models in weights/.")
+            return
+        current = chosen_model()
+        picked = st.selectbox("Model", names, index=names.index(current), key="_model_widget",
+                              help="Used on every page; the default is the best accuracy/speed trade-off on CPU.")
+        st.session_state[MODEL_KEY] = picked
+        case = current_case()
+        if case is not None:
+            st.caption(f"Current case: {case.label} ({case.pixels.shape[1]}x{case.pixels.shape[0]})")
+
+
+__all__ = ["Case", "ImageReadError", "LungSegError", "cached_model", "cached_segmentation", "chosen_model",
+           "current_case", "set_case_from_bytes", "set_case_from_sample", "set_truth_from_bytes", "sidebar"]

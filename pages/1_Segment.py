@@ -1,0 +1,103 @@
+"""Segment: upload or pick an X-ray, see the lung mask, compare with a reference, measure, download."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lungseg_app.state import (cached_segmentation, chosen_model, current_case, set_case_from_bytes,
+                               set_case_from_sample, set_truth_from_bytes, sidebar)
+from lungseg_app.uploads import handle_upload
+from lungseg_core.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
+from lungseg_core.overlay import VIEWS, render_view
+from lungseg_core.samples import list_samples
+
+st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
+sidebar()
+st.title("Segment")
+
+left, right = st.columns([3, 2])
+with left:
+    uploaded = st.file_uploader("Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", key="xray_upload",
+                                help="The file name is not kept. DICOM header fields other than size and "
+                                     "pixel spacing are dropped.")
+    error = handle_upload(uploaded, "xray", lambda data, name: set_case_from_bytes(data, "uploaded X-ray"))
+    if error:
+        st.error(error)
+with right:
+    samples = {s.label: s for s in list_samples()}
+    picked = st.selectbox("…or a sample case (test split, with its reference mask)", list(samples), index=None,
+                          placeholder="choose a sample", key="_sample_widget")
+    if st.button("Open sample", disabled=picked is None):
+        set_case_from_sample(samples[picked])
+
+case = current_case()
+model = chosen_model()
+if case is None or model is None:
+    st.info("Upload a chest X-ray or open a sample case to start.")
+    st.stop()
+
+with st.spinner(f"Segmenting with {model}…"):
+    result = cached_segmentation(case.hash, model, case.pixels)
+
+truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image", key="truth_upload")
+truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
+if truth_error:
+    st.error(truth_error)
+truth = case.truth
+if truth is not None:
+    for note in truth.notes:
+        st.warning(note)
+
+
+@st.fragment
+def viewer() -> None:
+    """Display controls rerun only this fragment: no new prediction, no reload of the rest."""
+    c1, c2, c3 = st.columns([3, 1, 2])
+    views = list(VIEWS) if truth is not None else list(VIEWS[:3])
+    view = c1.radio("View", views, horizontal=True, key="_view")
+    style = c2.radio("Mask", ["fill", "contour"], horizontal=True, key="_style")
+    opacity = c3.slider("Opacity", 0.0, 1.0, 0.4, 0.05, key="_opacity")
+    picture = render_view(view, case.pixels, result.mask, result.probability, result.uncertainty,
+                          truth.mask if truth is not None else None, opacity, style, max_side=1400)
+    st.image(picture, caption=f"{case.label} · {model} · {view} · {result.seconds * 1000:.0f} ms",
+             width="stretch")
+
+
+viewer()
+
+metrics = compare(result.mask, truth.mask) if truth is not None else None
+figures = measure(result.mask, case.meta.get("pixel_spacing_mm"))
+if metrics is not None:
+    st.subheader(f"Against the reference ({case.truth_label})")
+    cols = st.columns(5)
+    for col, (label, value) in zip(cols, [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
+                                          ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]):
+        col.metric(label, f"{value:.3f}")
+
+st.subheader("Lungs")
+spacing = case.meta.get("pixel_spacing_mm")
+unit_note = (f"pixel spacing {spacing[0]:.3f} x {spacing[1]:.3f} mm from the DICOM" if spacing
+             else "no pixel spacing in the file: sizes in pixels only")
+rows = [
+    {"": "Right lung (image left)", "area px": figures.right_area_px, "area cm²": figures.right_area_cm2},
+    {"": "Left lung (image right)", "area px": figures.left_area_px, "area cm²": figures.left_area_cm2},
+    {"": "Both lungs", "area px": figures.total_area_px, "area cm²": figures.total_area_cm2},
+]
+st.dataframe(rows, hide_index=True)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Right / left area", f"{figures.right_left_ratio:.2f}" if figures.right_left_ratio is not None else "n/a")
+c2.metric("Lung height", f"{figures.height_mm:.0f} mm" if figures.height_mm else f"{figures.height_px} px")
+c3.metric("Lung width", f"{figures.width_mm:.0f} mm" if figures.width_mm else f"{figures.width_px} px")
+c4.metric("Share of image", f"{figures.share_of_image:.1%}")
+st.caption(unit_note)
+if not result.mask.any():
+    st.warning("The model found no lung in this image. Is it a chest X-ray?")
+
+record = figures_record(model, figures, metrics, case.label, result.seconds)
+style, opacity = st.session_state.get("_style", "fill"), st.session_state.get("_opacity", 0.4)
+d1, d2, d3, d4 = st.columns(4)
+d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=f"lung_mask_{model}.png", mime="image/png")
+d2.download_button("Overlay (PNG)", png_bytes(render_view("Mask overlay", case.pixels, result.mask, opacity=opacity,
+                                                          style=style)),
+                   file_name=f"lung_overlay_{model}.png", mime="image/png")
+d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
+d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")
