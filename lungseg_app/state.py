@@ -108,3 +108,15 @@ def sidebar() -> None:
 
 __all__ = ["Case", "ImageReadError", "LungSegError", "cached_model", "cached_segmentation", "chosen_model",
            "current_case", "set_case_from_bytes", "set_case_from_sample", "set_truth_from_bytes", "sidebar"]
+
+
+@st.cache_resource
+def cached_store():
+    """The corrections store ($LUNGSEG_STORE or the project's store/ folder)."""
+    from lungseg_core.corrections_store import open_store
+
+    return open_store(os.environ.get("LUNGSEG_STORE_URL") or None)
+
+
+def annotator() -> str:
+    return st.session_state.get(ANNOTATOR_KEY, "").strip()

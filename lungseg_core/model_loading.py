@@ -1,6 +1,7 @@
 """`list_models` / `load_model`: registered names joined with the weights present on disk."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from .registry import build_model, get_recipe, registered_names
@@ -19,5 +20,7 @@ def load_model(name: str, directory: str | Path | None = None, precision: str | 
     valid names); missing weights raise WeightsNotFoundError."""
     recipe = get_recipe(name)
     d = Path(directory) if directory else weights_dir()
-    model = load_weights(build_model(recipe, load_pretrained=False), weights_path(name, d))
-    return Segmenter(recipe, model, precision=precision, card=load_card(name, d))
+    path = weights_path(name, d)
+    model = load_weights(build_model(recipe, load_pretrained=False), path)
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return Segmenter(recipe, model, precision=precision, card=load_card(name, d), version=version)

@@ -38,10 +38,11 @@ class Segmenter:
     """Wraps a trained network: any-size 2-D image in, probability / mask at the same size out."""
 
     def __init__(self, recipe: Recipe, model: nn.Module, precision: str | None = None,
-                 card: dict | None = None) -> None:
+                 card: dict | None = None, version: str = "untrained") -> None:
         self.recipe = recipe
         self.name = recipe.name
         self.card = card or {}
+        self.version = version  # content hash of the weights file: which exact model made a mask
         self.precision = precision or default_precision()
         if self.precision not in ("fp32", "bf16"):
             raise ValueError("precision must be 'fp32' or 'bf16'")

@@ -3,31 +3,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lungseg_app.state import (cached_segmentation, chosen_model, current_case, set_case_from_bytes,
-                               set_case_from_sample, set_truth_from_bytes, sidebar)
+from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
+from lungseg_app.widgets import case_input
 from lungseg_core.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
 from lungseg_core.overlay import VIEWS, render_view
-from lungseg_core.samples import list_samples
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
 sidebar()
 st.title("Segment")
 
-left, right = st.columns([3, 2])
-with left:
-    uploaded = st.file_uploader("Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", key="xray_upload",
-                                help="The file name is not kept. DICOM header fields other than size and "
-                                     "pixel spacing are dropped.")
-    error = handle_upload(uploaded, "xray", lambda data, name: set_case_from_bytes(data, "uploaded X-ray"))
-    if error:
-        st.error(error)
-with right:
-    samples = {s.label: s for s in list_samples()}
-    picked = st.selectbox("…or a sample case (test split, with its reference mask)", list(samples), index=None,
-                          placeholder="choose a sample", key="_sample_widget")
-    if st.button("Open sample", disabled=picked is None):
-        set_case_from_sample(samples[picked])
+case_input()
 
 case = current_case()
 model = chosen_model()

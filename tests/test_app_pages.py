@@ -56,7 +56,7 @@ def test_segment_sample_iou_matches_library():
     at = _page("pages/1_Segment.py").run()
     assert "Upload a chest X-ray" in at.info[0].value
     at.selectbox(key="_sample_widget").set_value(sample.label).run()
-    at.button[0].click().run()
+    at.button(key="_open_sample").click().run()
     assert not at.exception
     image = read_xray(sample.image_path.read_bytes()).pixels
     truth = read_mask(sample.mask_path.read_bytes(), image.shape)

@@ -1,0 +1,26 @@
+"""Widgets used by more than one page."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lungseg_app.state import set_case_from_bytes, set_case_from_sample
+from lungseg_app.uploads import handle_upload
+from lungseg_core.samples import list_samples
+
+
+def case_input() -> None:
+    """Upload an X-ray or open a bundled sample; errors stay on the page, the app stays usable."""
+    left, right = st.columns([3, 2])
+    with left:
+        uploaded = st.file_uploader("Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", key="xray_upload",
+                                    help="The file name is not kept. DICOM header fields other than size and "
+                                         "pixel spacing are dropped.")
+        error = handle_upload(uploaded, "xray", lambda data, name: set_case_from_bytes(data, "uploaded X-ray"))
+        if error:
+            st.error(error)
+    with right:
+        samples = {s.label: s for s in list_samples()}
+        picked = st.selectbox("…or a sample case (test split, with its reference mask)", list(samples), index=None,
+                              placeholder="choose a sample", key="_sample_widget")
+        if st.button("Open sample", disabled=picked is None, key="_open_sample"):
+            set_case_from_sample(samples[picked])

@@ -1,0 +1,123 @@
+"""Correct: edit the model's mask on a canvas (add / erase brush, add / cut polygon, zoom,
+undo / redo / reset) and save it as a new version in the corrections store."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+from streamlit_drawable_canvas import st_canvas
+
+from lungseg_app.editing import edit_session
+from lungseg_app.state import (annotator, cached_model, cached_segmentation, cached_store, chosen_model,
+                               current_case, sidebar)
+from lungseg_app.widgets import case_input
+from lungseg_core import LungSegError, overlap_metrics
+from lungseg_core.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
+from lungseg_core.overlay import mask_overlay
+
+st.set_page_config(page_title="Correct · LungSeg Studio", page_icon="🫁", layout="wide")
+sidebar()
+st.title("Correct")
+
+case = current_case()
+model = chosen_model()
+if case is None:
+    case_input()
+    case = current_case()
+if case is None or model is None:
+    st.info("Open an X-ray here or on the Segment page, then correct the model's mask.")
+    st.stop()
+
+result = cached_segmentation(case.hash, model, case.pixels)
+edit = edit_session(case.hash, model, result.mask)
+h, w = case.pixels.shape
+
+tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
+         "Add polygon": ("polygon", True), "Cut polygon": ("polygon", False)}
+c1, c2, c3 = st.columns([3, 1, 2])
+tool = c1.radio("Tool", list(tools), horizontal=True, key="_tool",
+                help="Polygons: click the corners, click the first corner again to close, then Apply.")
+brush = c2.slider("Brush size", 2, 60, 14, key="_brush")
+zoom = c3.select_slider("Zoom", options=[1, 2, 4, 8], value=1, key="_zoom",
+                        help="Zoom into a region for fine edges; strokes map back to the full image.")
+if zoom > 1:
+    z1, z2 = st.columns(2)
+    cx = z1.slider("Region centre x (px)", 0, w - 1, w // 2, key="_zoom_x")
+    cy = z2.slider("Region centre y (px)", 0, h - 1, h // 2, key="_zoom_y")
+    viewport = Viewport.zoom((h, w), cx, cy, zoom)
+else:
+    viewport = Viewport.whole((h, w))
+
+if edit.pending_viewport is not None and edit.pending_viewport != viewport:
+    edit.commit_pending()  # strokes drawn in the previous view are kept before the view changes
+
+mode, adds = tools[tool]
+canvas_w, canvas_h = viewport.canvas_size(700)
+background = mask_overlay(viewport.crop(case.pixels), viewport.crop(edit.history.current), opacity=0.3)
+background = Image.fromarray(background).resize((canvas_w, canvas_h), Image.NEAREST if zoom > 1 else Image.BILINEAR)
+
+canvas = st_canvas(
+    fill_color=ADD_CSS if adds else ERASE_CSS, stroke_width=brush, stroke_color=ADD_CSS if adds else ERASE_CSS,
+    background_image=background, update_streamlit=True, width=canvas_w, height=canvas_h, drawing_mode=mode,
+    key=edit.canvas_key, return_image_data=True,
+)
+strokes = canvas.image_data if canvas is not None else None
+if strokes is not None and strokes.shape[:2] == (canvas_h, canvas_w) and strokes[:, :, 3].any():
+    edit.pending_rgba, edit.pending_viewport = np.asarray(strokes), viewport
+working = edit.working_mask()
+
+b1, b2, b3, b4 = st.columns(4)
+if b1.button("Apply strokes", key="_apply", help="Merge what is on the canvas into the mask (needed for polygons)."):
+    edit.commit_pending()
+    st.rerun()
+if b2.button("Undo", key="_undo", disabled=edit.history.position == 0 and edit.pending_rgba is None):
+    if edit.pending_rgba is not None:
+        edit.clear_canvas()
+    else:
+        edit.history.undo()
+    st.rerun()
+if b3.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1):
+    edit.history.redo()
+    edit.clear_canvas()
+    st.rerun()
+if b4.button("Reset to model mask", key="_reset"):
+    edit.history.reset()
+    edit.clear_canvas()
+    st.rerun()
+
+figures = edit_figures(result.mask, working)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Pixels added", f"{figures.added_px:,}")
+m2.metric("Pixels removed", f"{figures.removed_px:,}")
+m3.metric("IoU with model mask", f"{figures.iou_with_model:.3f}")
+if case.truth is not None:
+    vs = overlap_metrics(working, case.truth.mask)
+    m4.metric("Edit vs reference: IoU / Dice", f"{vs.iou:.3f} / {vs.dice:.3f}")
+
+with st.expander("Preview of the edited mask (full image)", expanded=zoom > 1):
+    st.image(mask_overlay(case.pixels, working, opacity=0.4), width="stretch")
+
+st.subheader("Save")
+with st.form("save_form", clear_on_submit=False):
+    note = st.text_input("Note (what was fixed)", key="_note")
+    label = st.text_input("Case label (optional; leave empty to keep the case anonymous)", key="_case_label")
+    status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
+                      help="Submitted corrections appear for review; drafts can be saved again later.")
+    submitted = st.form_submit_button("Save correction", type="primary")
+if submitted:
+    who = annotator()
+    if not who:
+        st.error("Enter your name in the sidebar (Annotator) before saving.")
+    else:
+        try:
+            record = cached_store().save_correction(
+                case.pixels, result.mask, working, model_name=model, model_version=cached_model(model).version,
+                annotator=who, note=note, status=status, parent_id=edit.last_saved_id, case_label=label or None,
+                pixel_spacing_mm=case.meta.get("pixel_spacing_mm"))
+        except LungSegError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            edit.last_saved_id = record.id
+            edit.saved_ids.append(record.id)
+            st.success(f"Saved version {len(edit.saved_ids)} of this case ({record.id[:8]}, {status}); "
+                       f"{figures.added_px:,} px added, {figures.removed_px:,} px removed.")

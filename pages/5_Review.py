@@ -1,0 +1,85 @@
+"""Review: saved corrections, filtered; one case's original vs corrected mask, its versions;
+approve or reject with a note; export approved cases for training (zip) or as COCO JSON."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from lungseg_app.state import annotator, cached_store, sidebar
+from lungseg_core import LungSegError
+from lungseg_core.corrections_export import export_coco_json, export_training_zip
+from lungseg_core.corrections_store import STATUSES
+from lungseg_core.mask_editing import edit_figures
+from lungseg_core.overlay import error_map, mask_overlay
+
+st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
+sidebar()
+st.title("Review corrections")
+store = cached_store()
+
+everything = store.list_corrections()
+f1, f2, f3 = st.columns(3)
+status = f1.selectbox("Status", ["any", *STATUSES], key="_f_status")
+who = f2.selectbox("Annotator", ["any", *sorted({r.annotator for r in everything})], key="_f_annotator")
+model = f3.selectbox("Model", ["any", *sorted({r.model_name for r in everything})], key="_f_model")
+records = store.list_corrections(status=None if status == "any" else status, annotator=None if who == "any" else who,
+                                 model_name=None if model == "any" else model)
+if not records:
+    st.info("No saved corrections match. Save one on the Correct page.")
+else:
+    st.dataframe([{"id": r.id[:8], "saved": r.created_at[:19].replace("T", " "), "annotator": r.annotator,
+                   "model": r.model_name, "status": r.status, "case": r.case_label or "",
+                   "version of": (r.parent_id or "")[:8], "note": r.note} for r in records], hide_index=True)
+
+    thumbs = records[:8]
+    cols = st.columns(len(thumbs))
+    for col, r in zip(cols, thumbs):
+        image = store.load_image(r.image_hash)
+        col.image(mask_overlay(image, store.load_mask(r.corrected_mask_hash), opacity=0.35), width="stretch",
+                  caption=f"{r.id[:8]} · {r.status}")
+
+    by_label = {f"{r.id[:8]} · {r.annotator} · {r.status} · {r.created_at[:19]}": r for r in records}
+    chosen = by_label[st.selectbox("Case", list(by_label), key="_f_case")]
+    image = store.load_image(chosen.image_hash)
+    original = store.load_mask(chosen.original_mask_hash)
+    corrected = store.load_mask(chosen.corrected_mask_hash)
+    change = edit_figures(original, corrected)
+    a, b, c = st.columns(3)
+    a.image(mask_overlay(image, original, opacity=0.35), caption=f"Model mask ({chosen.model_name})", width="stretch")
+    b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {chosen.annotator}", width="stretch")
+    c.image(error_map(image, corrected, original), width="stretch",
+            caption=f"Difference: red added ({change.added_px:,} px), blue removed ({change.removed_px:,} px)")
+    st.metric("Changed pixels", f"{change.added_px + change.removed_px:,}")
+    st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f}")
+
+    st.markdown("**Versions of this case**")
+    st.dataframe([{"version": i + 1, "id": v.id[:8], "saved": v.created_at[:19].replace("T", " "),
+                   "annotator": v.annotator, "status": v.status, "note": v.note}
+                  for i, v in enumerate(store.history(chosen.id))], hide_index=True)
+    st.markdown("**Status log**")
+    st.dataframe([{"status": s.status, "by": s.reviewer, "when": s.changed_at[:19].replace("T", " "), "note": s.note}
+                  for s in store.status_changes(chosen.id)], hide_index=True)
+
+    review_note = st.text_input("Review note", key="_review_note")
+    r1, r2 = st.columns(2)
+    for col, (label, new_status) in zip((r1, r2), (("Approve", "approved"), ("Reject", "rejected"))):
+        if col.button(label, key=f"_{new_status}"):
+            if not annotator():
+                st.error("Enter your name in the sidebar before reviewing.")
+            else:
+                try:
+                    store.set_status(chosen.id, new_status, reviewer=annotator(), note=review_note)
+                except LungSegError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
+
+st.subheader("Export approved cases")
+approved = len(store.list_corrections(status="approved"))
+st.caption(f"{approved} approved version(s); the newest per image is exported. The zip has the training layout "
+           "(images/, masks/, manifest.csv with a split column): `python -m lungseg_core train --data <folder>`.")
+e1, e2 = st.columns(2)
+e1.download_button("Training data (zip)", export_training_zip(store) if approved else b"", file_name="lungseg_corrections.zip",
+                   mime="application/zip", disabled=not approved, key="_export_zip")
+e2.download_button("COCO JSON (RLE masks)", export_coco_json(store) if approved else "", file_name="lungseg_corrections_coco.json",
+                   mime="application/json", disabled=not approved, key="_export_coco")
