@@ -32,7 +32,7 @@ else:
                    "version of": (r.parent_id or "")[:8], "note": r.note} for r in records], hide_index=True)
 
     thumbs = records[:8]
-    cols = st.columns(len(thumbs))
+    cols = st.columns(8)
     for col, r in zip(cols, thumbs):
         image = store.load_image(r.image_hash)
         col.image(mask_overlay(image, store.load_mask(r.corrected_mask_hash), opacity=0.35), width="stretch",

@@ -41,3 +41,31 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def app_store(tmp_path_factory) -> Path:
+    """The corrections store used by the app server in browser tests."""
+    return tmp_path_factory.mktemp("browser-store")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_store):
+    """`streamlit run app.py` on a loopback port, shared by the browser tests."""
+    from lungseg_app.local_server import streamlit_app
+
+    with streamlit_app(env={"LUNGSEG_STORE": str(app_store)}) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from lungseg_app.local_server import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

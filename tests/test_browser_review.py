@@ -5,27 +5,10 @@ import re
 
 import pytest
 
-from lungseg_app.local_server import launch_chromium, streamlit_app
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.samples import list_samples
 
 TIMEOUT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with streamlit_app() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture()

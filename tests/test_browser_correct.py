@@ -1,0 +1,84 @@
+"""Real browser: open a sample, draw an erase stroke across a lung on the canvas, save; the
+Review page lists the case, the stored mask differs from the model's exactly under the stroke;
+the export zip reads back."""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import numpy as np
+
+from lungseg_core.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.samples import list_samples
+
+TIMEOUT_MS = 90_000
+CANVAS_PX = 700
+BRUSH = 14
+
+
+def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_path):
+    sample = list_samples()[0]
+    context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{app_url}/Correct")
+    page.get_by_text("Open an X-ray here").wait_for()
+    page.get_by_test_id("stSidebar").get_by_label("Annotator").fill("browser-annotator")
+    page.get_by_test_id("stSidebar").get_by_label("Annotator").press("Enter")
+    page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
+    page.get_by_role("option", name=sample.label).click()
+    page.get_by_role("button", name="Open sample").click()
+    page.get_by_text("Erase brush").click()
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(state="visible")
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    assert round(box["width"]) == CANVAS_PX
+    y = 300
+    page.mouse.move(box["x"] + 80, box["y"] + y)
+    page.mouse.down()
+    for x in range(80, 621, 20):
+        page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.up()
+    removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
+    page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+    page.get_by_label("Note (what was fixed)").fill("erased a band")
+    page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
+    page.get_by_role("button", name="Save correction").click()
+    page.get_by_text("Saved version 1").wait_for()
+
+    store = SQLiteCorrectionsStore(app_store)
+    (record,) = [r for r in store.list_corrections() if r.note == "erased a band"]
+    assert record.annotator == "browser-annotator"
+    original, corrected = store.load_mask(record.original_mask_hash), store.load_mask(record.corrected_mask_hash)
+    diff = original ^ corrected
+    assert diff.any() and not (corrected & ~original).any()  # only erased
+    scale = 512 / CANVAS_PX
+    rows, cols = np.nonzero(diff)
+    assert rows.min() >= (y - BRUSH) * scale - 1 and rows.max() <= (y + BRUSH) * scale + 1
+    assert cols.min() >= (80 - BRUSH) * scale - 1 and cols.max() <= (620 + BRUSH) * scale + 1
+    band = np.zeros_like(original)
+    band[round((y - 3) * scale):round((y + 3) * scale), round(120 * scale):round(580 * scale)] = True
+    assert not (corrected & band).any()  # the core of the stroke is erased
+
+    page.goto(f"{app_url}/Review")
+    page.get_by_text("Review corrections").wait_for()
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    page.get_by_text(f"{record.id[:8]} · submitted").first.wait_for()  # the thumbnail of the saved case
+    page.get_by_test_id("stSidebar").get_by_label("Annotator").fill("browser-reviewer")
+    page.get_by_test_id("stSidebar").get_by_label("Annotator").press("Enter")
+    page.get_by_role("button", name="Approve").click()
+    page.get_by_text(f"{record.id[:8]} · approved").first.wait_for()
+    assert store.get(record.id).status == "approved"
+    export = page.get_by_role("button", name="Training data (zip)")
+    page.wait_for_function("el => !el.disabled", arg=export.element_handle())
+    with page.expect_download() as info:
+        export.click()
+    data = open(info.value.path(), "rb").read()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        rows_ = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode())))
+        assert len(rows_) == 1 and rows_[0]["correction_id"] == record.id
+        exported = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(io.BytesIO(zf.read(rows_[0]["mask_path"]))))
+        assert np.array_equal(exported > 127, corrected)
+    context.close()
