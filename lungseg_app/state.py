@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from lungseg_core import DEFAULT_MODEL, ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
+from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
 from lungseg_core.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
 from lungseg_core.samples import Sample  # noqa: E402
 from lungseg_core.segmenter import Segmenter  # noqa: E402
@@ -81,7 +81,10 @@ def chosen_model() -> str:
     names = list_models()
     name = st.session_state.get(MODEL_KEY)
     if name not in names:
-        name = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+        from lungseg_core.model_versions import default_model_name
+
+        default = default_model_name()
+        name = default if default in names else (names[0] if names else None)
         st.session_state[MODEL_KEY] = name
     return name
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .errors import LungSegError
@@ -68,12 +69,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from .retrain_jobs import jobs_dir, run_job
+
+    job_dir = Path(args.job_dir) if args.job_dir else jobs_dir() / time.strftime("cli-%Y%m%d-%H%M%S")
+    job_dir.mkdir(parents=True, exist_ok=True)
+    code = run_job(job_dir, args.base, Path(args.store), Path(args.data) if args.data else None, args.epochs,
+                   args.size, args.max_steps)
+    progress = json.loads((job_dir / "progress.json").read_text())
+    print(progress.get("message", progress.get("state")))
+    if progress.get("result"):
+        print(json.dumps(progress["result"], indent=2))
+    return code
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .model_loading import list_models
 
-    present = set(list_models(args.weights_dir))
-    for name in registered_names():
-        print(f"{name:<28}{'weights present' if name in present else 'no weights'}")
+    from .model_versions import default_model_name
+
+    present = list_models(args.weights_dir)
+    default = default_model_name()
+    for name in dict.fromkeys(registered_names() + present):
+        state = "weights present" if name in present else "no weights"
+        print(f"{name:<28}{state}{'  (default)' if name == default else ''}")
     return 0
 
 
@@ -110,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("images", nargs="+", help="PNG, JPEG or DICOM files")
             p.add_argument("--out", default="masks", help="output folder for <stem>_mask.png")
+
+    p = sub.add_parser("retrain", help="fine-tune a model on approved corrections, gate it, save a new version")
+    p.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (a name from `models`)")
+    p.add_argument("--store", required=True, help="corrections store folder (or sqlite:///folder)")
+    p.add_argument("--data", help="base training data (manifest.csv) mixed in so the model does not forget; "
+                                  "its val split decides, its test split is reported")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--size", type=int, help="override the input size")
+    p.add_argument("--max-steps", type=int, help="stop after N steps (smoke tests)")
+    p.add_argument("--job-dir", help="where progress.json, log and intermediate files go")
+    p.set_defaults(func=_cmd_retrain)
 
     p = sub.add_parser("models", help="list registered models and whether their weights are present")
     p.add_argument("--weights-dir")

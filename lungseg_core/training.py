@@ -10,7 +10,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from .evaluation import evaluate_cases, format_table, mean_dice_at_model_size
 from .losses import build_loss
 from .model_card import render_markdown
 from .registry import Recipe, build_model
-from .segmenter import Segmenter, cpu_has_bf16
+from .segmenter import cpu_has_bf16
 from .weights_store import load_weights, save_card, save_weights, weights_path
 
 
@@ -38,6 +38,16 @@ class TrainOptions:
     seed: int = 0
     bf16: bool | None = None  # None: where the CPU supports it
     evaluate_test: bool = True
+    # fine-tuning (retraining from corrections)
+    init_weights: Path | None = None  # start from these weights instead of the recipe's initialisation
+    output_name: str | None = None  # file name of the result (default: the recipe name)
+    learning_rate: float | None = None
+    on_progress: Callable[[dict[str, Any]], None] | None = None  # called after every step and epoch
+    should_stop: Callable[[], bool] | None = None  # polled every step: True cancels without writing weights
+
+
+class TrainingCancelled(Exception):
+    """Training was stopped on request; no weights were written."""
 
 
 def checkpoint_path(out_dir: Path, name: str) -> Path:
@@ -110,6 +120,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     np.random.seed(opts.seed)
     epochs = opts.epochs or recipe.epochs
     batch_size = opts.batch_size or recipe.batch_size
+    name = opts.output_name or recipe.name
+    learning_rate = opts.learning_rate or recipe.learning_rate
     use_bf16 = cpu_has_bf16() if opts.bf16 is None else opts.bf16
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,15 +139,18 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                               generator=generator)
     val_loader = DataLoader(val_ds, batch_size=16)
 
-    model = build_model(recipe).to(memory_format=torch.channels_last)
+    model = build_model(recipe, load_pretrained=opts.init_weights is None)
+    if opts.init_weights is not None:
+        load_weights(model, Path(opts.init_weights))
+    model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(recipe.loss)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=recipe.weight_decay)
     steps_per_epoch = len(train_loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.learning_rate,
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
                                                     total_steps=max(1, epochs * steps_per_epoch), pct_start=0.1)
     state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best_dice": -1.0, "best_epoch": 0,
                              "best_model": None, "wall_s": 0.0}
-    ckpt = checkpoint_path(out_dir, recipe.name)
+    ckpt = checkpoint_path(out_dir, name)
     if opts.resume and ckpt.is_file():
         saved = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
@@ -146,9 +161,9 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             scheduler.load_state_dict(saved["scheduler"])
         else:  # more (or fewer) epochs asked for: stretch the one-cycle schedule from the current step
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=recipe.learning_rate, pct_start=0.1, last_epoch=state["step"] - 1,
+                optimizer, max_lr=learning_rate, pct_start=0.1, last_epoch=state["step"] - 1,
                 total_steps=max(state["step"] + 1, epochs * steps_per_epoch))
-        print(f"resumed {recipe.name} from {ckpt} after epoch {state['epoch']}")
+        print(f"resumed {name} from {ckpt} after epoch {state['epoch']}")
     state["planned_epochs"] = epochs
 
     stop = False
@@ -156,8 +171,10 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         epoch_start = time.perf_counter()
         model.train()
         total, correct_dice, seen = 0.0, [], 0
-        bar = tqdm(train_loader, desc=f"{recipe.name} epoch {state['epoch'] + 1}/{epochs}", leave=False)
+        bar = tqdm(train_loader, desc=f"{name} epoch {state['epoch'] + 1}/{epochs}", leave=False)
         for x, y in bar:
+            if opts.should_stop is not None and opts.should_stop():
+                raise TrainingCancelled(f"{name}: cancelled at epoch {state['epoch'] + 1}, step {state['step']}")
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(x)
@@ -174,6 +191,11 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                 pred = (logits.float() > 0).numpy()[:, 0]
                 correct_dice.append(mean_dice_at_model_size(pred.astype(np.float32), y[:, 0].numpy()))
             bar.set_postfix(loss=f"{loss_value:.4f}")
+            if opts.on_progress is not None:
+                opts.on_progress({"phase": "train", "epoch": state["epoch"] + 1, "epochs": epochs,
+                                  "step_in_epoch": bar.n + 1, "steps_per_epoch": steps_per_epoch,
+                                  "loss": loss_value, "val_dice": state["history"][-1]["val_dice"]
+                                  if state["history"] else None})
             if opts.max_steps is not None and state["step"] >= opts.max_steps:
                 stop = True
                 break
@@ -188,7 +210,11 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         if val_dice > state["best_dice"]:
             state["best_dice"], state["best_epoch"] = val_dice, state["epoch"]
             state["best_model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        print(f"{recipe.name} epoch {state['epoch']}/{epochs} train_loss {total / max(1, seen):.4f} "
+        if opts.on_progress is not None:
+            opts.on_progress({"phase": "epoch_end", "epoch": state["epoch"], "epochs": epochs,
+                              "step_in_epoch": steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+                              "loss": total / max(1, seen), "val_dice": val_dice})
+        print(f"{name} epoch {state['epoch']}/{epochs} train_loss {total / max(1, seen):.4f} "
               f"val_loss {val_loss:.4f} val_dice {val_dice:.4f} (best {state['best_dice']:.4f} @ "
               f"{state['best_epoch']}) {state['wall_s'] / 60:.1f} min", flush=True)
         _save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -196,10 +222,10 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                                 "state": state})
 
     model.load_state_dict(state["best_model"])
-    save_weights(model, recipe.name, out_dir, metadata={"recipe": recipe.name})
-    _write_curves(state["history"], out_dir / recipe.name)
+    save_weights(model, name, out_dir, metadata={"recipe": recipe.name})
+    _write_curves(state["history"], out_dir / name)
     card = {
-        "name": recipe.name, "title": recipe.title, "recipe": recipe.as_dict(),
+        "name": name, "title": recipe.title, "recipe": recipe.as_dict(),
         "training": {
             "data_dir": Path(opts.data_dir).name, "train_cases": len(train_cases), "val_cases": len(val_cases),
             "split_used_for_training": "train", "split_used_for_selection": "val",
@@ -209,12 +235,13 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "best_val_dice_model_size": round(state["best_dice"], 4),
         },
-        "weights": {"file": weights_path(recipe.name, out_dir).name, "dtype": "float16",
+        "weights": {"file": weights_path(name, out_dir).name, "dtype": "float16",
                     "params_million": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)},
     }
     if opts.evaluate_test:
-        segmenter = Segmenter(recipe, load_weights(build_model(recipe, load_pretrained=False),
-                                                   weights_path(recipe.name, out_dir)))
+        from .model_loading import segmenter_from_weights
+
+        segmenter = segmenter_from_weights(recipe, weights_path(name, out_dir))
         test_cases = read_manifest(opts.data_dir, "test", opts.limit)
         val_report = evaluate_cases(segmenter, val_cases)
         card["val"] = val_report["by_source"]
@@ -225,5 +252,5 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                                      f"resolution, post-processed masks, flip TTA {'on' if recipe.tta_flip else 'off'}, "
                                      f"{segmenter.precision}")
             print(format_table(report["by_source"]))
-    save_card(recipe.name, out_dir, card, render_markdown(card))
+    save_card(name, out_dir, card, render_markdown(card))
     return card

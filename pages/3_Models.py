@@ -5,7 +5,7 @@ import streamlit as st
 
 from lungseg_app.state import sidebar
 from lungseg_core.model_catalog import model_summaries
-from lungseg_core.weights_store import weights_dir
+from lungseg_core.model_loading import model_folder
 
 st.set_page_config(page_title="Models · LungSeg Studio", page_icon="🫁", layout="wide")
 sidebar()
@@ -15,8 +15,8 @@ st.dataframe(summaries, hide_index=True)
 for row in summaries:
     name = row["model"]
     with st.expander(f"{row['title']}  —  `{name}`", expanded=row["default"]):
-        card = weights_dir() / f"{name}.md"
-        curves = weights_dir() / f"{name}.curves.png"
+        card = model_folder(name) / f"{name}.md"
+        curves = model_folder(name) / f"{name}.curves.png"
         if curves.is_file():
             st.image(str(curves), caption="Training curves (loss and Dice per epoch, train and validation)")
         st.markdown(card.read_text() if card.is_file() else "_No model card._")

@@ -1,0 +1,168 @@
+"""Retraining as a background job: one at a time, in its own process, with progress on disk.
+
+The job writes `<jobs>/<id>/progress.json` (atomically) after every step, so any page — even
+after a reload or from another browser — can show it; `<jobs>/active.json` names the running
+job and acts as the one-job-at-a-time lock; a `cancel` file asks the job to stop, which it does
+at the next step without writing weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .corrections_store import default_store_dir
+from .errors import LungSegError
+from .weights_store import _atomic_write
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class JobBusyError(LungSegError):
+    """A retraining job is already running."""
+
+
+def jobs_dir() -> Path:
+    return Path(os.environ.get("LUNGSEG_JOBS", default_store_dir() / "jobs"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not running
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def write_progress(job_dir: Path, **fields: Any) -> None:
+    path = job_dir / "progress.json"
+    current = read_progress(job_dir) or {}
+    current.update(fields, updated=time.time())
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(current)))
+
+
+def read_progress(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((job_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def active_job() -> dict[str, Any] | None:
+    """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
+    lock = jobs_dir() / "active.json"
+    try:
+        info = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _pid_alive(int(info.get("pid", -1))):
+        progress = read_progress(Path(info["dir"])) or {}
+        if progress.get("state") in (None, "running", "starting"):
+            write_progress(Path(info["dir"]), state="failed", message="the job process ended unexpectedly")
+        lock.unlink(missing_ok=True)
+        return None
+    return info
+
+
+def latest_job() -> dict[str, Any] | None:
+    """The most recent job's progress (running or finished), for the page to show."""
+    root = jobs_dir()
+    if not root.is_dir():
+        return None
+    dirs = sorted((d for d in root.iterdir() if (d / "progress.json").is_file()), key=lambda d: d.stat().st_mtime)
+    if not dirs:
+        return None
+    progress = read_progress(dirs[-1]) or {}
+    return {"id": dirs[-1].name, "dir": str(dirs[-1]), **progress}
+
+
+def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 1, size: int | None = None,
+              extra_args: list[str] | None = None) -> dict[str, Any]:
+    """Spawn `python -m lungseg_core retrain ...` detached; refuse if one is running."""
+    root = jobs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    if active_job() is not None:
+        raise JobBusyError("A retraining job is already running; wait for it or cancel it.")
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    job_dir = root / job_id
+    job_dir.mkdir()
+    lock = root / "active.json"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise JobBusyError("A retraining job is already running; wait for it or cancel it.") from None
+    write_progress(job_dir, state="starting", base=base, epochs=epochs)
+    cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
+           "--epochs", str(epochs), "--job-dir", str(job_dir)]
+    if data_dir is not None:
+        cmd += ["--data", str(data_dir)]
+    if size:
+        cmd += ["--size", str(size)]
+    cmd += extra_args or []
+    with open(job_dir / "log.txt", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    info = {"id": job_id, "pid": proc.pid, "dir": str(job_dir), "base": base, "started": time.time()}
+    with os.fdopen(fd, "w") as fh:
+        json.dump(info, fh)
+    return info
+
+
+def cancel_job(grace_s: float = 20.0) -> bool:
+    """Ask the running job to stop; if it has not stopped after grace_s, terminate it."""
+    info = active_job()
+    if info is None:
+        return False
+    job_dir = Path(info["dir"])
+    (job_dir / "cancel").touch()
+    deadline = time.time() + grace_s
+    while time.time() < deadline and _pid_alive(int(info["pid"])):
+        time.sleep(0.2)
+    if _pid_alive(int(info["pid"])):
+        os.killpg(int(info["pid"]), signal.SIGTERM)
+        write_progress(job_dir, state="cancelled", message="terminated after the grace period")
+    active_job()  # clears the lock of the finished process
+    return True
+
+
+def run_job(job_dir: Path, base: str, store_path: Path, data_dir: Path | None, epochs: int,
+            size: int | None, max_steps: int | None = None) -> int:
+    """Body of the job process (called by the CLI): trains, reports, releases the lock."""
+    from .corrections_store import open_store
+    from .retraining import retrain
+    from .training import TrainingCancelled
+
+    cancel_flag = job_dir / "cancel"
+    write_progress(job_dir, state="running", pid=os.getpid())
+    try:
+        result = retrain(base, open_store(store_path), job_dir, base_data=data_dir, epochs=epochs, size=size,
+                         on_progress=lambda p: write_progress(job_dir, **p), should_stop=cancel_flag.exists,
+                         max_steps=max_steps)
+    except TrainingCancelled as exc:
+        write_progress(job_dir, state="cancelled", message=str(exc))
+        return 3
+    except Exception as exc:  # reported on the page; the traceback is in log.txt
+        write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        lock = jobs_dir() / "active.json"
+        try:
+            if json.loads(lock.read_text()).get("dir") == str(job_dir):
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
+    write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"},
+                   message=f"{result['name']}: {'promoted to default' if result['promoted'] else 'kept, not promoted'}")
+    return 0

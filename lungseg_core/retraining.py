@@ -1,0 +1,200 @@
+"""Fine-tuning a model on approved corrections, with an evaluation gate and versioned results.
+
+The decision uses only the fixed validation split and a held-back part of the corrections; the
+test split is evaluated and reported, never used to decide. A candidate becomes a new version
+(weights + card with lineage) either way, and is promoted to the default only when it is not
+worse than its parent on validation beyond VAL_TOLERANCE and better on the held-back corrections.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .corrections_export import export_training_zip, split_for
+from .corrections_store import CorrectionsStore
+from .dataset import Case, read_manifest
+from .evaluation import evaluate_cases
+from .model_card import render_markdown
+from .model_loading import load_model, model_folder, segmenter_from_weights
+from .model_versions import models_dir, next_version_name, promote
+from .training import TrainOptions, train
+from .weights_store import load_card, save_card, weights_path
+
+#: The candidate may lose at most this much mean validation Dice against its parent.
+VAL_TOLERANCE = 0.002
+HOLDOUT_FRACTION = 0.25
+CORRECTION_WEIGHT = 3  # each correction is seen this many times per epoch next to the base data
+FINE_TUNE_LR_FACTOR = 0.2
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reason: str
+    parent_val_dice: float | None
+    candidate_val_dice: float | None
+    parent_holdout_dice: float | None
+    candidate_holdout_dice: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(parent_val: float | None, cand_val: float | None, parent_holdout: float | None,
+           cand_holdout: float | None, tolerance: float = VAL_TOLERANCE) -> GateDecision:
+    """Promote only if not worse on validation (beyond tolerance) and better on held-back corrections."""
+    reasons = []
+    ok = True
+    if parent_val is not None and cand_val is not None:
+        if cand_val < parent_val - tolerance:
+            ok = False
+            reasons.append(f"validation Dice fell {parent_val:.4f} -> {cand_val:.4f} (tolerance {tolerance})")
+        else:
+            reasons.append(f"validation Dice {parent_val:.4f} -> {cand_val:.4f} (within tolerance {tolerance})")
+    else:
+        reasons.append("no validation split available: decided on the held-back corrections only")
+    if parent_holdout is None or cand_holdout is None:
+        ok = False
+        reasons.append("no held-back corrections to judge on")
+    elif cand_holdout <= parent_holdout:
+        ok = False
+        reasons.append(f"held-back corrections Dice not better: {parent_holdout:.4f} -> {cand_holdout:.4f}")
+    else:
+        reasons.append(f"held-back corrections Dice {parent_holdout:.4f} -> {cand_holdout:.4f}")
+    return GateDecision(ok, "; ".join(reasons), parent_val, cand_val, parent_holdout, cand_holdout)
+
+
+def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path | None = None,
+                 corrections_zip: bytes | None = None) -> dict[str, int]:
+    """Write `<job>/data/manifest.csv`: corrections (approved; 'train' or 'holdout'), plus the base
+    data's train/val/test rows when given. Returns counts per split."""
+    data = job_dir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    payload = corrections_zip if corrections_zip is not None else export_training_zip(store, val_fraction=0.0)
+    with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+        zf.extractall(data / "corrections")
+    with open(data / "corrections" / "manifest.csv", newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    holdout = {r["id"] for r in exported if split_for(r["id"], HOLDOUT_FRACTION) == "val"}
+    if not holdout and len(exported) >= 2:
+        holdout = {exported[0]["id"]}  # keep at least one correction back for the decision
+    rows: list[dict[str, str]] = []
+    for r in exported:
+        split = "holdout" if r["id"] in holdout else "train"
+        row = {"id": r["id"], "source": "corrections", "split": split,
+               "image_path": f"corrections/{r['image_path']}", "mask_path": f"corrections/{r['mask_path']}"}
+        rows += [row] * (CORRECTION_WEIGHT if split == "train" else 1)
+    if base_data is not None:
+        for case in read_manifest(base_data):
+            rows.append({"id": case.id, "source": case.source, "split": case.split,
+                         "image_path": str(case.image_path.resolve()), "mask_path": str(case.mask_path.resolve())})
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["id", "source", "split", "image_path", "mask_path"])
+        writer.writeheader()
+        writer.writerows(rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        key = f"{r['source'] == 'corrections' and 'corrections_' or 'base_'}{r['split']}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _mean_dice(report: dict[str, Any]) -> float:
+    return report["by_source"]["all"]["dice"]["mean"]
+
+
+def _unique(cases: list[Case]) -> list[Case]:
+    seen, out = set(), []
+    for c in cases:
+        if c.id not in seen:
+            seen.add(c.id)
+            out.append(c)
+    return out
+
+
+def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data: Path | None = None,
+            epochs: int = 1, size: int | None = None, batch_size: int | None = None,
+            corrections_zip: bytes | None = None, on_progress: Callable[[dict[str, Any]], None] | None = None,
+            should_stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> dict[str, Any]:
+    """Fine-tune `base` on approved corrections; write a new version and decide on promotion.
+    Raises TrainingCancelled (nothing written to the models folder) when `should_stop` says so."""
+    started = time.perf_counter()
+    job_dir = Path(job_dir)
+    parent = load_model(base)
+    parent_dir = model_folder(base)
+    counts = prepare_data(store, job_dir, base_data, corrections_zip)
+    if not counts.get("corrections_train"):
+        raise ValueError("no approved corrections to train on: approve some on the Review page first")
+    recipe = parent.recipe.with_overrides(input_size=size)
+    name = next_version_name(base)
+    data = job_dir / "data"
+    card = train(recipe, TrainOptions(
+        data_dir=data, out_dir=job_dir / "out", epochs=epochs, batch_size=batch_size, resume=False,
+        evaluate_test=False, init_weights=weights_path(base, parent_dir), output_name=name,
+        learning_rate=recipe.learning_rate * FINE_TUNE_LR_FACTOR, on_progress=on_progress, should_stop=should_stop,
+        max_steps=max_steps))
+    if on_progress:
+        on_progress({"phase": "evaluating"})
+    candidate = segmenter_from_weights(recipe, weights_path(name, job_dir / "out"))
+    holdout = _unique(read_manifest(data, "holdout"))
+    val = _unique(read_manifest(data, "val")) if base_data is not None else []
+    test = _unique(read_manifest(data, "test")) if base_data is not None else []
+    results: dict[str, dict[str, Any]] = {}
+    for split, cases in (("val", val), ("holdout", holdout), ("test", test)):
+        if cases:
+            results[split] = {"parent": evaluate_cases(parent, cases)["by_source"],
+                              "candidate": evaluate_cases(candidate, cases)["by_source"]}
+    dice = {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
+    decision = decide(dice.get("val", {}).get("parent"), dice.get("val", {}).get("candidate"),
+                      dice.get("holdout", {}).get("parent"), dice.get("holdout", {}).get("candidate"))
+    card["title"] = f"{parent.card.get('title', base) if parent.card else base} — fine-tuned ({name})"
+    card["lineage"] = {
+        "parent": base, "parent_version": parent.version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "corrections_train": counts.get("corrections_train", 0) // CORRECTION_WEIGHT,
+        "corrections_holdout": counts.get("corrections_holdout", 0), "base_train_cases": counts.get("base_train", 0),
+        "epochs": epochs, "wall_time_min": round((time.perf_counter() - started) / 60, 2),
+        "gate": decision.as_dict(), "metrics_before_after": dice,
+    }
+    if "val" in results:
+        card["val"] = results["val"]["candidate"]
+    if "test" in results:
+        card["test"] = results["test"]["candidate"]
+        card["test_protocol"] = "test split of the base data; reported only, never used to decide"
+    target = models_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(weights_path(name, job_dir / "out"), target / f".{name}.safetensors.tmp")
+    for suffix in (".curves.csv", ".curves.png"):
+        src = job_dir / "out" / f"{name}{suffix}"
+        if src.is_file():
+            shutil.copy2(src, target / f"{name}{suffix}")
+    save_card(name, target, card, render_markdown(card) + _lineage_markdown(card))
+    (target / f".{name}.safetensors.tmp").replace(target / f"{name}.safetensors")  # the version appears last
+    if decision.promote:
+        promote(name, decision.reason)
+    return {"name": name, "promoted": decision.promote, "decision": decision.as_dict(), "metrics": dice,
+            "card": card}
+
+
+def _lineage_markdown(card: dict[str, Any]) -> str:
+    lin = card["lineage"]
+    gate = lin["gate"]
+    lines = ["## Lineage", "", f"- Parent: `{lin['parent']}` (weights {lin['parent_version']})",
+             f"- Corrections used: {lin['corrections_train']} for training, {lin['corrections_holdout']} held back "
+             f"for the decision; base training cases: {lin['base_train_cases']}",
+             f"- Epochs: {lin['epochs']}; job time {lin['wall_time_min']} min; created {lin['created']}",
+             f"- Promoted: {'yes' if gate['promote'] else 'no'} — {gate['reason']}", "",
+             "| split | parent Dice | candidate Dice |", "|---|---|---|"]
+    for split, d in lin["metrics_before_after"].items():
+        lines.append(f"| {split} | {d.get('parent', float('nan')):.4f} | {d.get('candidate', float('nan')):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def read_card_of(name: str) -> dict[str, Any] | None:
+    return load_card(name, model_folder(name))

@@ -1,0 +1,96 @@
+"""Retraining from corrections: a new version with lineage, the gate, cancel, progress after reload."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from lungseg_core import DEFAULT_MODEL, list_models, load_model
+from lungseg_core import retraining
+from lungseg_core.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.model_versions import default_model_name, models_dir
+from lungseg_core.retrain_jobs import active_job, cancel_job, latest_job, start_job
+from lungseg_core.retraining import decide, retrain
+from lungseg_core.samples import list_samples
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    for s in list_samples():
+        image = np.asarray(Image.open(s.image_path))
+        truth = np.asarray(Image.open(s.mask_path)) > 127
+        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", annotator="a")
+        store.set_status(rec.id, "approved", reviewer="r")
+    return store
+
+
+def test_gate_rules():
+    assert decide(0.96, 0.959, 0.90, 0.95).promote
+    refused = decide(0.96, 0.95, 0.90, 0.95)
+    assert not refused.promote and "validation Dice fell" in refused.reason
+    assert not decide(0.96, 0.96, 0.95, 0.95).promote  # not better on held-back corrections
+    assert decide(None, None, 0.9, 0.92).promote
+
+
+def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp_path):
+    result = retrain(DEFAULT_MODEL, env, tmp_path / "job", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
+    name = result["name"]
+    assert name == f"{DEFAULT_MODEL}-ft1"
+    assert (models_dir() / f"{name}.safetensors").is_file() and (models_dir() / f"{name}.md").is_file()
+    card = result["card"]
+    lineage = card["lineage"]
+    assert lineage["parent"] == DEFAULT_MODEL and lineage["corrections_train"] + lineage["corrections_holdout"] == 4
+    assert lineage["corrections_holdout"] >= 1 and lineage["base_train_cases"] == 2
+    assert set(lineage["metrics_before_after"]) == {"val", "holdout", "test"}
+    assert "Lineage" in (models_dir() / f"{name}.md").read_text()
+    assert name in list_models()
+    seg = load_model(name)
+    assert seg.predict(np.asarray(Image.open(list_samples()[0].image_path))).shape == (512, 512)
+    assert default_model_name() == (name if result["promoted"] else DEFAULT_MODEL)
+
+
+def test_degraded_candidate_is_refused(env, tiny_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(retraining, "FINE_TUNE_LR_FACTOR", 5000.0)  # a wrecking learning rate
+    result = retrain(DEFAULT_MODEL, env, tmp_path / "job", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
+    assert not result["promoted"]
+    metrics = result["metrics"]["holdout"]
+    assert metrics["candidate"] < metrics["parent"]
+    assert default_model_name() == DEFAULT_MODEL
+    assert result["name"] in list_models()  # kept, with the reason in its card
+    assert "not better" in result["decision"]["reason"] or "fell" in result["decision"]["reason"]
+
+
+def _wait(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError
+
+
+def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
+    job = start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64)
+    with pytest.raises(Exception, match="already running"):
+        start_job(DEFAULT_MODEL, env.root, tiny_data_dir)
+    _wait(lambda: (latest_job() or {}).get("step_in_epoch"))
+    # a page reload shows the running job's progress
+    at = AppTest.from_file(str(ROOT / "pages/6_Retrain.py"), default_timeout=60).run()
+    assert not at.exception
+    texts = " ".join(str(getattr(el, "value", "")) + " " + str(getattr(el, "text", "")) for el in at.get("progress"))
+    assert f"Job {job['id']}" in texts and "epoch" in texts
+    assert cancel_job()
+    assert active_job() is None
+    assert latest_job()["state"] == "cancelled"
+    assert not list(models_dir().glob("*.safetensors")) if models_dir().exists() else True
