@@ -17,6 +17,6 @@ for m in "${models[@]}"; do
     echo "skip $m (already trained)"; continue
   fi
   echo "=== $m $(date -u +%FT%TZ)"
-  .venv/bin/python -m lungseg_core train --model "$m" --data "$data" --out "$out" 2>&1 | tr '\r' '\n' | grep --line-buffered -v -E '^\s*$|it/s|s/it' > "runs/$m.log" || exit 1
+  .venv/bin/python -m lungseg_core train --model "$m" --data "$data" --out "$out" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v -E '^\s*$|it/s|s/it' > "runs/$m.log" || exit 1
   rm -f "$out/checkpoints/$m.ckpt.pt"
 done
