@@ -37,53 +37,65 @@ if truth is not None:
 @st.fragment
 def viewer() -> None:
     """Display controls rerun only this fragment: no new prediction, no reload of the rest."""
-    c1, c2, c3 = st.columns([3, 1, 2])
     views = list(VIEWS) if truth is not None else list(VIEWS[:3])
-    view = c1.radio("View", views, horizontal=True, key="_view")
+    view = st.radio("View", views, horizontal=True, key="_view")
+    c2, c3 = st.columns([1, 2])
     style = c2.radio("Mask", ["fill", "contour"], horizontal=True, key="_style")
     opacity = c3.slider("Opacity", 0.0, 1.0, 0.4, 0.05, key="_opacity")
     picture = render_view(view, case.pixels, result.mask, result.probability, result.uncertainty,
                           truth.mask if truth is not None else None, opacity, style, max_side=1400)
     st.image(picture, caption=f"{case.label} · {model} · {view} · {result.seconds * 1000:.0f} ms",
              width="stretch")
+    if view == "Errors vs reference":
+        st.caption("Green: both agree · red: predicted lung not in the reference (false positive) · "
+                   "blue: reference lung the model missed (false negative)")
+    elif view == "Uncertainty":
+        st.caption("Bright where the model and its mirrored view disagree: check those edges first.")
 
 
-viewer()
+view_col, figures_col = st.columns([3, 2], gap="large")
+with view_col:
+    viewer()
 
-metrics = compare(result.mask, truth.mask) if truth is not None else None
-figures = measure(result.mask, case.meta.get("pixel_spacing_mm"))
-if metrics is not None:
-    st.subheader(f"Against the reference ({case.truth_label})")
-    cols = st.columns(5)
-    for col, (label, value) in zip(cols, [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
-                                          ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]):
-        col.metric(label, f"{value:.3f}")
+with figures_col:
+    metrics = compare(result.mask, truth.mask) if truth is not None else None
+    figures = measure(result.mask, case.meta.get("pixel_spacing_mm"))
+    if metrics is not None:
+        st.subheader(f"Against the reference ({case.truth_label})")
+        cols = st.columns(3) + st.columns(3)
+        for col, (label, value) in zip(cols, [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
+                                              ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]):
+            col.metric(label, f"{value:.3f}")
 
-st.subheader("Lungs")
-spacing = case.meta.get("pixel_spacing_mm")
-unit_note = (f"pixel spacing {spacing[0]:.3f} x {spacing[1]:.3f} mm from the DICOM" if spacing
-             else "no pixel spacing in the file: sizes in pixels only")
-rows = [
-    {"": "Right lung (image left)", "area px": figures.right_area_px, "area cm²": figures.right_area_cm2},
-    {"": "Left lung (image right)", "area px": figures.left_area_px, "area cm²": figures.left_area_cm2},
-    {"": "Both lungs", "area px": figures.total_area_px, "area cm²": figures.total_area_cm2},
-]
-st.dataframe(rows, hide_index=True)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Right / left area", f"{figures.right_left_ratio:.2f}" if figures.right_left_ratio is not None else "n/a")
-c2.metric("Lung height", f"{figures.height_mm:.0f} mm" if figures.height_mm else f"{figures.height_px} px")
-c3.metric("Lung width", f"{figures.width_mm:.0f} mm" if figures.width_mm else f"{figures.width_px} px")
-c4.metric("Share of image", f"{figures.share_of_image:.1%}")
-st.caption(unit_note)
-if not result.mask.any():
-    st.warning("The model found no lung in this image. Is it a chest X-ray?")
+    st.subheader("Lungs")
+    spacing = case.meta.get("pixel_spacing_mm")
+    unit_note = (f"pixel spacing {spacing[0]:.3f} x {spacing[1]:.3f} mm from the DICOM" if spacing
+                 else "no pixel spacing in the file: sizes in pixels only")
+    rows = [
+        {"": "Right lung (image left)", "area px": figures.right_area_px, "area cm²": figures.right_area_cm2},
+        {"": "Left lung (image right)", "area px": figures.left_area_px, "area cm²": figures.left_area_cm2},
+        {"": "Both lungs", "area px": figures.total_area_px, "area cm²": figures.total_area_cm2},
+    ]
+    if not spacing:
+        rows = [{k: v for k, v in row.items() if k != "area cm²"} for row in rows]
+    st.dataframe(rows, hide_index=True)
+    c1, c2 = st.columns(2)
+    c3, c4 = st.columns(2)
+    c1.metric("Right / left area", f"{figures.right_left_ratio:.2f}" if figures.right_left_ratio is not None else "n/a")
+    c2.metric("Lung height", f"{figures.height_mm:.0f} mm" if figures.height_mm else f"{figures.height_px} px")
+    c3.metric("Lung width", f"{figures.width_mm:.0f} mm" if figures.width_mm else f"{figures.width_px} px")
+    c4.metric("Share of image", f"{figures.share_of_image:.1%}")
+    st.caption(unit_note)
+    if not result.mask.any():
+        st.warning("The model found no lung in this image. Is it a chest X-ray?")
 
-record = figures_record(model, figures, metrics, case.label, result.seconds)
-style, opacity = st.session_state.get("_style", "fill"), st.session_state.get("_opacity", 0.4)
-d1, d2, d3, d4 = st.columns(4)
-d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=f"lung_mask_{model}.png", mime="image/png")
-d2.download_button("Overlay (PNG)", png_bytes(render_view("Mask overlay", case.pixels, result.mask, opacity=opacity,
-                                                          style=style)),
-                   file_name=f"lung_overlay_{model}.png", mime="image/png")
-d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
-d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")
+    record = figures_record(model, figures, metrics, case.label, result.seconds)
+    style, opacity = st.session_state.get("_style", "fill"), st.session_state.get("_opacity", 0.4)
+    d1, d2 = st.columns(2)
+    d3, d4 = st.columns(2)
+    d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=f"lung_mask_{model}.png", mime="image/png")
+    d2.download_button("Overlay (PNG)", png_bytes(render_view("Mask overlay", case.pixels, result.mask, opacity=opacity,
+                                                              style=style)),
+                       file_name=f"lung_overlay_{model}.png", mime="image/png")
+    d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
+    d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")
