@@ -107,12 +107,12 @@ register(Recipe(
 ))
 register(Recipe(
     name="unet_effb3", title="3. U-Net, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
-    architecture="Unet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=12,
+    architecture="Unet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=10,
     study={"iou": 0.850}, notes=_STUDY_LOSS_NOTE,
 ))
 register(Recipe(
     name="linknet_effb3", title="4. LinkNet, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
-    architecture="Linknet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=12,
+    architecture="Linknet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=10,
     study={"iou": 0.870}, notes=_STUDY_LOSS_NOTE,
 ))
 register(Recipe(
