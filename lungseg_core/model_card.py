@@ -28,7 +28,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += [
         "## Recipe", "",
         f"- Architecture: {arch}",
-        f"- Encoder initialisation: {recipe.get('pretrained') or 'from scratch (random)'}",
+        f"- Initialisation: {'trained weights of `' + recipe['init_from'] + '`' if recipe.get('init_from') else ''}"
+        f"{'' if recipe.get('init_from') else (recipe.get('pretrained') or 'from scratch (random)')}",
         f"- Loss: {recipe['loss'].replace('_', ' + ')}; augmentation: {recipe['augmentation']}; "
         f"input {recipe['input_size']}x{recipe['input_size']}, {recipe['in_channels']} channel(s)",
         f"- Optimiser: AdamW, one-cycle LR (max {recipe['learning_rate']}), weight decay {recipe['weight_decay']}",

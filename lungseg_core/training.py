@@ -139,9 +139,13 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                               generator=generator)
     val_loader = DataLoader(val_ds, batch_size=16)
 
-    model = build_model(recipe, load_pretrained=opts.init_weights is None)
-    if opts.init_weights is not None:
-        load_weights(model, Path(opts.init_weights))
+    init_weights = opts.init_weights
+    if init_weights is None and recipe.init_from:
+        local = weights_path(recipe.init_from, out_dir)
+        init_weights = local if local.is_file() else weights_path(recipe.init_from)
+    model = build_model(recipe, load_pretrained=init_weights is None)
+    if init_weights is not None:
+        load_weights(model, Path(init_weights))
     model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(recipe.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=recipe.weight_decay)
