@@ -96,24 +96,24 @@ _STUDY_LOSS_NOTE = "study recipe; ImageNet encoder not downloadable here, so tra
 
 register(Recipe(
     name="unet_vanilla_bce", title="1. Vanilla U-Net, BCE (study)",
-    architecture="vanilla_unet", loss="bce", width=16, epochs=40, learning_rate=1e-3,
+    architecture="vanilla_unet", loss="bce", width=16, epochs=25, learning_rate=1e-3,
     study={"accuracy": 0.977},
     notes="Study's vanilla U-Net with dropout; width 16 (16->256 channels) instead of 64 to fit a 2-core CPU.",
 ))
 register(Recipe(
     name="unet_bn_bce_jaccard_dice", title="2. U-Net with BatchNorm, BCE + Jaccard + Dice (study)",
-    architecture="vanilla_unet", loss="bce_jaccard_dice", width=16, batch_norm=True, epochs=40,
+    architecture="vanilla_unet", loss="bce_jaccard_dice", width=16, batch_norm=True, epochs=30,
     study={"iou": 0.922},
     notes="U-Net with BatchNorm after every conv; width 16 (16->256 channels) to fit a 2-core CPU.",
 ))
 register(Recipe(
     name="unet_effb3", title="3. U-Net, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
-    architecture="Unet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=10,
+    architecture="Unet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=8,
     study={"iou": 0.850}, notes=_STUDY_LOSS_NOTE,
 ))
 register(Recipe(
     name="linknet_effb3", title="4. LinkNet, EfficientNet-b3 encoder, BCE + Jaccard + Dice (study)",
-    architecture="Linknet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=10,
+    architecture="Linknet", encoder="efficientnet-b3", loss="bce_jaccard_dice", epochs=8,
     study={"iou": 0.870}, notes=_STUDY_LOSS_NOTE,
 ))
 register(Recipe(
