@@ -130,8 +130,9 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     val_cases = read_manifest(opts.data_dir, "val", opts.limit)
     if not train_cases:
         raise ValueError(f"no 'train' cases in {opts.data_dir}/manifest.csv")
+    selection_split = "val"
     if not val_cases:  # e.g. an exported corrections folder with no val split
-        val_cases = train_cases
+        val_cases, selection_split = train_cases, "train (the data has no val split)"
     train_ds = SegmentationDataset(train_cases, recipe.input_size, recipe.in_channels, recipe.augmentation)
     val_ds = SegmentationDataset(val_cases, recipe.input_size, recipe.in_channels, "none")
     generator = torch.Generator().manual_seed(opts.seed)
@@ -232,7 +233,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         "name": name, "title": recipe.title, "recipe": recipe.as_dict(),
         "training": {
             "data_dir": Path(opts.data_dir).name, "train_cases": len(train_cases), "val_cases": len(val_cases),
-            "split_used_for_training": "train", "split_used_for_selection": "val",
+            "split_used_for_training": "train", "split_used_for_selection": selection_split,
             "epochs": state["epoch"], "best_epoch": state["best_epoch"], "steps": state["step"],
             "batch_size": batch_size, "image_size": recipe.input_size, "precision": "bf16 autocast" if use_bf16 else "fp32",
             "wall_time_min": round(state["wall_s"] / 60, 2), "machine": machine_description(),
