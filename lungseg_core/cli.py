@@ -69,6 +69,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_refresh_card(args: argparse.Namespace) -> int:
+    from .training import refresh_card
+
+    refresh_card(args.model, Path(args.data), Path(args.weights_dir) if args.weights_dir else None)
+    print(f"rewrote the val/test figures of {args.model}'s card")
+    return 0
+
+
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from .retrain_jobs import jobs_dir, run_job
 
@@ -129,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("images", nargs="+", help="PNG, JPEG or DICOM files")
             p.add_argument("--out", default="masks", help="output folder for <stem>_mask.png")
+
+    p = sub.add_parser("refresh-card", help="re-evaluate a model's val/test figures with its current inference settings")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--data", required=True)
+    p.add_argument("--weights-dir")
+    p.set_defaults(func=_cmd_refresh_card)
 
     p = sub.add_parser("retrain", help="fine-tune a model on approved corrections, gate it, save a new version")
     p.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (a name from `models`)")

@@ -114,6 +114,36 @@ def _predict_batches(model: torch.nn.Module, loader: DataLoader, loss_fn: Any, u
     return sum(losses) / max(1, n), np.concatenate(probs), np.concatenate(masks)
 
 
+def add_split_reports(card: dict[str, Any], segmenter: Any, data_dir: Path, limit: int | None = None) -> None:
+    """Evaluate on val and test at full resolution (as used: TTA and post-processing) into the card."""
+    val_cases = read_manifest(data_dir, "val", limit)
+    if val_cases:
+        card["val"] = evaluate_cases(segmenter, val_cases)["by_source"]
+    test_cases = read_manifest(data_dir, "test", limit)
+    if test_cases:
+        report = evaluate_cases(segmenter, test_cases)
+        card["test"] = report["by_source"]
+        card["test_protocol"] = (f"test split, {len(test_cases)} images, at the masks' full 512x512 resolution, "
+                                 f"post-processed masks, flip TTA {'on' if segmenter.recipe.tta_flip else 'off'}, "
+                                 f"{segmenter.precision}")
+        print(format_table(report["by_source"]))
+
+
+def refresh_card(name: str, data_dir: Path, directory: Path | None = None) -> dict[str, Any]:
+    """Re-evaluate shipped weights with the recipe's current inference settings and rewrite the
+    card's val/test figures (training facts are kept), so the card always matches what runs."""
+    from .model_loading import load_model, model_folder
+    from .weights_store import load_card
+
+    folder = model_folder(name, directory)
+    card = load_card(name, folder) or {}
+    segmenter = load_model(name, folder)
+    card["recipe"]["tta_flip"] = segmenter.recipe.tta_flip
+    add_split_reports(card, segmenter, data_dir)
+    save_card(name, folder, card, render_markdown(card))
+    return card
+
+
 def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     """Train `recipe` and write `<out>/<name>.safetensors` + card + curves. Returns the card."""
     torch.manual_seed(opts.seed)
@@ -246,16 +276,6 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     if opts.evaluate_test:
         from .model_loading import segmenter_from_weights
 
-        segmenter = segmenter_from_weights(recipe, weights_path(name, out_dir))
-        test_cases = read_manifest(opts.data_dir, "test", opts.limit)
-        val_report = evaluate_cases(segmenter, val_cases)
-        card["val"] = val_report["by_source"]
-        if test_cases:
-            report = evaluate_cases(segmenter, test_cases)
-            card["test"] = report["by_source"]
-            card["test_protocol"] = (f"test split, {len(test_cases)} images, at the masks' full 512x512 "
-                                     f"resolution, post-processed masks, flip TTA {'on' if recipe.tta_flip else 'off'}, "
-                                     f"{segmenter.precision}")
-            print(format_table(report["by_source"]))
+        add_split_reports(card, segmenter_from_weights(recipe, weights_path(name, out_dir)), opts.data_dir, opts.limit)
     save_card(name, out_dir, card, render_markdown(card))
     return card

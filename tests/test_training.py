@@ -43,3 +43,16 @@ def test_training_resumes_from_its_checkpoint(tiny_data_dir, tmp_path, capsys):
     assert "resumed unet_vanilla_bce" in printed and "after epoch 1" in printed
     state = torch.load(checkpoint_path(out, "unet_vanilla_bce"), weights_only=True)["state"]
     assert state["epoch"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
+
+
+def test_refresh_card_rewrites_figures_and_keeps_training_facts(tiny_data_dir, tmp_path):
+    out = tmp_path / "out"
+    assert main(["train", "--model", "unet_vanilla_bce", "--data", str(tiny_data_dir), "--out", str(out),
+                 "--epochs", "1", "--max-steps", "1", "--size", "64", "--batch-size", "2", "--no-test"]) == 0
+    card_file = out / "unet_vanilla_bce.json"
+    assert "test" not in json.loads(card_file.read_text())
+    assert main(["refresh-card", "--model", "unet_vanilla_bce", "--data", str(tiny_data_dir),
+                 "--weights-dir", str(out)]) == 0
+    card = json.loads(card_file.read_text())
+    assert card["test"]["all"]["n"] == 1 and card["training"]["steps"] == 1
+    assert "flip TTA on" in card["test_protocol"]
