@@ -46,6 +46,9 @@ def load_model(name: str, directory: str | Path | None = None, precision: str | 
     card = load_card(name, d)
     if name in registered_names():
         recipe = get_recipe(name)
+        trained_size = ((card or {}).get("recipe") or {}).get("input_size")
+        if trained_size:  # weights trained with --size run at that size
+            recipe = recipe.with_overrides(input_size=trained_size)
     elif card and card.get("lineage"):
         recipe = get_recipe(card["recipe"]["name"]).with_overrides(
             input_size=card["recipe"].get("input_size"), name=name, title=card.get("title"))
