@@ -83,6 +83,12 @@ def build_model(recipe: Recipe, load_pretrained: bool = True) -> nn.Module:
 
     model = smp.create_model(recipe.architecture, encoder_name=recipe.encoder, encoder_weights=None,
                              in_channels=recipe.in_channels, classes=1)
+    # smp's efficientnet-bN encoders keep TensorFlow's BatchNorm momentum (0.01): trained from scratch
+    # for a few hundred steps, their running statistics lag so far behind that eval-mode outputs are
+    # garbage (validation Dice ~0 while training Dice is 0.9). PyTorch's default 0.1 tracks them.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d) and module.momentum is not None and module.momentum < 0.1:
+            module.momentum = 0.1
     if recipe.pretrained == "lite0_imagenet" and load_pretrained:
         from .pretrained_encoders import load_lite0_into_smp_encoder
 
