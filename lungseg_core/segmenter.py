@@ -81,9 +81,11 @@ class Segmenter:
 
     def predict_uncertainty(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probability, uncertainty) at input size; uncertainty = |p - p_flipped|, the disagreement
-        of flip test-time augmentation, high where a reviewer should look."""
+        of flip test-time augmentation, high where a reviewer should look. The probability equals
+        predict_proba's (TTA mean or plain view, as the recipe says)."""
         gray = to_gray(image)
         views = self._model_size_views(gray, tta=True)
-        prob = resize_probability(views.mean(axis=0), gray.shape)
+        # the probability follows the model's own inference setting (TTA or the plain view)
+        prob = resize_probability(views.mean(axis=0) if self.recipe.tta_flip else views[0], gray.shape)
         disagreement = resize_probability(np.abs(views[0] - views[1]), gray.shape)
         return prob, disagreement

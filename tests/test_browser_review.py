@@ -40,7 +40,7 @@ def test_upload_pick_model_overlay_and_iou(page, tmp_path):
     inputs.nth(0).set_input_files(str(sample.image_path))
     overlay = page.get_by_test_id("stImage").locator("img")
     overlay.first.wait_for(state="visible")
-    assert page.get_by_text(re.compile(rf"uploaded X-ray · {model} · Mask overlay")).is_visible()
+    page.get_by_text(re.compile(rf"uploaded X-ray · {model} · Mask overlay")).wait_for()
     page.locator("input[type=file]").nth(1).set_input_files(str(sample.mask_path))
     page.get_by_test_id("stMetricLabel").get_by_text("IoU", exact=True).wait_for()
     image = read_xray(sample.image_path.read_bytes()).pixels
@@ -56,4 +56,4 @@ def test_bad_file_shows_error_and_page_keeps_working(page, tmp_path):
     page.get_by_text(re.compile("scan.png: .*(damaged|not an image)")).wait_for()
     page.locator("input[type=file]").nth(0).set_input_files(str(list_samples()[0].image_path))
     page.get_by_test_id("stImage").locator("img").first.wait_for(state="visible")
-    assert page.get_by_test_id("stMetricLabel").get_by_text("Share of image").is_visible()
+    page.get_by_test_id("stMetricLabel").get_by_text("Share of image").wait_for()  # figures shown again

@@ -29,6 +29,7 @@ def test_flip_tta_averages_views(tiny_segmenter):
     assert np.allclose(tiny_segmenter.predict_proba(image, tta=True), (plain + flipped) / 2, atol=1e-5)
     prob, uncertainty = tiny_segmenter.predict_uncertainty(image)
     assert np.allclose(uncertainty, np.abs(plain - flipped), atol=1e-5)
+    assert np.allclose(prob, tiny_segmenter.predict_proba(image), atol=1e-5)
 
 
 def test_precision_is_validated():
