@@ -82,8 +82,11 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
     job_dir = Path(args.job_dir) if args.job_dir else jobs_dir() / time.strftime("cli-%Y%m%d-%H%M%S")
     job_dir.mkdir(parents=True, exist_ok=True)
-    code = run_job(job_dir, args.base, Path(args.store), Path(args.data) if args.data else None, args.epochs,
-                   args.size, args.max_steps)
+    if not args.store and not args.corrections_zip:
+        raise LungSegError("give --store (the corrections store) or --corrections-zip (a Review page export)")
+    code = run_job(job_dir, args.base, Path(args.store) if args.store else None, Path(args.data) if args.data else None,
+                   args.epochs, args.size, args.max_steps,
+                   Path(args.corrections_zip) if args.corrections_zip else None)
     progress = json.loads((job_dir / "progress.json").read_text())
     print(progress.get("message", progress.get("state")))
     if progress.get("result"):
@@ -146,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrain", help="fine-tune a model on approved corrections, gate it, save a new version")
     p.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (a name from `models`)")
-    p.add_argument("--store", required=True, help="corrections store folder (or sqlite:///folder)")
+    p.add_argument("--store", help="corrections store folder (or sqlite:///folder): its approved corrections")
+    p.add_argument("--corrections-zip", help="instead of --store: a training-data zip exported on the Review page")
     p.add_argument("--data", help="base training data (manifest.csv) mixed in so the model does not forget; "
                                   "its val split decides, its test split is reported")
     p.add_argument("--epochs", type=int, default=1)

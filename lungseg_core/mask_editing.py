@@ -91,16 +91,6 @@ def apply_strokes(base: np.ndarray, canvas_rgba: np.ndarray | None, viewport: Vi
     return (base | add_img) & ~erase_img
 
 
-def apply_polygon(base: np.ndarray, points_xy: list[tuple[float, float]], add: bool) -> np.ndarray:
-    """Fill (add) or cut (erase) a polygon given in image pixel coordinates."""
-    base = np.asarray(base, bool)
-    if len(points_xy) < 3:
-        return base.copy()
-    layer = np.zeros(base.shape, np.uint8)
-    cv2.fillPoly(layer, [np.round(np.asarray(points_xy)).astype(np.int32)], 1)
-    return base | (layer > 0) if add else base & ~(layer > 0)
-
-
 @dataclass
 class EditHistory:
     """Committed versions of the working mask, for undo / redo / reset to the model's mask."""

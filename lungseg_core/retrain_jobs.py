@@ -137,8 +137,8 @@ def cancel_job(grace_s: float = 20.0) -> bool:
     return True
 
 
-def run_job(job_dir: Path, base: str, store_path: Path, data_dir: Path | None, epochs: int,
-            size: int | None, max_steps: int | None = None) -> int:
+def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | None, epochs: int,
+            size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None) -> int:
     """Body of the job process (called by the CLI): trains, reports, releases the lock."""
     from .corrections_store import open_store
     from .retraining import retrain
@@ -147,7 +147,9 @@ def run_job(job_dir: Path, base: str, store_path: Path, data_dir: Path | None, e
     cancel_flag = job_dir / "cancel"
     write_progress(job_dir, state="running", pid=os.getpid())
     try:
-        result = retrain(base, open_store(store_path), job_dir, base_data=data_dir, epochs=epochs, size=size,
+        store = open_store(store_path) if store_path is not None else None
+        payload = corrections_zip.read_bytes() if corrections_zip is not None else None
+        result = retrain(base, store, job_dir, base_data=data_dir, epochs=epochs, size=size, corrections_zip=payload,
                          on_progress=lambda p: write_progress(job_dir, **p), should_stop=cancel_flag.exists,
                          max_steps=max_steps)
     except TrainingCancelled as exc:

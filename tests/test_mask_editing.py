@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.mask_editing import (ADD_COLOUR, ERASE_COLOUR, EditHistory, Viewport, apply_polygon,
+from lungseg_core.mask_editing import (ADD_COLOUR, ERASE_COLOUR, EditHistory, Viewport,
                                        apply_strokes, canvas_to_image, edit_figures, stroke_layers)
 
 
@@ -61,15 +61,6 @@ def test_add_and_erase_composition():
     assert np.array_equal(apply_strokes(base, None, Viewport.whole(shape)), base)
     with pytest.raises(ValueError):
         stroke_layers(np.zeros((4, 4, 3), np.uint8))
-
-
-def test_polygons_add_and_cut():
-    base = np.zeros((50, 50), bool)
-    added = apply_polygon(base, [(10, 10), (30, 10), (30, 30), (10, 30)], add=True)
-    assert added[20, 20] and added.sum() == 21 * 21
-    cut = apply_polygon(added, [(10, 10), (30, 10), (10, 30)], add=False)
-    assert not cut[12, 12] and cut[28, 28]
-    assert np.array_equal(apply_polygon(base, [(1, 1), (2, 2)], add=True), base)
 
 
 def test_history_undo_redo_reset_and_figures():

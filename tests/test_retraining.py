@@ -94,3 +94,17 @@ def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
     assert active_job() is None
     assert latest_job()["state"] == "cancelled"
     assert not list(models_dir().glob("*.safetensors")) if models_dir().exists() else True
+
+
+def test_retrain_cli_from_an_exported_zip(env, tiny_data_dir, tmp_path, capsys):
+    from lungseg_core.cli import main
+    from lungseg_core.corrections_export import export_training_zip
+
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(export_training_zip(env))
+    code = main(["retrain", "--base", DEFAULT_MODEL, "--corrections-zip", str(archive), "--data", str(tiny_data_dir),
+                 "--epochs", "1", "--size", "64", "--job-dir", str(tmp_path / "job")])
+    assert code == 0
+    assert f"{DEFAULT_MODEL}-ft1" in capsys.readouterr().out
+    assert (models_dir() / f"{DEFAULT_MODEL}-ft1.json").is_file()
+    assert main(["retrain", "--base", DEFAULT_MODEL]) == 2  # neither a store nor a zip
