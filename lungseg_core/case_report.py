@@ -14,11 +14,10 @@ import numpy as np
 from PIL import Image
 
 from .errors import MaskError
-from .image_io import read_mask
+from .image_io import binarize_mask, decode_mask_pixels
 from .lung_measurements import LungFigures, measure_lungs
 from .metrics import OverlapMetrics, overlap_metrics
-from .segmenter import THRESHOLD, Segmenter
-from .postprocess import clean_lung_mask
+from .segmenter import Segmenter
 
 
 def image_hash(pixels: np.ndarray) -> str:
@@ -42,7 +41,7 @@ def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
     """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
     start = time.perf_counter()
     prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
-    mask = clean_lung_mask(prob >= THRESHOLD)
+    mask = seg.mask_from_probability(prob)
     return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)
 
 
@@ -54,20 +53,15 @@ class GroundTruth:
 
 def load_ground_truth(data: bytes, shape: tuple[int, int]) -> GroundTruth:
     """Read a reference mask for an image of `shape`; say what had to be done to it."""
-    from .image_io import read_xray
-
     notes: list[str] = []
-    try:
-        raw = read_xray(data).pixels
-    except Exception:  # flat or unreadable: read_mask gives the definitive answer/error
-        raw = None
-    mask = read_mask(data, shape)
-    if raw is not None:
-        if raw.shape != tuple(shape):
-            notes.append(f"The mask is {raw.shape[1]}x{raw.shape[0]} but the image is {shape[1]}x{shape[0]}: "
-                         "it was resized to the image (nearest neighbour). Check it belongs to this image.")
-        if len(np.unique(raw)) > 2:
-            notes.append(f"The mask is not binary ({len(np.unique(raw))} grey levels): thresholded at half its range.")
+    raw = decode_mask_pixels(data)
+    mask = binarize_mask(raw, shape)
+    if raw.shape != tuple(shape):
+        notes.append(f"The mask is {raw.shape[1]}x{raw.shape[0]} but the image is {shape[1]}x{shape[0]}: "
+                     "it was resized to the image (nearest neighbour). Check it belongs to this image.")
+    levels = len(np.unique(raw))
+    if levels > 2:
+        notes.append(f"The mask is not binary ({levels} grey levels): thresholded at half its range.")
     if not mask.any():
         notes.append("The mask is empty (no lung pixels): metrics against it are 0 unless the prediction is empty too.")
     elif mask.all():

@@ -143,11 +143,8 @@ def _read_dicom(data: bytes) -> XrayImage:
     return XrayImage(img, meta)
 
 
-def read_xray(data: bytes) -> XrayImage:
-    """Decode uploaded bytes into a 2-D X-ray. Keeps no patient identifiers (only size/spacing).
-
-    Raises ImageReadError with a message the user can act on for every kind of bad input.
-    """
+def _decode(data: bytes) -> XrayImage:
+    """Bytes -> 2-D array with the checks every picture needs (size, shape, finite values)."""
     if not data:
         raise ImageReadError("The file is empty (0 bytes). Choose the X-ray file again.")
     image = _read_dicom(data) if _looks_like_dicom(data) else _read_raster(data)
@@ -161,28 +158,36 @@ def read_xray(data: bytes) -> XrayImage:
         )
     if not np.isfinite(pixels).all():
         raise ImageReadError("The image contains invalid (NaN/inf) pixel values.")
-    if float(pixels.max()) == float(pixels.min()):
-        raise ImageReadError(
-            "The image is a single flat colour (for example all black): there is nothing to segment."
-        )
     image.meta["height"], image.meta["width"] = int(pixels.shape[0]), int(pixels.shape[1])
     return image
 
 
-def read_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode a mask file into bool HxW; non-binary masks are thresholded at half their range,
-    and a mask of another size is resized (nearest) to `shape`."""
+def read_xray(data: bytes) -> XrayImage:
+    """Decode uploaded bytes into a 2-D X-ray. Keeps no patient identifiers (only size/spacing).
+
+    Raises ImageReadError with a message the user can act on for every kind of bad input.
+    """
+    image = _decode(data)
+    if float(image.pixels.max()) == float(image.pixels.min()):
+        raise ImageReadError(
+            "The image is a single flat colour (for example all black): there is nothing to segment."
+        )
+    return image
+
+
+def decode_mask_pixels(data: bytes) -> np.ndarray:
+    """A mask file's raw 2-D pixels (a flat, all-empty mask is allowed); MaskError if unreadable."""
     from .errors import MaskError
 
     try:
-        pixels = read_xray(data).pixels
+        return _decode(data).pixels
     except ImageReadError as exc:
-        if "flat colour" in str(exc):  # an all-empty or all-full mask is still a mask
-            with Image.open(io.BytesIO(data)) as img:
-                pixels = _to_gray(img)
-        else:
-            raise MaskError(f"The mask could not be read: {exc}") from exc
-    pixels = pixels.astype(np.float32)
+        raise MaskError(f"The mask could not be read: {exc}") from exc
+
+
+def binarize_mask(pixels: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Bool HxW: thresholded at half the pixel range, resized (nearest) to `shape` if it differs."""
+    pixels = np.asarray(pixels, dtype=np.float32)
     lo, hi = float(pixels.min()), float(pixels.max())
     mask = pixels > (lo + hi) / 2 if hi > lo else np.full(pixels.shape, hi > 0, dtype=bool)
     if shape is not None and mask.shape != tuple(shape):
@@ -190,3 +195,9 @@ def read_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
 
         mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     return mask
+
+
+def read_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode a mask file into bool HxW; non-binary masks are thresholded at half their range,
+    and a mask of another size is resized (nearest) to `shape`."""
+    return binarize_mask(decode_mask_pixels(data), shape)

@@ -76,7 +76,12 @@ class Segmenter:
 
     def predict(self, image: np.ndarray, tta: bool | None = None, clean: bool = True) -> np.ndarray:
         """Bool HxW lung mask, same HxW as the input, post-processed (two lungs, no speckles)."""
-        mask = self.predict_proba(image, tta) >= THRESHOLD
+        return self.mask_from_probability(self.predict_proba(image, tta), clean)
+
+    @staticmethod
+    def mask_from_probability(prob: np.ndarray, clean: bool = True) -> np.ndarray:
+        """Threshold and post-process a probability map (the one place that turns p into a mask)."""
+        mask = prob >= THRESHOLD
         return clean_lung_mask(mask) if clean else mask
 
     def predict_uncertainty(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

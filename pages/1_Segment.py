@@ -94,8 +94,8 @@ with figures_col:
     d1, d2 = st.columns(2)
     d3, d4 = st.columns(2)
     d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=f"lung_mask_{model}.png", mime="image/png")
-    d2.download_button("Overlay (PNG)", png_bytes(render_view("Mask overlay", case.pixels, result.mask, opacity=opacity,
-                                                              style=style)),
+    d2.download_button("Overlay (PNG)", lambda: png_bytes(render_view("Mask overlay", case.pixels, result.mask,
+                                                                      opacity=opacity, style=style)),
                        file_name=f"lung_overlay_{model}.png", mime="image/png")
     d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
     d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")

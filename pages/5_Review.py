@@ -79,7 +79,7 @@ approved = len(store.list_corrections(status="approved"))
 st.caption(f"{approved} approved version(s); the newest per image is exported. The zip has the training layout "
            "(images/, masks/, manifest.csv with a split column): `python -m lungseg_core train --data <folder>`.")
 e1, e2 = st.columns(2)
-e1.download_button("Training data (zip)", export_training_zip(store) if approved else b"", file_name="lungseg_corrections.zip",
+e1.download_button("Training data (zip)", lambda: export_training_zip(store), file_name="lungseg_corrections.zip",
                    mime="application/zip", disabled=not approved, key="_export_zip")
-e2.download_button("COCO JSON (RLE masks)", export_coco_json(store) if approved else "", file_name="lungseg_corrections_coco.json",
+e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store), file_name="lungseg_corrections_coco.json",
                    mime="application/json", disabled=not approved, key="_export_coco")
