@@ -12,12 +12,14 @@ import cv2
 AUGMENTATIONS = ("none", "study", "robust")
 
 
-def _geometric(size: int) -> list[A.BasicTransform]:
+def _geometric(size: int, soft_masks: bool) -> list[A.BasicTransform]:
+    # soft (fractional) masks are resampled like images; binary ones by nearest neighbour
+    mask_interp = cv2.INTER_LINEAR if soft_masks else cv2.INTER_NEAREST
     return [
         A.HorizontalFlip(p=0.5),
         A.Affine(scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), rotate=(-10, 10), shear=(-4, 4),
-                 border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.8),
-        A.Perspective(scale=(0.02, 0.06), p=0.3),
+                 border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, mask_interpolation=mask_interp, p=0.8),
+        A.Perspective(scale=(0.02, 0.06), mask_interpolation=mask_interp, p=0.3),
         A.PadIfNeeded(min_height=size, min_width=size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
         A.CenterCrop(size, size),
     ]
@@ -35,13 +37,13 @@ def _photometric() -> list[A.BasicTransform]:
     ]
 
 
-def build_augmentation(name: str, size: int) -> A.Compose | None:
-    """Pipeline over float32 [0,1] image and {0,1} mask, both size x size."""
+def build_augmentation(name: str, size: int, soft_masks: bool = False) -> A.Compose | None:
+    """Pipeline over float32 [0,1] image and mask ({0,1}, or [0,1] lung fractions), both size x size."""
     if name not in AUGMENTATIONS:
         raise KeyError(f"unknown augmentation {name!r}; valid: {', '.join(AUGMENTATIONS)}")
     if name == "none":
         return None
-    transforms = _geometric(size)
+    transforms = _geometric(size, soft_masks)
     if name == "robust":
         transforms += _photometric()
     return A.Compose(transforms)

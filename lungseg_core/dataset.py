@@ -63,12 +63,16 @@ def load_mask(path: Path) -> np.ndarray:
 class SegmentationDataset(Dataset):
     """All cases held in memory at model size (493 x 256^2 floats: ~130 MB), augmented on the fly."""
 
-    def __init__(self, cases: list[Case], size: int, in_channels: int, augmentation: str = "none") -> None:
+    def __init__(self, cases: list[Case], size: int, in_channels: int, augmentation: str = "none",
+                 soft_targets: bool = False, keep_full_masks: bool = False) -> None:
         self.cases = cases
         self.in_channels = in_channels
         self.images = [prepare_input(load_gray(c.image_path), size) for c in cases]
-        self.masks = [resize_mask(load_mask(c.mask_path), size) for c in cases]
-        self.transform = build_augmentation(augmentation, size)
+        full = [load_mask(c.mask_path) for c in cases]
+        self.masks = [resize_mask(m, size, soft=soft_targets) for m in full]
+        # validation scores at the masks' own resolution, as the model is judged and used
+        self.full_masks = full if keep_full_masks else None
+        self.transform = build_augmentation(augmentation, size, soft_masks=soft_targets)
 
     def __len__(self) -> int:
         return len(self.cases)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .dataset import Case, load_gray, load_mask
 from .metrics import METRIC_NAMES, overlap_metrics, summarize
+from .preprocessing import resize_probability
 from .segmenter import Segmenter
 
 
@@ -53,4 +54,11 @@ def format_table(by_source: dict[str, Any]) -> str:
 def mean_dice_at_model_size(probabilities: np.ndarray, masks: np.ndarray) -> float:
     """Fast validation score during training: mean per-image Dice at model resolution."""
     scores = [overlap_metrics(p >= 0.5, m >= 0.5).dice for p, m in zip(probabilities, masks)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def mean_dice_full_size(probabilities: np.ndarray, full_masks: list[np.ndarray]) -> float:
+    """Validation score as the model is used: model-size probabilities scaled to each mask's own
+    resolution, thresholded at 0.5 (no post-processing), mean per-image Dice."""
+    scores = [overlap_metrics(resize_probability(p, m.shape) >= 0.5, m).dice for p, m in zip(probabilities, full_masks)]
     return float(np.mean(scores)) if scores else float("nan")

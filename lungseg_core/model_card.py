@@ -15,6 +15,13 @@ def _metric_table(by_source: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _best_val(training: dict[str, Any]) -> str:
+    """Older cards scored validation at model size; newer ones at the masks' full resolution."""
+    if "best_val_dice" in training:
+        return f"val Dice at full resolution {training['best_val_dice']}"
+    return f"val Dice at model size {training['best_val_dice_model_size']}"
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     recipe, training = card["recipe"], card["training"]
     lines = [f"# {card['title']}", "", f"Model name: `{card['name']}` (weights `{card['weights']['file']}`, "
@@ -31,15 +38,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Initialisation: {'trained weights of `' + recipe['init_from'] + '`' if recipe.get('init_from') else ''}"
         f"{'' if recipe.get('init_from') else (recipe.get('pretrained') or 'from scratch (random)')}",
         f"- Loss: {recipe['loss'].replace('_', ' + ')}; augmentation: {recipe['augmentation']}; "
-        f"input {recipe['input_size']}x{recipe['input_size']}, {recipe['in_channels']} channel(s)",
+        f"input {recipe['input_size']}x{recipe['input_size']}, {recipe['in_channels']} channel(s); "
+        f"{'soft (lung-fraction) targets' if recipe.get('soft_targets') else 'binary targets'} at model size",
         f"- Optimiser: AdamW, one-cycle LR (max {recipe['learning_rate']}), weight decay {recipe['weight_decay']}",
         f"- Inference: flip TTA {'on' if recipe['tta_flip'] else 'off'}; threshold 0.5; post-processing keeps "
         "the two largest components and fills small holes",
         "", "## Training", "",
         f"- Data: `{training['data_dir']}`, split `train` ({training['train_cases']} images) for training, "
         f"`val` ({training['val_cases']}) to pick the epoch; `test` used only for the figures below.",
-        f"- Epochs: {training['epochs']} (best on val: epoch {training['best_epoch']}, val Dice at model size "
-        f"{training['best_val_dice_model_size']}), {training['steps']} steps, batch {training['batch_size']}, "
+        f"- Epochs: {training['epochs']} (best on val: epoch {training['best_epoch']}, {_best_val(training)}), "
+        f"{training['steps']} steps, batch {training['batch_size']}, "
         f"{training['precision']}",
         f"- Wall time: {training['wall_time_min']} min on {training['machine']}; finished {training['finished']}",
         "",

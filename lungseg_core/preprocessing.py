@@ -43,10 +43,13 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Binary mask -> size x size float32 {0,1}, area-averaged then thresholded."""
+def resize_mask(mask: np.ndarray, size: int, soft: bool = False) -> np.ndarray:
+    """Binary mask -> size x size float32, area-averaged: {0,1} after a 0.5 threshold, or (soft) the
+    share of each model pixel that is lung. Soft targets keep the sub-pixel edge position that a
+    threshold throws away: a perfect hard 256^2 mask scaled back to 512^2 scores only Dice 0.994 on
+    the val masks, a soft one 0.999, and predictions are judged at full resolution."""
     m = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return (m >= 0.5).astype(np.float32)
+    return np.clip(m, 0.0, 1.0) if soft else (m >= 0.5).astype(np.float32)
 
 
 def prepare_input(image: np.ndarray, size: int) -> np.ndarray:

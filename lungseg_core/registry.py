@@ -33,6 +33,7 @@ class Recipe:
     init_from: str | None = None  # start from another model's trained weights (a resolution refinement)
     tta_flip: bool = True  # average with the horizontally flipped prediction
     width: int = 64  # vanilla U-Net first-level channels
+    soft_targets: bool = False  # train on area-fraction masks at model size (sub-pixel lung edges)
     batch_norm: bool = False
     dropout: float = 0.5
     study: dict[str, Any] = field(default_factory=dict)  # what the study reported for this recipe

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .dataset import SegmentationDataset, read_manifest
-from .evaluation import evaluate_cases, format_table, mean_dice_at_model_size
+from .evaluation import evaluate_cases, format_table, mean_dice_at_model_size, mean_dice_full_size
 from .losses import build_loss
 from .model_card import render_markdown
 from .registry import Recipe, build_model
@@ -93,7 +93,7 @@ def _write_curves(history: list[dict[str, float]], stem: Path) -> None:
     ax1.set_xlabel("epoch"); ax1.set_title("loss"); ax1.legend()
     ax2.plot(epochs, [h["train_dice"] for h in history], label="train Dice")
     ax2.plot(epochs, [h["val_dice"] for h in history], label="val Dice")
-    ax2.set_xlabel("epoch"); ax2.set_title("Dice (model size)"); ax2.legend()
+    ax2.set_xlabel("epoch"); ax2.set_title("Dice (train: model size, val: full size)"); ax2.legend()
     ax2.set_ylim(max(0.0, min(h["val_dice"] for h in history) - 0.05), 1.0)
     fig.suptitle(stem.name)
     fig.tight_layout()
@@ -163,8 +163,10 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     selection_split = "val"
     if not val_cases:  # e.g. an exported corrections folder with no val split
         val_cases, selection_split = train_cases, "train (the data has no val split)"
-    train_ds = SegmentationDataset(train_cases, recipe.input_size, recipe.in_channels, recipe.augmentation)
-    val_ds = SegmentationDataset(val_cases, recipe.input_size, recipe.in_channels, "none")
+    train_ds = SegmentationDataset(train_cases, recipe.input_size, recipe.in_channels, recipe.augmentation,
+                                   soft_targets=recipe.soft_targets)
+    val_ds = SegmentationDataset(val_cases, recipe.input_size, recipe.in_channels, "none",
+                                 soft_targets=recipe.soft_targets, keep_full_masks=True)
     generator = torch.Generator().manual_seed(opts.seed)
     train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=len(train_ds) > batch_size,
                               generator=generator)
@@ -234,8 +236,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             if opts.max_steps is not None and state["step"] >= opts.max_steps:
                 stop = True
                 break
-        val_loss, val_probs, val_masks = _predict_batches(model, val_loader, loss_fn, use_bf16)
-        val_dice = mean_dice_at_model_size(val_probs, val_masks)
+        val_loss, val_probs, _ = _predict_batches(model, val_loader, loss_fn, use_bf16)
+        val_dice = mean_dice_full_size(val_probs, val_ds.full_masks or [])
         state["epoch"] += 1
         state["wall_s"] += time.perf_counter() - epoch_start
         state["history"].append({"epoch": state["epoch"], "train_loss": total / max(1, seen),
@@ -268,7 +270,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             "batch_size": batch_size, "image_size": recipe.input_size, "precision": "bf16 autocast" if use_bf16 else "fp32",
             "wall_time_min": round(state["wall_s"] / 60, 2), "machine": machine_description(),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "best_val_dice_model_size": round(state["best_dice"], 4),
+            "best_val_dice": round(state["best_dice"], 4),
+            "val_dice_measured": "per image at the masks' full resolution, before post-processing",
         },
         "weights": {"file": weights_path(name, out_dir).name, "dtype": "float16",
                     "params_million": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)},

@@ -43,3 +43,19 @@ def test_resize_probability_back_to_original_size():
     out = resize_probability(p, (123, 77))
     assert out.shape == (123, 77) and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_resize_mask_hard_or_soft():
+    from lungseg_core.preprocessing import resize_mask
+
+    mask = np.zeros((512, 512), bool)
+    mask[100:301, 50:251] = True  # edges fall inside 256^2 pixels: half of them lung
+    hard, soft = resize_mask(mask, 256), resize_mask(mask, 256, soft=True)
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    assert soft.min() == 0.0 and soft.max() == 1.0 and np.any((soft > 0) & (soft < 1))
+    assert abs(soft.sum() * 4 - mask.sum()) < 1.0  # a soft mask keeps the lung area exactly
+    # scaled back up, the soft target puts the edge where it was; the hard one cannot
+    from lungseg_core.metrics import overlap_metrics
+
+    back = {k: resize_probability(m, mask.shape) >= 0.5 for k, m in (("hard", hard), ("soft", soft))}
+    assert overlap_metrics(back["soft"], mask).dice > overlap_metrics(back["hard"], mask).dice

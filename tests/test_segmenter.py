@@ -36,3 +36,15 @@ def test_precision_is_validated():
     recipe = get_recipe("unet_vanilla_bce").with_overrides(width=4)
     with pytest.raises(ValueError):
         Segmenter(recipe, build_model(recipe), precision="fp8")
+
+
+def test_bf16_casts_the_weights_and_fp32_keeps_them():
+    import torch
+
+    recipe = get_recipe("unet_vanilla_bce").with_overrides(width=4, input_size=64)
+    bf16 = Segmenter(recipe, build_model(recipe), precision="bf16")
+    fp32 = Segmenter(recipe, build_model(recipe), precision="fp32")
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in fp32.model.parameters()} == {torch.float32}
+    prob = bf16.predict_proba(np.random.default_rng(2).random((80, 70)).astype(np.float32))
+    assert prob.dtype == np.float32 and prob.shape == (80, 70)
