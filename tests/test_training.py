@@ -56,3 +56,26 @@ def test_refresh_card_rewrites_figures_and_keeps_training_facts(tiny_data_dir, t
     card = json.loads(card_file.read_text())
     assert card["test"]["all"]["n"] == 1 and card["training"]["steps"] == 1
     assert "flip TTA on" in card["test_protocol"]
+
+
+def test_ema_and_soft_targets_train_validate_and_ship_the_average(tiny_data_dir, tmp_path):
+    from lungseg_core.registry import get_recipe
+    from lungseg_core.training import TrainOptions, train
+    from lungseg_core.weights_store import load_weights
+
+    recipe = get_recipe("unet_vanilla_bce").with_overrides(width=4, input_size=64, ema_decay=0.5,
+                                                           soft_targets=True, batch_size=1)
+    out = tmp_path / "out"
+    card = train(recipe, TrainOptions(tiny_data_dir, out, epochs=1, evaluate_test=False))
+    saved = torch.load(checkpoint_path(out, recipe.name), weights_only=True)
+    assert "ema" in saved and int(saved["ema"]["n_averaged"]) == 2  # two train cases, batch 1
+    assert "full resolution" in card["training"]["val_dice_measured"]
+    assert 0.0 <= card["training"]["best_val_dice"] <= 1.0
+    # the shipped weights are the average, not the last optimiser state
+    from lungseg_core.registry import build_model
+
+    shipped = load_weights(build_model(recipe), out / f"{recipe.name}.safetensors").state_dict()
+    ema_params = {k[len("module."):]: v for k, v in saved["ema"].items() if k.startswith("module.")}
+    key = next(k for k in saved["model"] if k.endswith("weight"))
+    assert torch.allclose(shipped[key].float(), ema_params[key].float(), atol=1e-3)  # fp16 on disk
+    assert "soft (lung-fraction) targets" in (out / f"{recipe.name}.md").read_text()
