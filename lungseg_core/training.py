@@ -22,7 +22,7 @@ from .dataset import SegmentationDataset, read_manifest
 from .evaluation import evaluate_cases, format_table, mean_dice_at_model_size, mean_dice_full_size
 from .losses import build_loss
 from .model_card import render_markdown
-from .registry import Recipe, build_model
+from .registry import Recipe, build_model, get_recipe, registered_names
 from .segmenter import cpu_has_bf16
 from .weights_store import load_weights, save_card, save_weights, weights_path
 
@@ -140,6 +140,8 @@ def refresh_card(name: str, data_dir: Path, directory: Path | None = None) -> di
     card = load_card(name, folder) or {}
     segmenter = load_model(name, folder)
     card["recipe"]["tta_flip"] = segmenter.recipe.tta_flip
+    if name in registered_names():  # descriptive text follows the registry; training facts stay
+        card["recipe"]["notes"] = get_recipe(name).notes
     add_split_reports(card, segmenter, data_dir)
     save_card(name, folder, card, render_markdown(card))
     return card
