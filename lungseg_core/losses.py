@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from segmentation_models_pytorch.losses import DiceLoss, JaccardLoss, LovaszLoss
+from segmentation_models_pytorch.losses import DiceLoss, JaccardLoss
 from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -22,26 +22,13 @@ class SumLoss(nn.Module):
         return sum(term(logits, target) for term in self.terms.values())  # type: ignore[return-value]
 
 
-class PerImageLovasz(nn.Module):
-    """Lovasz hinge per image: a convex surrogate of each image's IoU, so it optimises the mean
-    per-image IoU that is reported. Soft (lung-fraction) targets are binarised for it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loss = LovaszLoss(mode="binary", per_image=True, from_logits=True)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss(logits, (target >= 0.5).to(logits.dtype))
-
-
 _TERMS: dict[str, Callable[[], nn.Module]] = {
     "bce": nn.BCEWithLogitsLoss,
     "dice": lambda: DiceLoss(mode="binary", from_logits=True, smooth=1.0),
     "jaccard": lambda: JaccardLoss(mode="binary", from_logits=True, smooth=1.0),
-    "lovasz": PerImageLovasz,
 }
 
-LOSSES = ("bce", "bce_dice", "bce_jaccard", "bce_jaccard_dice", "dice", "jaccard", "bce_lovasz")
+LOSSES = ("bce", "bce_dice", "bce_jaccard", "bce_jaccard_dice", "dice", "jaccard")
 
 
 def build_loss(name: str) -> SumLoss:
