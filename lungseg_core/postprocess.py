@@ -22,23 +22,22 @@ def keep_lungs(mask: np.ndarray, max_components: int = MAX_LUNGS) -> np.ndarray:
     order = np.argsort(areas)[::-1][:max_components]
     min_area = MIN_COMPONENT_FRACTION * mask.size
     keep = [i + 1 for i in order if areas[i] >= min_area] or [int(order[0]) + 1]
-    wanted = np.zeros(n, dtype=bool)
-    wanted[keep] = True
-    return wanted[labels]
+    return np.isin(labels, keep)
 
 
 def fill_small_holes(mask: np.ndarray, max_fraction: float = MAX_HOLE_FRACTION) -> np.ndarray:
     """Fill background regions enclosed by the mask that are smaller than max_fraction of the image."""
     mask = np.asarray(mask, dtype=bool)
     n, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
-    if n <= 1:
-        return mask.copy()
+    out = mask.copy()
     h, w = mask.shape
-    x, y, bw, bh, area = (stats[:, k] for k in range(5))
-    touches_border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    fill = ~touches_border & (area <= max_fraction * mask.size)
-    fill[0] = False  # label 0 is the mask itself
-    return mask | fill[labels]
+    max_area = max_fraction * mask.size
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        touches_border = x == 0 or y == 0 or x + bw == w or y + bh == h
+        if not touches_border and area <= max_area:
+            out[labels == i] = True
+    return out
 
 
 def clean_lung_mask(mask: np.ndarray) -> np.ndarray:
