@@ -29,4 +29,4 @@ def test_older_cards_scored_at_model_size_still_render():
         card["recipe"].pop(key)
     text = render_markdown(card)
     assert "val Dice at model size 0.9647" in text and "binary targets" in text
-    assert "moving average" not in text
+    assert "exponential moving average (decay" not in text
