@@ -31,11 +31,11 @@ from lungseg_core.segmenter import default_precision  # noqa: E402
 SAMPLES = ROOT / "samples"
 
 
-SAMPLE_NAME = sorted(p.name for p in (SAMPLES / "images").glob("*.png"))[0]
+SAMPLE_PATHS = sorted((SAMPLES / "images").glob("*.png"))
 
 
 def sample_images() -> list[np.ndarray]:
-    return [read_xray(p.read_bytes()).pixels for p in sorted((SAMPLES / "images").glob("*.png"))]
+    return [read_xray(p.read_bytes()).pixels for p in SAMPLE_PATHS]
 
 
 def time_predict(seg: Segmenter, image: np.ndarray, runs: int, tta: bool | None = None) -> float:
@@ -59,7 +59,7 @@ def main() -> None:
     image = sample_images()[0]
     shipped = set(list_models())
     print(f"# bench/inference.py --runs {args.runs} --threads {args.threads} --precision {args.precision}")
-    print(f"# {torch.get_num_threads()} threads, torch {torch.__version__}, sample {SAMPLE_NAME}; times include "
+    print(f"# {torch.get_num_threads()} threads, torch {torch.__version__}, sample {SAMPLE_PATHS[0].name}; times include "
           f"preprocessing + post-processing, median of {args.runs}; 'at input size' = the image given at the "
           f"model's input size, '512^2 upload' = the {image.shape[1]}x{image.shape[0]} image itself")
 

@@ -29,10 +29,11 @@ from lungseg_core.dataset import load_gray, load_mask, read_manifest  # noqa: E4
 Pair = tuple[np.ndarray, np.ndarray]  # (uint8 image, bool mask)
 
 
-def _intensity(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Pair, np.random.Generator], Pair]:
+def _intensity(fn: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> Callable[[Pair, np.random.Generator], Pair]:
+    """A grey-level change (float image, rng -> float image); the mask is kept."""
     def apply(pair: Pair, rng: np.random.Generator) -> Pair:
         image, mask = pair
-        return np.clip(fn(image.astype(np.float32)), 0, 255).astype(np.uint8), mask
+        return np.clip(fn(image.astype(np.float32), rng), 0, 255).astype(np.uint8), mask
     return apply
 
 
@@ -86,18 +87,18 @@ def opacity(pair: Pair, rng: np.random.Generator) -> Pair:
 
 PERTURBATIONS: dict[str, Callable[[Pair, np.random.Generator], Pair]] = {
     "none": lambda pair, rng: pair,
-    "dark (gamma 1.6)": _intensity(lambda x: 255 * (x / 255) ** 1.6),
-    "bright (gamma 0.6)": _intensity(lambda x: 255 * (x / 255) ** 0.6),
-    "low contrast (64-192)": _intensity(lambda x: 64 + x / 2),
-    "noise (sigma 12)": lambda pair, rng: _intensity(lambda x: x + rng.normal(0, 12, x.shape))(pair, rng),
-    "blur (sigma 2.5)": _intensity(lambda x: cv2.GaussianBlur(x, (0, 0), 2.5)),
+    "dark (gamma 1.6)": _intensity(lambda x, rng: 255 * (x / 255) ** 1.6),
+    "bright (gamma 0.6)": _intensity(lambda x, rng: 255 * (x / 255) ** 0.6),
+    "low contrast (64-192)": _intensity(lambda x, rng: 64 + x / 2),
+    "noise (sigma 12)": _intensity(lambda x, rng: x + rng.normal(0, 12, x.shape)),
+    "blur (sigma 2.5)": _intensity(lambda x, rng: cv2.GaussianBlur(x, (0, 0), 2.5)),
     "low resolution (128^2)": _intensity(
-        lambda x: cv2.resize(cv2.resize(x, (128, 128), interpolation=cv2.INTER_AREA), x.shape[::-1])),
+        lambda x, rng: cv2.resize(cv2.resize(x, (128, 128), interpolation=cv2.INTER_AREA), x.shape[::-1])),
     "wider field of view (x0.8)": zoom_out,
     "rotated 8 degrees": rotate,
     "devices and wires": devices,
     "opacity in a lung": opacity,
-    "inverted grey levels": _intensity(lambda x: 255 - x),
+    "inverted grey levels": _intensity(lambda x, rng: 255 - x),
 }
 
 

@@ -102,17 +102,17 @@ def _write_curves(history: list[dict[str, float]], stem: Path) -> None:
     plt.close(fig)
 
 
-def _predict_batches(model: torch.nn.Module, loader: DataLoader, loss_fn: Any, use_bf16: bool) -> tuple[float, np.ndarray, np.ndarray]:
+def _predict_batches(model: torch.nn.Module, loader: DataLoader, loss_fn: Any, use_bf16: bool) -> tuple[float, np.ndarray]:
+    """(mean loss, N x H x W probabilities at model size) over a loader, in eval mode."""
     model.eval()
-    losses, probs, masks = [], [], []
+    losses, probs = [], []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
         for x, y in loader:
             logits = model(x.contiguous(memory_format=torch.channels_last)).float()
             losses.append(float(loss_fn(logits, y)) * len(x))
             probs.append(torch.sigmoid(logits)[:, 0].numpy())
-            masks.append(y[:, 0].numpy())
     n = sum(len(p) for p in probs)
-    return sum(losses) / max(1, n), np.concatenate(probs), np.concatenate(masks)
+    return sum(losses) / max(1, n), np.concatenate(probs)
 
 
 def add_split_reports(card: dict[str, Any], segmenter: Any, data_dir: Path, limit: int | None = None) -> None:
@@ -248,7 +248,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             if opts.max_steps is not None and state["step"] >= opts.max_steps:
                 stop = True
                 break
-        val_loss, val_probs, _ = _predict_batches(evaluated, val_loader, loss_fn, use_bf16)
+        val_loss, val_probs = _predict_batches(evaluated, val_loader, loss_fn, use_bf16)
         val_dice = mean_dice_full_size(val_probs, val_ds.full_masks or [])
         state["epoch"] += 1
         state["wall_s"] += time.perf_counter() - epoch_start
