@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--models", default=f"{DEFAULT_MODEL},unet_lite0_512,unet_bn_bce_jaccard_dice,unet_effb3")
+    parser.add_argument("--models", default=f"{DEFAULT_MODEL},unet_lite0,unet_lite0_512,unet_bn_bce_jaccard_dice,unet_effb3")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

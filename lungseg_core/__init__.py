@@ -1,7 +1,7 @@
 """LungSeg Studio engine: read chest X-rays, build/train the registered models, segment, measure.
 
     from lungseg_core import list_models, load_model
-    seg = load_model("unet_lite0")
+    seg = load_model("unet_lite0_slim")
     mask = seg.predict(image)   # bool HxW, same size as `image`
 """
 from __future__ import annotations

@@ -142,6 +142,7 @@ def refresh_card(name: str, data_dir: Path, directory: Path | None = None) -> di
     card["recipe"]["tta_flip"] = segmenter.recipe.tta_flip
     if name in registered_names():  # descriptive text follows the registry; training facts stay
         card["recipe"]["notes"] = get_recipe(name).notes
+        card["recipe"]["title"] = card["title"] = get_recipe(name).title
     add_split_reports(card, segmenter, data_dir)
     save_card(name, folder, card, render_markdown(card))
     return card

@@ -41,3 +41,15 @@ def test_every_recipe_builds_and_trains_one_step(name):
 def test_vanilla_unet_full_width_matches_the_paper():
     model = build_model(get_recipe("unet_vanilla_bce").with_overrides(width=64))
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(31.0e6, rel=0.02)
+
+
+def test_decoder_channels_set_the_decoder_widths():
+    default = build_model(get_recipe("unet_lite0"), load_pretrained=False)
+    slim = build_model(get_recipe("unet_lite0_slim"), load_pretrained=False)
+
+    def widths(model):
+        return [block.conv2[0].out_channels for block in model.decoder.blocks]
+
+    assert widths(default) == [256, 128, 64, 32, 16]
+    assert widths(slim) == [128, 64, 32, 16, 16]
+    assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in default.parameters())
