@@ -10,3 +10,5 @@ export HF_HUB_OFFLINE=1
 .venv/bin/python bench/app_latency.py --runs 10 2>&1 | grep -v -i warn | tee bench/results/app_latency.txt
 .venv/bin/python bench/retrain.py --data "$data" 2>&1 | grep -v -i -E "warn|it/s|s/it" | tee bench/results/retrain.txt
 .venv/bin/python bench/robustness.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/robustness.txt
+.venv/bin/python bench/speed_floor.py --runs 20 2>&1 | grep -v -i warn | tee bench/results/speed_floor.txt
+.venv/bin/python bench/val_ceiling.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/val_ceiling.txt

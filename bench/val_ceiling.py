@@ -45,14 +45,14 @@ def main() -> None:
           f"mask at full resolution")
     singles = {n: per_image_dice(probs[n].astype(np.float32), truths) for n in names}
     for n in names:
-        print(f"{'alone':<10}{n:<70}{singles[n].mean():.4f}")
+        print(f"alone     {singles[n].mean():.4f}  {n}")
     for size in range(2, len(names) + 1):
         best = max(((combo, per_image_dice(np.mean([probs[n].astype(np.float32) for n in combo], axis=0),
                                            truths).mean())
                     for combo in itertools.combinations(names, size)), key=lambda t: t[1])
-        print(f"{'ensemble':<10}{' + '.join(best[0]):<70}{best[1]:.4f}")
+        print(f"ensemble  {best[1]:.4f}  best of {size}: {' + '.join(best[0])}")
     oracle = np.max(np.stack(list(singles.values())), axis=0)
-    print(f"{'oracle':<10}{'best model per image, chosen with its reference mask':<70}{oracle.mean():.4f}")
+    print(f"oracle    {oracle.mean():.4f}  the best model for each image, chosen with its reference mask")
     worst = np.argsort(np.max(np.stack(list(singles.values())), axis=0))[:5]
     print("# hardest images for every model (best Dice any model reaches): "
           + ", ".join(f"{cases[i].id} {oracle[i]:.3f}" for i in worst))

@@ -8,7 +8,7 @@ shift $(( $# >= 2 ? 2 : 1 ))
 cd "$(dirname "$0")/.."
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
-  models=(unet_lite0_slim unet_lite0 unet_lite0_512 unet_vanilla_bce_jaccard unet_bn_bce_jaccard_dice unet_vanilla_bce linknet_effb3 unet_effb3)
+  models=(unet_lite0_slim unet_lite0 unet_lite0_512 unet_small_bn unet_vanilla_bce_jaccard unet_bn_bce_jaccard_dice unet_vanilla_bce linknet_effb3 unet_effb3)
 fi
 export HF_HUB_OFFLINE=1
 mkdir -p runs
