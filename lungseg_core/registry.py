@@ -177,14 +177,14 @@ register(Recipe(
 
 register(Recipe(
     name="unet_small_bn", title="Small U-Net with BatchNorm (8->128 channels), from scratch (fastest)",
-    architecture="vanilla_unet", loss="bce_dice", width=8, batch_norm=True, epochs=40, learning_rate=2e-3,
+    architecture="vanilla_unet", loss="bce_dice", width=8, batch_norm=True, epochs=80, learning_rate=2e-3,
     augmentation="robust", tta_flip=False, soft_targets=True, ema_decay=0.995,
     notes="The classic U-Net at an eighth of the paper's width (8->128 channels, 0.5 M parameters) with "
           "BatchNorm, trained from scratch with the default's soft targets, weight average and robust "
           "augmentation: the option for CPUs without bf16, where the ImageNet Lite0 encoder alone costs more "
-          "than 1/25 of the study's vanilla U-Net. About 11-14 ms per image in fp32 (22-26x faster than the "
-          "vanilla U-Net in the same run; 8 ms in bf16), at val Dice 0.9629 (the default: 0.9648), so not the "
-          "default.",
+          "than 1/25 of the study's vanilla U-Net. About 11-14 ms per image in fp32 (23-25x faster than the "
+          "vanilla U-Net in the same runs; 8 ms in bf16), at val Dice 0.9640 after 80 epochs (0.9629 after 40; "
+          "the default: 0.9648). Not the default: the rule fixed before training asked for val Dice >= 0.9644.",
 ))
 
 DEFAULT_MODEL = "unet_lite0_slim"
