@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,15 +39,20 @@ def sample_images() -> list[np.ndarray]:
     return [read_xray(p.read_bytes()).pixels for p in SAMPLE_PATHS]
 
 
-def time_predict(seg: Segmenter, image: np.ndarray, runs: int, tta: bool | None = None) -> float:
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    """Median wall time of `fn` in ms over `runs` calls, after 3 warm-up calls."""
     for _ in range(3):
-        seg.predict(image, tta=tta)
+        fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        seg.predict(image, tta=tta)
+        fn()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
+
+
+def time_predict(seg: Segmenter, image: np.ndarray, runs: int, tta: bool | None = None) -> float:
+    return median_ms(lambda: seg.predict(image, tta=tta), runs)
 
 
 def main() -> None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,18 +22,9 @@ import torch  # noqa: E402
 from lungseg_core import DEFAULT_MODEL, build_model, get_recipe, load_model, read_xray  # noqa: E402
 from lungseg_core.preprocessing import prepare_input, to_channels  # noqa: E402
 
+from bench.inference import SAMPLE_PATHS, median_ms  # noqa: E402
+
 TARGET_RATIO = 25.0
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -46,8 +34,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sample = sorted((ROOT / "samples" / "images").glob("*.png"))[0]
-    image = read_xray(sample.read_bytes()).pixels
+    image = read_xray(SAMPLE_PATHS[0].read_bytes()).pixels
     vanilla_recipe = get_recipe("unet_vanilla_bce").with_overrides(width=64)
     print(f"# bench/speed_floor.py --runs {args.runs} --threads {torch.get_num_threads()} --model {args.model}"
           f" (torch {torch.__version__}, batch 1, median of {args.runs})")
@@ -58,11 +45,14 @@ def main() -> None:
         seg = load_model(args.model, precision=precision)
         size = seg.recipe.input_size
         small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(to_channels(prepare_input(small, size)[None], seg.recipe.in_channels)).to(dtype)
-        x = x.contiguous(memory_format=torch.channels_last)
+        prepared = prepare_input(small, size)[None]
+
+        def as_input(in_channels: int) -> torch.Tensor:
+            x = torch.from_numpy(to_channels(prepared, in_channels)).to(dtype)
+            return x.contiguous(memory_format=torch.channels_last)
+
+        x, xv = as_input(seg.recipe.in_channels), as_input(vanilla_recipe.in_channels)
         vanilla = build_model(vanilla_recipe).eval().to(dtype=dtype, memory_format=torch.channels_last)
-        xv = torch.from_numpy(to_channels(prepare_input(small, size)[None], 1)).to(dtype)
-        xv = xv.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             vanilla_ms = median_ms(lambda: vanilla(xv), args.runs)
             encoder = getattr(seg.model, "encoder", None)  # the classic U-Net has no separate encoder

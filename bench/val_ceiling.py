@@ -53,7 +53,7 @@ def main() -> None:
         print(f"ensemble  {best[1]:.4f}  best of {size}: {' + '.join(best[0])}")
     oracle = np.max(np.stack(list(singles.values())), axis=0)
     print(f"oracle    {oracle.mean():.4f}  the best model for each image, chosen with its reference mask")
-    worst = np.argsort(np.max(np.stack(list(singles.values())), axis=0))[:5]
+    worst = np.argsort(oracle)[:5]
     print("# hardest images for every model (best Dice any model reaches): "
           + ", ".join(f"{cases[i].id} {oracle[i]:.3f}" for i in worst))
 
