@@ -15,6 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lungseg_core.access_control import User, command_line_user  # noqa: E402
+
+ANNOTATOR = User("bench-annotator", frozenset({"annotator"}))
+REVIEWER = User("bench-reviewer", frozenset({"reviewer"}))
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -33,8 +39,8 @@ def make_store(folder: Path, data: Path, n: int):
     for case in read_manifest(data, "train")[:n]:
         image = load_gray(case.image_path)
         rec = store.save_correction(image, seg.predict(image), load_mask(case.mask_path), model_name=seg.name,
-                                    model_version=seg.version, annotator="bench")
-        store.set_status(rec.id, "approved", reviewer="bench")
+                                    model_version=seg.version, actor=ANNOTATOR, status="submitted")
+        store.review(rec.id, "approve", actor=REVIEWER)
     return store
 
 
@@ -94,17 +100,19 @@ def main() -> None:
               f"({lineage['corrections_train']} train / {lineage['corrections_holdout']} held back) + "
               f"{lineage['base_train_cases']} base cases, 1 epoch, incl. gate evaluations: {wall:.1f} s "
               f"({wall / 60:.2f} min; target <= 3 min)")
-        print(f"gate: {'promoted' if result['promoted'] else 'not promoted'} — {result['decision']['reason']}")
+        print(f"gate: {'recommends promotion' if result['recommended'] else 'does not recommend promotion'} — {result['decision']['reason']}")
         with streamlit_app() as url:
             idle = click_times(url, args.clicks)
-            start_job(base, tmp / "store", data, epochs=3)
+            start_job(base, tmp / "store", data, epochs=3, actor=command_line_user())
             while (latest_job() or {}).get("state") != "running" or not (latest_job() or {}).get("step_in_epoch"):
                 time.sleep(0.5)
             busy = click_times(url, args.clicks)
             still_running = active_job() is not None
             from lungseg_core.retrain_jobs import cancel_job
 
-            cancel_job()
+            from lungseg_core.audit import AuditLog
+
+            cancel_job(actor=command_line_user(), audit_log=AuditLog(tmp / "store" / "store.sqlite"))
         print(f"app click -> redraw, idle       : median {statistics.median(idle):.3f} s (n={len(idle)})")
         print(f"app click -> redraw, job running: median {statistics.median(busy):.3f} s (n={len(busy)}; "
               f"job still running at the end: {still_running})")

@@ -43,10 +43,16 @@ class EditSession:
         self.canvas_round += 1
 
 
-def edit_session(case_hash: str, model: str, model_mask: np.ndarray) -> EditSession:
-    """The edit session of this (case, model), started from the model's mask when new."""
+def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
+                 continue_from: tuple[str, np.ndarray] | None = None) -> EditSession:
+    """The edit session of this (case, model), started from the model's mask when new; when the
+    X-ray already has a saved version, (its id, its mask) are the starting point and the parent of
+    the next save (undo still goes back to the model's mask)."""
     session: EditSession | None = st.session_state.get(EDIT_KEY)
     if session is None or session.case_hash != case_hash or session.model != model:
         session = EditSession(case_hash, model, EditHistory(model_mask))
+        if continue_from is not None:
+            session.last_saved_id = continue_from[0]
+            session.history.commit(continue_from[1])
         st.session_state[EDIT_KEY] = session
     return session

@@ -1,7 +1,7 @@
 """Session state shared by the pages, and the cached model / prediction resources.
 
-Widget state is dropped when the user switches pages, so the current case, the annotator and
-the chosen model are kept in plain session keys (not widget keys).
+Widget state is dropped when the user switches pages, so the current case and the chosen model
+are kept in plain session keys (not widget keys). Who is working is the signed-in user (`auth`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
+from lungseg_core.access_control import User  # noqa: E402
 from lungseg_core.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
 from lungseg_core.samples import Sample  # noqa: E402
 from lungseg_core.segmenter import Segmenter  # noqa: E402
 
 CASE_KEY = "case"
 MODEL_KEY = "model_name"
-ANNOTATOR_KEY = "annotator_name"
 
 
 @dataclass
@@ -89,17 +89,17 @@ def chosen_model() -> str:
     return name
 
 
-def sidebar() -> None:
-    """Who is working and with which model, kept across pages."""
+def sidebar() -> User:
+    """Sign-in first (stops the page for a visitor), then who is working and with which model."""
+    from lungseg_app.auth import require_user, user_panel
+
+    user = require_user()
     names = list_models()
     with st.sidebar:
-        st.session_state.setdefault(ANNOTATOR_KEY, "")
-        annotator = st.text_input("Annotator", value=st.session_state[ANNOTATOR_KEY],
-                                  placeholder="your name or initials", key="_annotator_widget")
-        st.session_state[ANNOTATOR_KEY] = annotator.strip()
+        user_panel(user)
         if not names:
             st.error("No trained models in weights/.")
-            return
+            return user
         current = chosen_model()
         picked = st.selectbox("Model", names, index=names.index(current), key="_model_widget",
                               help="Used on every page; the default is the best accuracy/speed trade-off on CPU.")
@@ -107,19 +107,40 @@ def sidebar() -> None:
         case = current_case()
         if case is not None:
             st.caption(f"Current case: {case.label} ({case.pixels.shape[1]}x{case.pixels.shape[0]})")
+    return user
 
 
 __all__ = ["Case", "ImageReadError", "LungSegError", "cached_model", "cached_segmentation", "chosen_model",
            "current_case", "set_case_from_bytes", "set_case_from_sample", "set_truth_from_bytes", "sidebar"]
 
 
-@st.cache_resource
 def cached_store():
-    """The corrections store ($LUNGSEG_STORE or the project's store/ folder)."""
+    """The corrections store ($LUNGSEG_STORE_URL, $LUNGSEG_STORE or the project's store/ folder)."""
+    from lungseg_core.corrections_store import default_store_dir
+
+    return _store(os.environ.get("LUNGSEG_STORE_URL") or str(default_store_dir()))
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str):
     from lungseg_core.corrections_store import open_store
 
-    return open_store(os.environ.get("LUNGSEG_STORE_URL") or None)
+    return open_store(url)
 
 
-def annotator() -> str:
-    return st.session_state.get(ANNOTATOR_KEY, "").strip()
+def current_user() -> User | None:
+    from lungseg_app.auth import signed_in_user
+
+    return signed_in_user()
+
+
+def cached_claims():
+    """Who is editing which X-ray (the store's database)."""
+    return _claims(str(cached_store().db_path))
+
+
+@st.cache_resource(show_spinner=False)
+def _claims(db_path: str):
+    from lungseg_core.case_claims import Claims
+
+    return Claims(db_path)

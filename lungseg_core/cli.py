@@ -84,6 +84,12 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     job_dir.mkdir(parents=True, exist_ok=True)
     if not args.store and not args.corrections_zip:
         raise LungSegError("give --store (the corrections store) or --corrections-zip (a Review page export)")
+    if args.store and not args.started_by:  # run by hand on the server (the app's jobs are audited when started)
+        from .access_control import command_line_user
+        from .audit import AuditLog
+
+        AuditLog(_store_root(args) / "store.sqlite").append(command_line_user().username, "retrain_started",
+                                                            job_dir.name, {"base": args.base, "epochs": args.epochs})
     code = run_job(job_dir, args.base, Path(args.store) if args.store else None, Path(args.data) if args.data else None,
                    args.epochs, args.size, args.max_steps,
                    Path(args.corrections_zip) if args.corrections_zip else None)
@@ -92,6 +98,73 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     if progress.get("result"):
         print(json.dumps(progress["result"], indent=2))
     return code
+
+
+def _store_root(args: argparse.Namespace) -> Path:
+    from .corrections_store import default_store_dir
+
+    text = args.store or str(default_store_dir())
+    return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
+
+
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """(password, generated): from stdin with --password-stdin, else a generated one-time password."""
+    import secrets
+
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n"), False
+    return secrets.token_urlsafe(12), True
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    from .access_control import command_line_user
+    from .accounts import UserDirectory
+
+    users = UserDirectory(_store_root(args) / "store.sqlite")
+    me = command_line_user()
+    if args.action == "list":
+        for u in users.list_users():
+            print(f"{u.username:<32}{','.join(sorted(u.roles)) or '-':<28}{'active' if u.active else 'disabled':<10}"
+                  f"{u.display_name}")
+        return 0
+    if args.action == "add":
+        password, generated = (None, False) if args.no_password else _new_password(args)
+        user = users.add_user(me, args.username, args.roles, password, display_name=args.display_name or "",
+                              must_change_password=generated or not args.no_password)
+        print(f"added {user.username} ({', '.join(sorted(user.roles))})")
+        if generated:
+            print(f"one-time password: {password}   (to be changed at the first sign-in)")
+        elif args.no_password:
+            print("no password: this account signs in through the identity provider only")
+        return 0
+    if args.action in ("disable", "enable"):
+        users.set_active(me, args.username, args.action == "enable", reason=args.reason or "")
+        print(f"{args.username} {args.action}d")
+        return 0
+    if args.action == "reset-password":
+        password, generated = _new_password(args)
+        users.reset_password(me, args.username, password, reason=args.reason or "")
+        print(f"password of {args.username} reset; it must be changed at the next sign-in")
+        if generated:
+            print(f"one-time password: {password}")
+        return 0
+    if args.action == "roles":
+        user = users.set_roles(me, args.username, args.roles, reason=args.reason or "")
+        print(f"{user.username}: {', '.join(sorted(user.roles)) or 'no role'}")
+        return 0
+    raise LungSegError(f"unknown users action {args.action}")
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from .access_control import command_line_user
+    from .audit import AuditLog
+    from .model_versions import promote, rollback
+
+    log = AuditLog(_store_root(args) / "store.sqlite")
+    action = promote if args.command == "promote" else rollback
+    entry = action(args.name, command_line_user(), args.reason, log)
+    print(f"default model: {entry['name']} (was {entry['previous']})")
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -157,7 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="override the input size")
     p.add_argument("--max-steps", type=int, help="stop after N steps (smoke tests)")
     p.add_argument("--job-dir", help="where progress.json, log and intermediate files go")
+    p.add_argument("--started-by", help=argparse.SUPPRESS)  # set by the app, which audits the start itself
     p.set_defaults(func=_cmd_retrain)
+
+    p = sub.add_parser("users", help="user accounts: list, add, disable, enable, reset-password, roles")
+    p.add_argument("action", choices=("list", "add", "disable", "enable", "reset-password", "roles"))
+    p.add_argument("username", nargs="?", help="user name (an e-mail address for identity-provider sign-in)")
+    p.add_argument("--roles", default="annotator", help="comma-separated: annotator, reviewer, admin")
+    p.add_argument("--display-name")
+    p.add_argument("--no-password", action="store_true", help="add: identity-provider sign-in only")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from standard input (default: print a one-time password)")
+    p.add_argument("--reason", help="kept in the audit log")
+    p.add_argument("--store", help="store folder (default: $LUNGSEG_STORE or store/)")
+    p.set_defaults(func=_cmd_users)
+
+    for name, helptext in (("promote", "make a model version the default for every user"),
+                           ("rollback", "return to an earlier default model")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("name", help="model name (see `models`)")
+        p.add_argument("--reason", required=True, help="why (kept with the history and in the audit log)")
+        p.add_argument("--store", help="store folder whose audit log records it (default: $LUNGSEG_STORE or store/)")
+        p.set_defaults(func=_cmd_promote)
 
     p = sub.add_parser("models", help="list registered models and whether their weights are present")
     p.add_argument("--weights-dir")
@@ -167,8 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "users" and args.action != "list" and not args.username:
+        print("error: give the user name", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except (LungSegError, FileNotFoundError, KeyError) as exc:
+    except (LungSegError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,11 @@ two sessions saving at once lose nothing and a process killed mid-save leaves no
 Nothing that identifies a patient is stored: pixels, size and pixel spacing only, and a case
 label only when the user types one.
 
+Every change names the signed-in `User` who makes it: the store checks that person's role
+(`access_control`), the review state machine (`review_workflow`) and claims (`case_claims`), and
+appends the change to the audit log in the same transaction. The schema upgrades in place
+(`store_schema`): a store written by the previous release opens with nothing lost.
+
 `CorrectionsStore` is the interface; `SQLiteCorrectionsStore` the built-in implementation.
 `open_store(url)` picks one from a connection URL so that a server database can be added later.
 """
@@ -29,9 +34,12 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 from PIL import Image
 
+from . import audit
+from .access_control import User, require
+from .case_claims import check_not_held_by_other
 from .errors import LungSegError, MaskError
-
-STATUSES = ("draft", "submitted", "approved", "rejected")
+from .review_workflow import STATUSES, TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
+from .store_schema import connect, transaction, upgrade
 PROJECT_STORE_DIR = Path(__file__).resolve().parent.parent / "store"
 
 
@@ -78,15 +86,20 @@ class StatusChange:
 
 
 class CorrectionsStore(Protocol):
+    root: Path
+    db_path: Path
+
     def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
-                        model_name: str, model_version: str, annotator: str, note: str = "",
+                        actor: User, model_name: str, model_version: str, note: str = "",
                         status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
                         pixel_spacing_mm: tuple[float, float] | None = None) -> Correction: ...
+    def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction: ...
+    def delete_case(self, image_hash: str, actor: User, reason: str) -> int: ...
+    def latest_version(self, image_hash: str) -> Correction | None: ...
     def get(self, correction_id: str) -> Correction: ...
     def list_corrections(self, status: str | None = None, annotator: str | None = None,
                          model_name: str | None = None, latest_only: bool = False) -> list[Correction]: ...
     def history(self, correction_id: str) -> list[Correction]: ...
-    def set_status(self, correction_id: str, status: str, reviewer: str, note: str = "") -> Correction: ...
     def status_changes(self, correction_id: str) -> list[StatusChange]: ...
     def load_image(self, content_hash: str) -> np.ndarray: ...
     def load_mask(self, content_hash: str) -> np.ndarray: ...
@@ -111,36 +124,6 @@ def _image_for_storage(image: np.ndarray) -> np.ndarray:
     return np.round((arr - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS corrections (
-    id TEXT PRIMARY KEY,
-    image_hash TEXT NOT NULL,
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    original_mask_hash TEXT NOT NULL,
-    corrected_mask_hash TEXT NOT NULL,
-    annotator TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL CHECK (status IN ('draft', 'submitted', 'approved', 'rejected')),
-    parent_id TEXT REFERENCES corrections(id),
-    case_label TEXT,
-    height INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    pixel_spacing TEXT
-);
-CREATE INDEX IF NOT EXISTS corrections_image ON corrections(image_hash);
-CREATE INDEX IF NOT EXISTS corrections_status ON corrections(status);
-CREATE TABLE IF NOT EXISTS status_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    correction_id TEXT NOT NULL REFERENCES corrections(id),
-    status TEXT NOT NULL,
-    reviewer TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT '',
-    changed_at TEXT NOT NULL
-);
-"""
-
 _COLUMNS = ("id, image_hash, model_name, model_version, original_mask_hash, corrected_mask_hash, annotator, "
             "created_at, note, status, parent_id, case_label, height, width, pixel_spacing")
 
@@ -153,17 +136,15 @@ class SQLiteCorrectionsStore:
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "store.sqlite"
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
+        con = connect(self.db_path)
+        try:
+            upgrade(con)
+        finally:
+            con.close()
 
     # -- plumbing -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")
-        con.execute("PRAGMA foreign_keys=ON")
-        con.execute("PRAGMA busy_timeout=60000")
-        return con
+        return connect(self.db_path)
 
     def _blob_path(self, content_hash: str) -> Path:
         if not (len(content_hash) == 64 and all(c in "0123456789abcdef" for c in content_hash)):
@@ -201,71 +182,125 @@ class SQLiteCorrectionsStore:
 
     # -- writing --------------------------------------------------------------------------
     def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
-                        model_name: str, model_version: str, annotator: str, note: str = "",
+                        actor: User, model_name: str, model_version: str, note: str = "",
                         status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
                         pixel_spacing_mm: tuple[float, float] | None = None) -> Correction:
-        """Store a new version (never an update). Blobs first, then one transaction for the record."""
+        """Store a new version (never an update), authored by `actor`. The first version of an image
+        has no parent; every later one continues the latest version (a draft or a rejected one), so
+        two people can never start two unrelated histories of one X-ray. Blobs first, then one
+        transaction for the record, its status log and its audit entry."""
+        require(actor, "save_correction")
+        if status == "submitted":
+            require(actor, "submit")
+        check_new_version(None, status)
         image = np.asarray(image)
         original, corrected = np.asarray(original_mask, bool), np.asarray(corrected_mask, bool)
         if image.ndim != 2:
             raise StoreError("the image must be a 2-D array")
         if original.shape != image.shape or corrected.shape != image.shape:
             raise MaskError(f"masks {original.shape}/{corrected.shape} do not match the image {image.shape}")
-        if status not in STATUSES:
-            raise StoreError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
-        if not annotator.strip():
-            raise StoreError("an annotator name is needed to save a correction")
         image_hash = self._put_blob(_png(_image_for_storage(image)))
         original_hash = self._put_blob(_png(original.astype(np.uint8) * 255))
         corrected_hash = self._put_blob(_png(corrected.astype(np.uint8) * 255))
         record = Correction(
             id=uuid.uuid4().hex, image_hash=image_hash, model_name=model_name, model_version=model_version,
-            original_mask_hash=original_hash, corrected_mask_hash=corrected_hash, annotator=annotator.strip(),
+            original_mask_hash=original_hash, corrected_mask_hash=corrected_hash, annotator=actor.username,
             created_at=_now(), note=note, status=status, parent_id=parent_id,
             case_label=case_label.strip() if case_label and case_label.strip() else None,
             height=int(image.shape[0]), width=int(image.shape[1]),
             pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if parent_id is not None:
-                    parent = con.execute("SELECT image_hash FROM corrections WHERE id = ?", (parent_id,)).fetchone()
-                    if parent is None:
-                        raise StoreError(f"parent version {parent_id} does not exist")
-                    if parent[0] != image_hash:
-                        raise StoreError("a new version must be of the same image as its parent")
-                con.execute(f"INSERT INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
-                            (*[getattr(record, f) for f in list(Correction.__dataclass_fields__)[:14]],
-                             json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None))
-                con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
-                            "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with transaction(self.db_path) as con:
+            check_not_held_by_other(con, actor, image_hash)
+            latest = self._latest_row(con, image_hash)
+            if parent_id is None and latest is not None:
+                raise WorkflowError(f"this X-ray already has a correction (latest version {latest.id[:8]} by "
+                                    f"{latest.annotator}, {latest.status}): open it and continue that version")
+            if parent_id is not None:
+                parent = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (parent_id,)).fetchone()
+                if parent is None:
+                    raise StoreError(f"parent version {parent_id} does not exist")
+                if parent[1] != image_hash:
+                    raise StoreError("a new version must be of the same image as its parent")
+                if latest is not None and latest.id != parent_id:
+                    raise WorkflowError(f"{latest.annotator} saved a newer version ({latest.id[:8]}) since this one "
+                                        "was opened: reopen the case to see it before saving")
+                check_new_version(parent[9], status)
+            con.execute(f"INSERT INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                        (*[getattr(record, f) for f in list(Correction.__dataclass_fields__)[:14]],
+                         json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None))
+            con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
+            audit.record(con, actor.username, "correction_saved", record.id,
+                         {"status": status, "parent": parent_id, "model": model_name})
+            if status == "submitted":
+                audit.record(con, actor.username, "submitted", record.id)
         return record
 
-    def set_status(self, correction_id: str, status: str, reviewer: str, note: str = "") -> Correction:
-        """Review decision: the masks never change; the status and an append-only log entry do."""
-        if status not in STATUSES:
-            raise StoreError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
-        if not reviewer.strip():
-            raise StoreError("a reviewer name is needed to change a status")
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if con.execute("SELECT 1 FROM corrections WHERE id = ?", (correction_id,)).fetchone() is None:
-                    raise StoreError(f"no correction {correction_id}")
-                con.execute("UPDATE corrections SET status = ? WHERE id = ?", (status, correction_id))
-                con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
-                            "VALUES (?, ?, ?, ?, ?)", (correction_id, status, reviewer.strip(), note, _now()))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+    def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction:
+        """submit / approve / reject / reopen one version, as the state machine and roles allow.
+        The masks never change; the status, an append-only log entry and an audit entry do."""
+        if action not in TRANSITIONS:
+            raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
+        with transaction(self.db_path) as con:
+            row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
+                              (correction_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no correction {correction_id}")
+            superseded = con.execute("SELECT 1 FROM corrections WHERE parent_id = ?", (correction_id,)).fetchone()
+            if superseded:
+                raise WorkflowError("a newer version of this case exists: review that one")
+            new_status = check_transition(action, row[0], actor, row[1])
+            con.execute("UPDATE corrections SET status = ? WHERE id = ?", (new_status, correction_id))
+            con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, _now()))
+            audit.record(con, actor.username, audit_action(action), correction_id,
+                         {"from": row[0], "to": new_status}, note)
         return self.get(correction_id)
 
+    def delete_case(self, image_hash: str, actor: User, reason: str) -> int:
+        """Remove every version of one X-ray and each image/mask file no other record uses (a
+        patient's request, a wrong upload). The audit log keeps the fact and the reason, not the
+        pixels. Returns the number of files removed."""
+        require(actor, "delete_case")
+        if not reason.strip():
+            raise StoreError("give a reason for deleting a case (it is kept in the audit log)")
+        with transaction(self.db_path) as con:
+            rows = con.execute("SELECT id, image_hash, original_mask_hash, corrected_mask_hash FROM corrections "
+                               "WHERE image_hash = ?", (image_hash,)).fetchall()
+            if not rows:
+                raise StoreError("no case with that image")
+            ids = [r[0] for r in rows]
+            marks = ", ".join("?" * len(ids))
+            con.execute(f"DELETE FROM status_changes WHERE correction_id IN ({marks})", ids)
+            con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
+            candidates = {h for r in rows for h in r[1:]}
+            in_use = {h for (h,) in con.execute(
+                "SELECT image_hash FROM corrections UNION SELECT original_mask_hash FROM corrections "
+                "UNION SELECT corrected_mask_hash FROM corrections")}
+            doomed = sorted(candidates - in_use)
+            audit.record(con, actor.username, "case_deleted", image_hash[:12],
+                         {"versions": len(ids), "files": len(doomed)}, reason.strip())
+        for content_hash in doomed:  # after the commit: a crash here leaves an unreferenced file, never a record without one
+            self._blob_path(content_hash).unlink(missing_ok=True)
+        return len(doomed)
+
     # -- reading --------------------------------------------------------------------------
+    def _latest_row(self, con: sqlite3.Connection, image_hash: str) -> Correction | None:
+        row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE image_hash = ? AND id NOT IN "
+                          "(SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL) "
+                          "ORDER BY created_at DESC LIMIT 1", (image_hash,)).fetchone()
+        return self._row(row) if row else None
+
+    def latest_version(self, image_hash: str) -> Correction | None:
+        """The version a new edit of this X-ray continues (None if it has none)."""
+        con = self._connect()
+        try:
+            return self._latest_row(con, image_hash)
+        finally:
+            con.close()
+
     def get(self, correction_id: str) -> Correction:
         with self._connect() as con:
             row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()

@@ -41,7 +41,8 @@ def model_folder(name: str, directory: Path | None = None) -> Path:
 
 def load_model(name: str, directory: str | Path | None = None, precision: str | None = None) -> Segmenter:
     """A ready Segmenter. Unknown names raise UnknownModelError (listing the valid names);
-    missing weights raise WeightsNotFoundError. Retrained versions use their base recipe."""
+    missing weights raise WeightsNotFoundError. Retrained versions, of any generation, use their
+    root recipe."""
     d = model_folder(name, Path(directory) if directory else None)
     card = load_card(name, d)
     if name in registered_names():
@@ -50,7 +51,9 @@ def load_model(name: str, directory: str | Path | None = None, precision: str | 
         if trained_size:  # weights trained with --size run at that size
             recipe = recipe.with_overrides(input_size=trained_size)
     elif card and card.get("lineage"):
-        recipe = get_recipe(card["recipe"]["name"]).with_overrides(
+        from .model_versions import root_recipe_name
+
+        recipe = get_recipe(root_recipe_name(name, d)).with_overrides(
             input_size=card["recipe"].get("input_size"), name=name, title=card.get("title"))
     else:
         get_recipe(name)  # raises UnknownModelError with the valid names

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .access_control import User, require
+from .audit import AuditLog
 from .corrections_store import default_store_dir
 from .errors import LungSegError
 from .weights_store import _atomic_write
@@ -89,8 +91,9 @@ def latest_job() -> dict[str, Any] | None:
 
 
 def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 1, size: int | None = None,
-              extra_args: list[str] | None = None) -> dict[str, Any]:
-    """Spawn `python -m lungseg_core retrain ...` detached; refuse if one is running."""
+              extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
+    """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
+    require(actor, "retrain")
     root = jobs_dir()
     root.mkdir(parents=True, exist_ok=True)
     if active_job() is not None:
@@ -103,9 +106,9 @@ def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         raise JobBusyError("A retraining job is already running; wait for it or cancel it.") from None
-    write_progress(job_dir, state="starting", base=base, epochs=epochs)
+    write_progress(job_dir, state="starting", base=base, epochs=epochs, started_by=actor.username)
     cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
-           "--epochs", str(epochs), "--job-dir", str(job_dir)]
+           "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
     if data_dir is not None:
         cmd += ["--data", str(data_dir)]
     if size:
@@ -114,17 +117,22 @@ def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 
     with open(job_dir / "log.txt", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    info = {"id": job_id, "pid": proc.pid, "dir": str(job_dir), "base": base, "started": time.time()}
+    info = {"id": job_id, "pid": proc.pid, "dir": str(job_dir), "base": base, "started": time.time(),
+            "started_by": actor.username}
     with os.fdopen(fd, "w") as fh:
         json.dump(info, fh)
+    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "retrain_started", job_id,
+                                                       {"base": base, "epochs": epochs})
     return info
 
 
-def cancel_job(grace_s: float = 20.0) -> bool:
-    """Ask the running job to stop; if it has not stopped after grace_s, terminate it."""
+def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reason: str = "") -> bool:
+    """Ask the running job to stop (admin only); if it has not stopped after grace_s, terminate it."""
+    require(actor, "cancel_retrain")
     info = active_job()
     if info is None:
         return False
+    audit_log.append(actor.username, "retrain_cancelled", info["id"], {"base": info.get("base")}, reason)
     job_dir = Path(info["dir"])
     (job_dir / "cancel").touch()
     deadline = time.time() + grace_s
@@ -166,5 +174,6 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
         except (OSError, ValueError):
             pass
     write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"},
-                   message=f"{result['name']}: {'promoted to default' if result['promoted'] else 'kept, not promoted'}")
+                   message=f"{result['name']} saved as a candidate: the gate "
+                           f"{'recommends promoting it' if result['recommended'] else 'does not recommend promoting it'}")
     return 0

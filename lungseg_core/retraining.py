@@ -2,8 +2,9 @@
 
 The decision uses only the fixed validation split and a held-back part of the corrections; the
 test split is evaluated and reported, never used to decide. A candidate becomes a new version
-(weights + card with lineage) either way, and is promoted to the default only when it is not
-worse than its parent on validation beyond VAL_TOLERANCE and better on the held-back corrections.
+(weights + card with lineage) either way; the gate only *recommends* it (not worse than its parent
+on validation beyond VAL_TOLERANCE and better on the held-back corrections). It never becomes the
+default by itself: an admin promotes it after reading the evidence (`model_versions.promote`).
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
 from .evaluation import evaluate_cases
 from .model_card import render_markdown
-from .model_loading import load_model, model_folder, segmenter_from_weights
-from .model_versions import models_dir, next_version_name, promote
+from .model_loading import load_model, model_folder
+from .model_versions import lineage_chain, models_dir, next_version_name, root_recipe_name
 from .training import TrainOptions, train
 from .weights_store import load_card, save_card, weights_path
 
@@ -134,7 +135,8 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
         raise ValueError("no approved corrections to train on: approve some on the Review page first")
     # A fine-tune is a few dozen steps: a weight average (decay 0.995) would lag far behind them and
     # mostly undo what the corrections teach, so it is switched off here (0.0 = no EMA).
-    recipe = parent.recipe.with_overrides(input_size=size, ema_decay=0.0)
+    root = root_recipe_name(base)
+    recipe = parent.recipe.with_overrides(input_size=size, ema_decay=0.0, name=root)
     name = next_version_name(base)
     data = job_dir / "data"
     card = train(recipe, TrainOptions(
@@ -144,7 +146,11 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
         max_steps=max_steps))
     if on_progress:
         on_progress({"phase": "evaluating"})
-    candidate = segmenter_from_weights(recipe, weights_path(name, job_dir / "out"))
+    out = job_dir / "out"
+    card["recipe"]["name"] = root  # the registered recipe, whatever the generation
+    card["lineage"] = {"parent": base, "chain": [*lineage_chain(base), name]}
+    save_card(name, out, card, render_markdown(card))
+    candidate = load_model(name, directory=out)  # the public path the app will use
     holdout = _unique(read_manifest(data, "holdout"))
     val = _unique(read_manifest(data, "val")) if base_data is not None else []
     test = _unique(read_manifest(data, "test")) if base_data is not None else []
@@ -158,7 +164,7 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
                       dice.get("holdout", {}).get("parent"), dice.get("holdout", {}).get("candidate"))
     card["title"] = f"{parent.card.get('title', base) if parent.card else base} — fine-tuned ({name})"
     card["lineage"] = {
-        "parent": base, "parent_version": parent.version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parent": base, "chain": card["lineage"]["chain"], "root_recipe": root, "parent_version": parent.version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "corrections_train": counts.get("corrections_train", 0) // CORRECTION_WEIGHT,
         "corrections_holdout": counts.get("corrections_holdout", 0), "base_train_cases": counts.get("base_train", 0),
         "epochs": epochs, "wall_time_min": round((time.perf_counter() - started) / 60, 2),
@@ -178,9 +184,8 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
             shutil.copy2(src, target / f"{name}{suffix}")
     save_card(name, target, card, render_markdown(card) + _lineage_markdown(card))
     (target / f".{name}.safetensors.tmp").replace(target / f"{name}.safetensors")  # the version appears last
-    if decision.promote:
-        promote(name, decision.reason)
-    return {"name": name, "promoted": decision.promote, "decision": decision.as_dict(), "metrics": dice,
+    load_model(name)  # as the app will load it (raises if the saved version would not)
+    return {"name": name, "recommended": decision.promote, "decision": decision.as_dict(), "metrics": dice,
             "card": card}
 
 
@@ -191,7 +196,9 @@ def _lineage_markdown(card: dict[str, Any]) -> str:
              f"- Corrections used: {lin['corrections_train']} for training, {lin['corrections_holdout']} held back "
              f"for the decision; base training cases: {lin['base_train_cases']}",
              f"- Epochs: {lin['epochs']}; job time {lin['wall_time_min']} min; created {lin['created']}",
-             f"- Promoted: {'yes' if gate['promote'] else 'no'} — {gate['reason']}", "",
+             f"- Lineage: {' → '.join(lin['chain'])}",
+             f"- Gate: {'recommends promotion' if gate['promote'] else 'does not recommend promotion'} — "
+             f"{gate['reason']} (promotion is an admin's separate, explicit step)", "",
              "| split | parent Dice | candidate Dice |", "|---|---|---|"]
     for split, d in lin["metrics_before_after"].items():
         lines.append(f"| {split} | {d.get('parent', float('nan')):.4f} | {d.get('candidate', float('nan')):.4f} |")

@@ -8,15 +8,16 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from lungseg_app.editing import edit_session
-from lungseg_app.state import (annotator, cached_model, cached_segmentation, cached_store, chosen_model,
+from lungseg_app.state import (cached_claims, cached_model, cached_segmentation, cached_store, chosen_model,
                                current_case, sidebar)
 from lungseg_app.widgets import case_input
 from lungseg_core import LungSegError, overlap_metrics
+from lungseg_core.case_claims import ClaimHeldError
 from lungseg_core.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
 from lungseg_core.overlay import mask_overlay
 
 st.set_page_config(page_title="Correct · LungSeg Studio", page_icon="🫁", layout="wide")
-sidebar()
+user = sidebar()
 st.title("Correct")
 
 case = current_case()
@@ -29,7 +30,25 @@ if case is None or model is None:
     st.stop()
 
 result = cached_segmentation(case.hash, model, case.pixels)
-edit = edit_session(case.hash, model, result.mask)
+store = cached_store()
+try:
+    latest = store.latest_version(case.hash)
+    held_by: ClaimHeldError | None = None
+    if user.can("claim"):
+        cached_claims().claim(user, case.hash)  # taken or renewed while this person works on it
+except ClaimHeldError as exc:
+    held_by = exc
+except LungSegError as exc:
+    st.error(f"The corrections store cannot be read: {exc}")
+    st.stop()
+if held_by is not None:
+    st.warning(f"{held_by} You can look, but saving is off until the claim ends.")
+continue_from = None
+if latest is not None:
+    continue_from = (latest.id, store.load_mask(latest.corrected_mask_hash))
+    st.info(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
+            f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
+edit = edit_session(case.hash, model, result.mask, continue_from)
 h, w = case.pixels.shape
 
 tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
@@ -105,19 +124,18 @@ with st.form("save_form", clear_on_submit=False):
                       help="Submitted corrections appear for review; drafts can be saved again later.")
     submitted = st.form_submit_button("Save correction", type="primary")
 if submitted:
-    who = annotator()
-    if not who:
-        st.error("Enter your name in the sidebar (Annotator) before saving.")
+    if held_by is not None:
+        st.error(f"Not saved: {held_by} Your edits are kept on this page.")
     else:
         try:
-            record = cached_store().save_correction(
-                case.pixels, result.mask, working, model_name=model, model_version=cached_model(model).version,
-                annotator=who, note=note, status=status, parent_id=edit.last_saved_id, case_label=label or None,
-                pixel_spacing_mm=case.meta.get("pixel_spacing_mm"))
+            record = store.save_correction(
+                case.pixels, result.mask, working, actor=user, model_name=model,
+                model_version=cached_model(model).version, note=note, status=status, parent_id=edit.last_saved_id,
+                case_label=label or None, pixel_spacing_mm=case.meta.get("pixel_spacing_mm"))
         except LungSegError as exc:
-            st.error(f"Not saved: {exc}")
+            st.error(f"Not saved: {exc}. Your edits are kept on this page.")
         else:
             edit.last_saved_id = record.id
             edit.saved_ids.append(record.id)
-            st.success(f"Saved version {len(edit.saved_ids)} of this case ({record.id[:8]}, {status}); "
-                       f"{figures.added_px:,} px added, {figures.removed_px:,} px removed.")
+            st.success(f"Saved version {len(store.history(record.id))} of this case ({record.id[:8]}, {status}) as "
+                       f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")

@@ -1,11 +1,12 @@
 """Review: saved corrections, filtered; one case's original vs corrected mask, its versions;
-approve or reject with a note; export approved cases for training (zip) or as COCO JSON."""
+approve, reject or reopen with a note (reviewers, never their own work); delete a case (admins);
+export approved cases for training (zip) or as COCO JSON."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from lungseg_app.state import annotator, cached_store, sidebar
+from lungseg_app.state import cached_store, sidebar
 from lungseg_core import LungSegError
 from lungseg_core.corrections_export import export_coco_json, export_training_zip
 from lungseg_core.corrections_store import STATUSES
@@ -13,7 +14,7 @@ from lungseg_core.mask_editing import edit_figures
 from lungseg_core.overlay import error_map, mask_overlay
 
 st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
-sidebar()
+user = sidebar()
 st.title("Review corrections")
 store = cached_store()
 
@@ -60,20 +61,45 @@ else:
     st.dataframe([{"status": s.status, "by": s.reviewer, "when": s.changed_at[:19].replace("T", " "), "note": s.note}
                   for s in store.status_changes(chosen.id)], hide_index=True)
 
-    review_note = st.text_input("Review note", key="_review_note")
-    r1, r2 = st.columns(2)
-    for col, (label, new_status) in zip((r1, r2), (("Approve", "approved"), ("Reject", "rejected"))):
-        if col.button(label, key=f"_{new_status}"):
-            if not annotator():
-                st.error("Enter your name in the sidebar before reviewing.")
-            else:
+    superseded = any(r.parent_id == chosen.id for r in everything)
+    actions = [(label, action) for label, action, source in (("Approve", "approve", "submitted"),
+                                                             ("Reject", "reject", "submitted"),
+                                                             ("Reopen", "reopen", "approved"))
+               if chosen.status == source]
+    if superseded:
+        st.caption("A newer version of this case exists: review that one.")
+    elif not user.can("approve"):
+        st.caption("Reviewing needs the reviewer role.")
+    elif chosen.annotator == user.username and chosen.status == "submitted":
+        st.caption("This is your own correction: another reviewer must approve or reject it.")
+    elif actions:
+        review_note = st.text_input("Review note", key="_review_note")
+        cols = st.columns(len(actions))
+        for col, (label, action) in zip(cols, actions):
+            if col.button(label, key=f"_{action}"):
                 try:
-                    store.set_status(chosen.id, new_status, reviewer=annotator(), note=review_note)
+                    store.review(chosen.id, action, actor=user, note=review_note)
                 except LungSegError as exc:
-                    st.error(str(exc))
+                    st.error(f"Not changed: {exc}")
                 else:
                     st.rerun()
 
+    if user.can("delete_case"):
+        with st.expander("Delete this case (every version, image and mask)"):
+            reason = st.text_input("Reason (kept in the audit log, e.g. patient request, wrong upload)",
+                                   key="_delete_reason")
+            sure = st.checkbox("I understand this cannot be undone", key="_delete_sure")
+            if st.button("Delete case", key="_delete_case", disabled=not (sure and reason.strip())):
+                try:
+                    removed = store.delete_case(chosen.image_hash, actor=user, reason=reason)
+                except LungSegError as exc:
+                    st.error(f"Not deleted: {exc}")
+                else:
+                    st.success(f"Deleted the case and {removed} file(s).")
+                    st.rerun()
+
+if not user.can("export"):
+    st.stop()
 st.subheader("Export approved cases")
 approved = len(store.list_corrections(status="approved"))
 st.caption(f"{approved} approved version(s); the newest per image is exported. The zip has the training layout "

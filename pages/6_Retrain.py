@@ -1,5 +1,6 @@
-"""Retrain: fine-tune a model on approved corrections in a background process, watch its
-progress (it survives a page reload), cancel it, and see the gate's decision."""
+"""Retrain (admins): fine-tune a model on approved corrections in a background process, watch its
+progress (it survives a page reload), cancel it; read the gate's evidence and promote a candidate
+to the default explicitly, or roll back to an earlier default."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,17 +8,26 @@ from pathlib import Path
 import streamlit as st
 
 from lungseg_app.state import cached_store, chosen_model, sidebar
-from lungseg_core import list_models
+from lungseg_core import LungSegError, list_models
+from lungseg_core.audit import AuditLog
 from lungseg_core.model_catalog import model_summaries
+from lungseg_core.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
+from lungseg_core.retraining import read_card_of
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cxr-lungs"
 
 st.set_page_config(page_title="Retrain · LungSeg Studio", page_icon="🫁", layout="wide")
-sidebar()
+user = sidebar()
 st.title("Retrain from corrections")
+if not user.can("retrain"):
+    st.info("Retraining and choosing the default model are for admins.")
+    st.subheader("Model versions")
+    st.dataframe(model_summaries(), hide_index=True)
+    st.stop()
 
 store = cached_store()
+audit_log = AuditLog(store.db_path)
 approved = len(store.list_corrections(status="approved"))
 running = active_job()
 
@@ -34,8 +44,8 @@ if data and not (Path(data) / "manifest.csv").is_file():
 if st.button("Start retraining", type="primary", disabled=running is not None or approved < 2, key="_rt_start"):
     try:
         start_job(base, Path(store.root), Path(data) if data and (Path(data) / "manifest.csv").is_file() else None,
-                  epochs=int(epochs))
-    except JobBusyError as exc:
+                  epochs=int(epochs), actor=user)
+    except (JobBusyError, LungSegError) as exc:
         st.error(str(exc))
     else:
         st.rerun()
@@ -50,32 +60,83 @@ def progress_panel() -> None:
         st.info("No retraining job has run yet.")
         return
     state = shown.get("state", "?")
+    who = f", started by {shown['started_by']}" if shown.get("started_by") else ""
     if job is not None and job["id"] == shown["id"]:
         epoch, epochs_ = shown.get("epoch", 0), shown.get("epochs", 1)
         step, steps = shown.get("step_in_epoch", 0), max(1, shown.get("steps_per_epoch", 1))
         fraction = min(1.0, ((max(epoch, 1) - 1) + step / steps) / max(1, epochs_)) if epoch else 0.0
         loss = shown.get("loss")
         val = shown.get("val_dice")
-        text = (f"Job {shown['id']} ({shown.get('base')}): epoch {epoch}/{epochs_}, step {step}/{steps}"
+        text = (f"Job {shown['id']} ({shown.get('base')}{who}): epoch {epoch}/{epochs_}, step {step}/{steps}"
                 + (f", loss {loss:.4f}" if loss is not None else "")
                 + (f", val Dice {val:.4f}" if val is not None else "")
                 + (" — evaluating the candidate against its parent…" if shown.get("phase") == "evaluating" else ""))
         st.progress(fraction, text=text)
-        if st.button("Cancel job", key="_rt_cancel"):
-            cancel_job()
-            st.rerun(scope="app")
+        if st.session_state.get("_rt_confirm_cancel"):
+            st.warning("Cancel this job? Its progress is lost and no version is saved.")
+            y, n = st.columns(2)
+            if y.button("Yes, cancel the job", key="_rt_cancel_yes"):
+                st.session_state["_rt_confirm_cancel"] = False
+                cancel_job(actor=user, audit_log=audit_log)
+                st.rerun(scope="app")
+            if n.button("No, keep it running", key="_rt_cancel_no"):
+                st.session_state["_rt_confirm_cancel"] = False
+                st.rerun(scope="fragment")
+        elif st.button("Cancel job", key="_rt_cancel"):
+            st.session_state["_rt_confirm_cancel"] = True
+            st.rerun(scope="fragment")
     else:
         message = shown.get("message", state)
         (st.success if state == "done" else st.warning if state == "cancelled" else st.error)(
-            f"Last job {shown['id']}: {state} — {message}")
-        result = shown.get("result")
-        if result:
-            st.write(f"Gate: {result['decision']['reason']}")
-            st.dataframe([{"split": split, **{k: round(v, 4) for k, v in d.items()}}
-                          for split, d in result["metrics"].items()], hide_index=True)
+            f"Last job {shown['id']}{who}: {state} — {message}")
 
 
 progress_panel()
+
+st.subheader("Choose the default model")
+current = default_model_name()
+st.write(f"Every user segments with **{current}** unless they pick another model.")
+candidates = [n for n in reversed(derived_names()) if n != current]
+if candidates:
+    picked = st.selectbox("Candidate", candidates, key="_pr_candidate")
+    card = read_card_of(picked) or {}
+    lineage = card.get("lineage", {})
+    gate = lineage.get("gate", {})
+    st.markdown(f"**Lineage:** {' → '.join(lineage.get('chain', [lineage.get('parent', '?'), picked]))}; trained on "
+                f"{lineage.get('corrections_train', '?')} correction(s), {lineage.get('corrections_holdout', '?')} "
+                f"held back to judge it; {lineage.get('base_train_cases', 0)} base training case(s).")
+    rows = [{"split": split, "parent Dice": round(d.get("parent", float("nan")), 4),
+             "candidate Dice": round(d.get("candidate", float("nan")), 4),
+             "change": round(d.get("candidate", float("nan")) - d.get("parent", float("nan")), 4)}
+            for split, d in lineage.get("metrics_before_after", {}).items()]
+    if rows:
+        st.dataframe(rows, hide_index=True)
+    verdict = gate.get("promote")
+    (st.success if verdict else st.warning)(
+        f"Gate: {'recommends promoting it' if verdict else 'does not recommend promoting it'} — "
+        f"{gate.get('reason', 'no gate evidence in its card')}")
+    reason = st.text_input("Why promote it (kept in the history and the audit log)", key="_pr_reason")
+    if st.button(f"Promote {picked} to default", key="_pr_promote", disabled=not reason.strip()):
+        try:
+            promote(picked, user, reason, audit_log)
+        except LungSegError as exc:
+            st.error(f"Not promoted: {exc}")
+        else:
+            st.rerun()
+else:
+    st.caption("No retrained candidate yet.")
+earlier = earlier_defaults()
+if earlier:
+    r1, r2 = st.columns([2, 3])
+    back_to = r1.selectbox("Roll back to an earlier default", earlier, key="_rb_target")
+    rb_reason = r2.text_input("Why roll back", key="_rb_reason")
+    if st.button(f"Roll back to {back_to}", key="_rb_go", disabled=not rb_reason.strip()):
+        try:
+            rollback(back_to, user, rb_reason, audit_log)
+        except LungSegError as exc:
+            st.error(f"Not rolled back: {exc}")
+        else:
+            st.rerun()
 
 st.subheader("Model versions")
 st.dataframe(model_summaries(), hide_index=True)

@@ -10,6 +10,8 @@ from lungseg_core.corrections_export import export_coco, export_training_zip, rl
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
+from .people import ANN, REV
+
 
 def _store_with_samples(tmp_path):
     store = SQLiteCorrectionsStore(tmp_path / "store")
@@ -18,11 +20,11 @@ def _store_with_samples(tmp_path):
         image = np.asarray(Image.open(s.image_path))
         truth = np.asarray(Image.open(s.mask_path)) > 127
         rec = store.save_correction(image, truth, truth, model_name="unet_lite0", model_version="v1",
-                                    annotator="ann", status="submitted")
+                                    actor=ANN, status="submitted")
         ids.append(rec.id)
     for i in ids[:3]:
-        store.set_status(i, "approved", reviewer="rev")
-    store.set_status(ids[3], "rejected", reviewer="rev")
+        store.review(i, "approve", actor=REV)
+    store.review(ids[3], "reject", actor=REV)
     return store
 
 

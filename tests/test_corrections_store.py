@@ -11,8 +11,10 @@ import pytest
 
 from lungseg_core import read_xray
 from lungseg_core.corrections_store import SQLiteCorrectionsStore, StoreError, open_store
+from lungseg_core.review_workflow import WorkflowError
 
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
+from .people import ANN, ANN2, REV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +33,7 @@ def test_round_trip_keeps_original_and_corrected_apart(tmp_path):
     store = SQLiteCorrectionsStore(tmp_path)
     image, original, corrected = _case()
     rec = store.save_correction(image, original, corrected, model_name="unet_lite0", model_version="abc123",
-                                annotator="  ann ", note="trimmed apex", pixel_spacing_mm=(0.2, 0.3))
+                                actor=ANN, note="trimmed apex", pixel_spacing_mm=(0.2, 0.3))
     got = store.get(rec.id)
     assert got == rec and got.status == "draft" and got.annotator == "ann" and got.case_label is None
     assert got.pixel_spacing_mm == (0.2, 0.3)
@@ -44,28 +46,27 @@ def test_round_trip_keeps_original_and_corrected_apart(tmp_path):
 def test_versions_chain_and_status_log(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}")
     image, original, corrected = _case()
-    v1 = store.save_correction(image, original, corrected, model_name="m", model_version="1", annotator="a")
+    v1 = store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN)
     more = corrected.copy()
     more[40:45, 10:20] = False
-    v2 = store.save_correction(image, original, more, model_name="m", model_version="1", annotator="b",
+    v2 = store.save_correction(image, original, more, model_name="m", model_version="1", actor=ANN2,
                                parent_id=v1.id, status="submitted")
     assert [r.id for r in store.history(v2.id)] == [v1.id, v2.id]
     assert np.array_equal(store.load_mask(store.get(v1.id).corrected_mask_hash), corrected)  # v1 untouched
     assert [r.id for r in store.list_corrections(latest_only=True)] == [v2.id]
-    store.set_status(v2.id, "approved", reviewer="rev", note="good")
+    store.review(v2.id, "approve", actor=REV, note="good")
     assert [c.status for c in store.status_changes(v2.id)] == ["submitted", "approved"]
+    assert [c.reviewer for c in store.status_changes(v2.id)] == ["amy", "rev"]
     assert [r.id for r in store.list_corrections(status="approved")] == [v2.id]
-    assert [r.id for r in store.list_corrections(annotator="a")] == [v1.id]
-    with pytest.raises(StoreError, match="unknown status"):
-        store.set_status(v2.id, "maybe", reviewer="rev")
+    assert [r.id for r in store.list_corrections(annotator="ann")] == [v1.id]
+    with pytest.raises(WorkflowError, match="unknown review action"):
+        store.review(v2.id, "maybe", actor=REV)
     with pytest.raises(StoreError, match="does not exist"):
-        store.save_correction(image, original, corrected, model_name="m", model_version="1", annotator="a",
+        store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN,
                               parent_id="nope")
     other, o2, c2 = _case(seed=5)
     with pytest.raises(StoreError, match="same image"):
-        store.save_correction(other, o2, c2, model_name="m", model_version="1", annotator="a", parent_id=v1.id)
-    with pytest.raises(StoreError, match="annotator"):
-        store.save_correction(image, original, corrected, model_name="m", model_version="1", annotator=" ")
+        store.save_correction(other, o2, c2, model_name="m", model_version="1", actor=ANN, parent_id=v1.id)
     with pytest.raises(StoreError, match="unsupported store URL"):
         open_store("postgresql://db/lungs")
 
@@ -73,6 +74,7 @@ def test_versions_chain_and_status_log(tmp_path):
 _WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {root!r})
+    from lungseg_core.access_control import User
     from lungseg_core.corrections_store import SQLiteCorrectionsStore
     store = SQLiteCorrectionsStore(sys.argv[1])
     who, n = sys.argv[2], int(sys.argv[3])
@@ -80,7 +82,8 @@ _WRITER = textwrap.dedent("""
     for i in range(n):
         image = rng.integers(0, 255, (48, 48)).astype(np.uint8)
         mask = rng.random((48, 48)) > 0.5
-        store.save_correction(image, mask, ~mask, model_name="m", model_version="1", annotator=who, note=str(i))
+        store.save_correction(image, mask, ~mask, model_name="m", model_version="1", note=str(i),
+                              actor=User(who, frozenset(["annotator"])))
         print(i, flush=True)
 """)
 
@@ -131,7 +134,7 @@ def test_no_patient_identifiers_anywhere_in_the_store(tmp_path):
     store = SQLiteCorrectionsStore(tmp_path)
     mask = np.zeros(image.shape, bool)
     mask[5:30, 5:30] = True
-    store.save_correction(image.pixels, mask, mask, model_name="m", model_version="1", annotator="ann",
+    store.save_correction(image.pixels, mask, mask, model_name="m", model_version="1", actor=ANN,
                           pixel_spacing_mm=image.pixel_spacing_mm)
     needles = [PATIENT_ID.encode(), b"Doe", b"Jane", b"19700101", b"General Hospital"]
     for path in store.iter_files():

@@ -15,7 +15,12 @@ from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.model_versions import default_model_name, models_dir
 from lungseg_core.retrain_jobs import active_job, cancel_job, latest_job, start_job
 from lungseg_core.retraining import decide, retrain
+from lungseg_core.access_control import PermissionDenied
+from lungseg_core.audit import AuditLog
 from lungseg_core.samples import list_samples
+
+from .people import ADMIN, ANN, REV
+from .signed_in import sign_in_as
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +34,9 @@ def env(tmp_path, monkeypatch):
     for s in list_samples():
         image = np.asarray(Image.open(s.image_path))
         truth = np.asarray(Image.open(s.mask_path)) > 127
-        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", annotator="a")
-        store.set_status(rec.id, "approved", reviewer="r")
+        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", actor=ANN,
+                                    status="submitted")
+        store.review(rec.id, "approve", actor=REV)
     return store
 
 
@@ -57,13 +63,13 @@ def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp
     assert name in list_models()
     seg = load_model(name)
     assert seg.predict(np.asarray(Image.open(list_samples()[0].image_path))).shape == (512, 512)
-    assert default_model_name() == (name if result["promoted"] else DEFAULT_MODEL)
+    assert default_model_name() == DEFAULT_MODEL  # a candidate, never the default by itself
 
 
 def test_degraded_candidate_is_refused(env, tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(retraining, "FINE_TUNE_LR_FACTOR", 5000.0)  # a wrecking learning rate
     result = retrain(DEFAULT_MODEL, env, tmp_path / "job", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
-    assert not result["promoted"]
+    assert not result["recommended"]
     metrics = result["metrics"]["holdout"]
     assert metrics["candidate"] < metrics["parent"]
     assert default_model_name() == DEFAULT_MODEL
@@ -82,16 +88,25 @@ def _wait(predicate, timeout=120.0):
 
 
 def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
-    job = start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64)
+    with pytest.raises(PermissionDenied, match="admin"):
+        start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64, actor=REV)
+    job = start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64, actor=ADMIN)
     with pytest.raises(Exception, match="already running"):
-        start_job(DEFAULT_MODEL, env.root, tiny_data_dir)
+        start_job(DEFAULT_MODEL, env.root, tiny_data_dir, actor=ADMIN)
     _wait(lambda: (latest_job() or {}).get("step_in_epoch"))
     # a page reload shows the running job's progress
-    at = AppTest.from_file(str(ROOT / "pages/6_Retrain.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "pages/6_Retrain.py"), default_timeout=60)
+    sign_in_as(at, env, ADMIN)
+    at.run()
     assert not at.exception
     texts = " ".join(str(getattr(el, "value", "")) + " " + str(getattr(el, "text", "")) for el in at.get("progress"))
     assert f"Job {job['id']}" in texts and "epoch" in texts
-    assert cancel_job()
+    assert f"started by {ADMIN.username}" in texts
+    log = AuditLog(env.db_path)
+    with pytest.raises(PermissionDenied):
+        cancel_job(actor=REV, audit_log=log)
+    assert cancel_job(actor=ADMIN, audit_log=log, reason="test")
+    assert [e.action for e in log.entries(actor=ADMIN.username)] == ["retrain_cancelled", "retrain_started"]
     assert active_job() is None
     assert latest_job()["state"] == "cancelled"
     assert not list(models_dir().glob("*.safetensors")) if models_dir().exists() else True

@@ -1,0 +1,217 @@
+"""Sign-in for every page: local accounts (the default) or the hospital's identity provider.
+
+`require_user()` runs at the top of every page (through `state.sidebar`). It returns the signed-in
+`User`, or shows the first-run screen / the sign-in form / a forced password change and stops the
+page. Roles are re-read from the store on every run, so disabling someone or removing a role
+takes effect on their next click. The session token lives in a cookie (SameSite=Strict, Secure
+over HTTPS), so a reload keeps the user signed in; the database keeps only its hash.
+
+Identity provider: when `.streamlit/secrets.toml` has an `[auth]` section, sign-in goes through
+`st.login` (OpenID Connect) instead, and the person's e-mail address must be a user here (added by
+an admin, with roles) to come in.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from lungseg_core.access_control import ROLES, User
+from lungseg_core.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
+
+USER_KEY = "auth_user"  # the signed-in username (session state, not a widget)
+TOKEN_KEY = "auth_token"
+COOKIE = "lungseg_session"
+
+
+def users_directory() -> UserDirectory:
+    from lungseg_app.state import cached_store
+
+    return _directory(str(cached_store().db_path))
+
+
+@st.cache_resource(show_spinner=False)
+def _directory(db_path: str) -> UserDirectory:
+    return UserDirectory(db_path)
+
+
+def identity_provider_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: local accounts
+        return False
+
+
+def _client_is_local() -> bool:
+    try:
+        ip = st.context.ip_address
+    except Exception:
+        ip = None
+    if ip is None:  # AppTest and some proxies give no address: the server itself is on loopback by default
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def _write_cookie(token: str | None) -> None:
+    """Set (or, with None, delete) the session cookie in the browser; a hidden component because
+    Streamlit has no server-side Set-Cookie for app code."""
+    value = json.dumps(token or "")
+    max_age = int(SESSION_HOURS * 3600) if token else 0
+    components.html(
+        f"""<script>
+        const secure = window.parent.location.protocol === 'https:' ? '; Secure' : '';
+        window.parent.document.cookie = '{COOKIE}=' + {value} + '; path=/; max-age={max_age}; SameSite=Strict' + secure;
+        </script>""", height=0)
+
+
+def signed_in_user() -> User | None:
+    """The current user without showing anything (None if nobody is signed in)."""
+    username = st.session_state.get(USER_KEY)
+    if not username:
+        return None
+    user = users_directory().get(username)
+    if user is None or not user.active or not user.roles:
+        return None
+    return user
+
+
+def require_user() -> User:
+    """The signed-in user, or the sign-in screens and st.stop()."""
+    if identity_provider_configured():
+        return _identity_provider_user()
+    users = users_directory()
+    token = st.session_state.get(TOKEN_KEY)
+    if token is None and not st.session_state.get("_signed_out"):
+        token = st.context.cookies.get(COOKIE)
+        user = users.session_user(token)
+        if user is not None:
+            st.session_state[TOKEN_KEY], st.session_state[USER_KEY] = token, user.username
+    elif token is not None and users.session_user(token) is None:  # expired, revoked or disabled meanwhile
+        st.session_state.pop(TOKEN_KEY, None)
+        st.session_state.pop(USER_KEY, None)
+    user = signed_in_user()
+    if user is None:
+        _sign_in_screen(users)
+        st.stop()
+    if users.must_change_password(user.username):
+        _change_password_screen(users, user, forced=True)
+        st.stop()
+    if st.session_state.get(TOKEN_KEY):
+        _write_cookie(st.session_state[TOKEN_KEY])
+    return user
+
+
+def _sign_in_screen(users: UserDirectory) -> None:
+    st.title("LungSeg Studio")
+    if users.count() == 0:
+        if not _client_is_local():
+            st.warning("No account exists yet. Create the first admin on the server: "
+                       "`python -m lungseg_core users add NAME --roles admin`")
+            return
+        st.subheader("Welcome: create the first admin account")
+        st.write("This account manages users, retraining and which model is the default. Add annotators and "
+                 "reviewers afterwards on the Users page.")
+        with st.form("first_admin"):
+            name = st.text_input("User name", key="_first_user")
+            display = st.text_input("Full name (optional)", key="_first_display")
+            password = st.text_input(f"Password (at least {MIN_PASSWORD_LENGTH} characters)", type="password",
+                                     key="_first_password")
+            again = st.text_input("Password again", type="password", key="_first_again")
+            create = st.form_submit_button("Create admin and sign in", type="primary")
+        if create:
+            if password != again:
+                st.error("The two passwords differ.")
+                return
+            try:
+                users.create_first_admin(name, password, display)
+                _sign_in(users, name, password)
+            except (AccountError, SignInError) as exc:
+                st.error(str(exc))
+        return
+    st.subheader("Sign in")
+    with st.form("sign_in"):
+        name = st.text_input("User name", key="_signin_user")
+        password = st.text_input("Password", type="password", key="_signin_password")
+        go = st.form_submit_button("Sign in", type="primary")
+    st.caption("No account? Ask an admin of this server to add you.")
+    if go:
+        try:
+            _sign_in(users, name, password)
+        except SignInError as exc:
+            st.error(str(exc))
+
+
+def _sign_in(users: UserDirectory, name: str, password: str) -> None:
+    user, token = users.sign_in(name, password)
+    st.session_state[USER_KEY], st.session_state[TOKEN_KEY] = user.username, token
+    st.session_state.pop("_signed_out", None)
+    st.rerun()
+
+
+def _change_password_screen(users: UserDirectory, user: User, forced: bool) -> None:
+    st.subheader("Choose a new password" if forced else "Change your password")
+    if forced:
+        st.info("Your password was set by an admin: choose your own before you continue.")
+    with st.form("change_password"):
+        old = st.text_input("Current password", type="password", key="_pw_old")
+        new = st.text_input(f"New password (at least {MIN_PASSWORD_LENGTH} characters)", type="password", key="_pw_new")
+        again = st.text_input("New password again", type="password", key="_pw_again")
+        go = st.form_submit_button("Change password", type="primary")
+    if go:
+        if new != again:
+            st.error("The two new passwords differ.")
+            return
+        try:
+            users.change_own_password(user, old, new)
+        except (AccountError, SignInError) as exc:
+            st.error(str(exc))
+        else:
+            st.success("Password changed.")
+            st.rerun()
+
+
+def sign_out() -> None:
+    users_directory().sign_out(st.session_state.pop(TOKEN_KEY, None))
+    st.session_state.pop(USER_KEY, None)
+    st.session_state["_signed_out"] = True
+    if identity_provider_configured():
+        st.logout()
+    _write_cookie(None)
+
+
+def user_panel(user: User) -> None:
+    """Sidebar: who is signed in, with which roles, and sign-out."""
+    st.caption(f"Signed in as **{user.label}** ({', '.join(r for r in ROLES if r in user.roles)})")
+    if st.button("Sign out", key="_sign_out"):
+        sign_out()
+        st.rerun()
+
+
+def _identity_provider_user() -> User:
+    if not st.user.is_logged_in:
+        st.title("LungSeg Studio")
+        st.write("Sign in with your hospital account.")
+        if st.button("Sign in with the hospital's identity provider", type="primary", key="_oidc_login"):
+            st.login()
+        st.stop()
+    claims = st.user.to_dict()
+    username = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "").lower()
+    users = users_directory()
+    user = users.identity_user(username) if username else None
+    if user is None:
+        st.title("LungSeg Studio")
+        st.error(f"You are signed in as {username or 'an unknown identity'}, but this server has no active account "
+                 "with a role for you: ask an admin to add you (Users page or `python -m lungseg_core users add "
+                 f"{username or 'NAME'} --roles annotator --no-password`).")
+        if st.button("Sign out", key="_oidc_logout"):
+            st.logout()
+        st.stop()
+    if st.session_state.get(USER_KEY) != user.username:
+        st.session_state[TOKEN_KEY] = users.open_identity_session(user)  # audited sign-in
+        st.session_state[USER_KEY] = user.username
+    return user

@@ -1,0 +1,130 @@
+"""The store's SQLite database: one connection recipe and the schema, upgraded in place.
+
+Every release that changes the schema adds one step to `_MIGRATIONS`; `PRAGMA user_version`
+says which steps a database has had, so a store written by any earlier release opens, upgrades
+inside one transaction and keeps every record (tested on a store made by release 1's code).
+"""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+# Release 1: corrections and their status log (user_version 0).
+_RELEASE_1 = """
+CREATE TABLE IF NOT EXISTS corrections (
+    id TEXT PRIMARY KEY,
+    image_hash TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    original_mask_hash TEXT NOT NULL,
+    corrected_mask_hash TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL CHECK (status IN ('draft', 'submitted', 'approved', 'rejected')),
+    parent_id TEXT REFERENCES corrections(id),
+    case_label TEXT,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    pixel_spacing TEXT
+);
+CREATE INDEX IF NOT EXISTS corrections_image ON corrections(image_hash);
+CREATE INDEX IF NOT EXISTS corrections_status ON corrections(status);
+CREATE TABLE IF NOT EXISTS status_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    correction_id TEXT NOT NULL REFERENCES corrections(id),
+    status TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    changed_at TEXT NOT NULL
+);
+"""
+
+# Release 2: people (accounts, sessions), the audit trail and claims on images being edited.
+_RELEASE_2 = """
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    roles TEXT NOT NULL DEFAULT '',
+    active INTEGER NOT NULL DEFAULT 1,
+    must_change_password INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auth_sessions_user ON auth_sessions(username);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log(action);
+CREATE TABLE IF NOT EXISTS claims (
+    image_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2)
+SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Autocommit connection (transactions are explicit: BEGIN IMMEDIATE … COMMIT), WAL, FKs on."""
+    con = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("PRAGMA busy_timeout=60000")
+    return con
+
+
+def upgrade(con: sqlite3.Connection) -> int:
+    """Apply the missing schema steps in one transaction; returns the version reached.
+    A database newer than this code is refused instead of being written with an older schema."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        current = con.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'corrections'").fetchone() is not None
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"this store was written by a newer release (schema {current}, this code knows "
+                               f"{SCHEMA_VERSION}): upgrade LungSeg Studio instead of opening it with this one")
+        first = current + 1 if has_tables or current else 0
+        for step in _MIGRATIONS[first:]:
+            for statement in filter(str.strip, step.split(";")):
+                con.execute(statement)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION
+
+
+@contextmanager
+def transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """`with transaction(path) as con:` BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error, then close.
+    IMMEDIATE takes the write lock up front, so read-check-write sequences cannot interleave."""
+    con = connect(db_path)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    finally:
+        con.close()

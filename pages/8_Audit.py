@@ -1,0 +1,33 @@
+"""Audit (admins): every change with who, when, what and why; filter and export as CSV."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from lungseg_app.state import cached_store, sidebar
+from lungseg_core.audit import ACTION_LABELS, AuditLog, entries_csv
+
+st.set_page_config(page_title="Audit · LungSeg Studio", page_icon="🫁", layout="wide")
+user = sidebar()
+st.title("Audit log")
+if not user.can("view_audit"):
+    st.info("The audit log is for admins.")
+    st.stop()
+log = AuditLog(cached_store().db_path)
+f1, f2, f3 = st.columns([2, 2, 3])
+who = f1.selectbox("Who", ["anyone", *log.actors()], key="_au_who")
+what = f2.selectbox("Action", ["any", *ACTION_LABELS], key="_au_action",
+                    format_func=lambda a: a if a == "any" else f"{ACTION_LABELS[a]} ({a})")
+days = f3.date_input("Between", (date.today() - timedelta(days=30), date.today()), key="_au_days")
+since, until = (days if isinstance(days, tuple) and len(days) == 2 else (None, None))
+entries = log.entries(actor=None if who == "anyone" else who, action=None if what == "any" else what,
+                      since=since.isoformat() if since else None, until=until.isoformat() if until else None)
+st.caption(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, newest first; times in UTC. Targets are record "
+           "ids, model versions and user names: nothing here identifies a patient.")
+st.dataframe([{"when (UTC)": e.at[:19].replace("T", " "), "who": e.actor, "what": ACTION_LABELS.get(e.action, e.action),
+               "target": e.target[:12] if len(e.target) == 32 else e.target,
+               "detail": ", ".join(f"{k}: {v}" for k, v in e.detail.items()), "why": e.reason} for e in entries],
+             hide_index=True, width="stretch")
+st.download_button("Export CSV", entries_csv(entries), file_name="lungseg_audit.csv", mime="text/csv",
+                   key="_au_export")
