@@ -44,15 +44,16 @@ def identity_provider_configured() -> bool:
         return False
 
 
-def _client_is_local() -> bool:
-    try:
-        ip = st.context.ip_address
-    except Exception:
-        ip = None
-    if ip is None:  # AppTest and some proxies give no address: the server itself is on loopback by default
+def served_on_loopback() -> bool:
+    """Whether the server listens on this machine only (the default in .streamlit/config.toml). Read
+    from the server's own setting, which a visitor cannot spoof (unlike a client address)."""
+    address = st.get_option("server.address")
+    if not address:
+        return False  # Streamlit then listens on every interface
+    if address == "localhost":
         return True
     try:
-        return ipaddress.ip_address(ip).is_loopback
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
 
@@ -67,6 +68,14 @@ def _write_cookie(token: str | None) -> None:
         const secure = window.parent.location.protocol === 'https:' ? '; Secure' : '';
         window.parent.document.cookie = '{COOKIE}=' + {value} + '; path=/; max-age={max_age}; SameSite=Strict' + secure;
         </script>""", height=0)
+
+
+def _cookie_token() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser request behind this session (tests, scripts)
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def signed_in_user() -> User | None:
@@ -87,7 +96,7 @@ def require_user() -> User:
     users = users_directory()
     token = st.session_state.get(TOKEN_KEY)
     if token is None and not st.session_state.get("_signed_out"):
-        token = st.context.cookies.get(COOKIE)
+        token = _cookie_token()
         user = users.session_user(token)
         if user is not None:
             st.session_state[TOKEN_KEY], st.session_state[USER_KEY] = token, user.username
@@ -109,7 +118,7 @@ def require_user() -> User:
 def _sign_in_screen(users: UserDirectory) -> None:
     st.title("LungSeg Studio")
     if users.count() == 0:
-        if not _client_is_local():
+        if not served_on_loopback():
             st.warning("No account exists yet. Create the first admin on the server: "
                        "`python -m lungseg_core users add NAME --roles admin`")
             return

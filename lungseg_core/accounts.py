@@ -271,7 +271,7 @@ class UserDirectory:
 
     def session_user(self, token: str | None) -> User | None:
         """The user of a live session (extended by this use), or None if unknown, expired or disabled."""
-        if not token:
+        if not isinstance(token, str) or not token:
             return None
         now = _now()
         with self._transaction() as con:

@@ -16,6 +16,9 @@ from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.mask_editing import ERASE_COLOUR, Viewport
 from lungseg_core.samples import list_samples
 
+from .people import ANN, REV
+from .signed_in import sign_in_as
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,8 +35,10 @@ def _canvas_value(rgba: np.ndarray) -> dict:
     return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": data}, "backgroundFit": None}
 
 
-def _open_sample_on_correct(sample) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120).run()
+def _open_sample_on_correct(sample, store_dir, user=ANN) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120)
+    sign_in_as(at, SQLiteCorrectionsStore(store_dir), user)
+    at.run()
     at.selectbox(key="_sample_widget").set_value(sample.label).run()
     at.button(key="_open_sample").click().run()
     assert not at.exception
@@ -46,7 +51,7 @@ def _metric(at: AppTest, label: str) -> str:
 
 def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir):
     sample = list_samples()[0]
-    at = _open_sample_on_correct(sample)
+    at = _open_sample_on_correct(sample, store_dir)
     edit = at.session_state["edit_session"]
     model_mask = edit.history.original
     vp = Viewport.whole(model_mask.shape)
@@ -59,10 +64,6 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     removed = int(_metric(at, "Pixels removed").replace(",", ""))
     assert removed > 1000 and _metric(at, "Pixels added") == "0"
 
-    # saving needs a name
-    at.button(key="FormSubmitter:save_form-Save correction").click().run()
-    assert any("Enter your name" in e.value for e in at.error)
-    at.sidebar.text_input(key="_annotator_widget").set_value("ann").run()
     at.text_input(key="_note").set_value("cut a band").run()
     at.radio(key="_status").set_value("submitted").run()
     at.button(key="FormSubmitter:save_form-Save correction").click().run()
@@ -79,17 +80,23 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     scale = 512 / 700
     assert rows.min() >= int(300 * scale) - 1 and rows.max() <= int(330 * scale) + 1  # exactly where the band went
 
-    # a second save is a new version linked to the first
+    assert record.annotator == ANN.username  # the author is the signed-in user
+    # a submitted version waits for its review: saving over it is refused, the edit stays on the page
     at.button(key="FormSubmitter:save_form-Save correction").click().run()
-    assert any("Saved version 2" in s.value for s in at.success)
-    latest = store.list_corrections(latest_only=True)[0]
-    assert latest.parent_id == record.id
+    assert any("Not saved" in e.value and "wait for its review" in e.value for e in at.error)
+    assert len(store.list_corrections()) == 1 and int(_metric(at, "Pixels removed").replace(",", "")) == removed
 
-    review = AppTest.from_file(str(ROOT / "pages/5_Review.py"), default_timeout=120).run()
+    review = AppTest.from_file(str(ROOT / "pages/5_Review.py"), default_timeout=120)
+    sign_in_as(review, store, ANN)
+    review.run()
     assert not review.exception
-    assert len(review.dataframe[0].value) == 2
-    review.sidebar.text_input(key="_annotator_widget").set_value("rev").run()
-    review.button(key="_approved").click().run()
+    assert len(review.dataframe[0].value) == 1
+    assert not [b for b in review.button if b.key == "_approve"]  # an annotator cannot approve
+    review = AppTest.from_file(str(ROOT / "pages/5_Review.py"), default_timeout=120)
+    sign_in_as(review, store, REV)
+    review.run()
+    latest = record
+    review.button(key="_approve").click().run()
     assert not review.exception
     assert store.get(latest.id).status == "approved"
     zip_button = review.get("download_button")
@@ -100,7 +107,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
 
 
 def test_undo_redo_reset_and_zoom(store_dir):
-    at = _open_sample_on_correct(list_samples()[1])
+    at = _open_sample_on_correct(list_samples()[1], store_dir)
     edit = at.session_state["edit_session"]
     vp = Viewport.whole(edit.history.original.shape)
     w, h = vp.canvas_size(700)

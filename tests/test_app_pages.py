@@ -12,14 +12,28 @@ from streamlit.testing.v1 import AppTest
 from lungseg_core import DEFAULT_MODEL, list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.samples import list_samples
 
+from lungseg_core.corrections_store import SQLiteCorrectionsStore
+
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
+from .people import ANN
+from .signed_in import sign_in_as
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 
 
+@pytest.fixture(autouse=True)
+def _store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+
+
 def _page(path: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    """The page as a signed-in annotator sees it."""
+    import os
+
+    at = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    sign_in_as(at, SQLiteCorrectionsStore(os.environ["LUNGSEG_STORE"]), ANN)
+    return at
 
 
 def _png(arr: np.ndarray) -> bytes:

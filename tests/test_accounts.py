@@ -1,0 +1,111 @@
+"""Local accounts: argon2 hashes, sign-in, sessions that expire and survive a reload, user management."""
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from lungseg_core import accounts
+from lungseg_core.access_control import PermissionDenied
+from lungseg_core.accounts import AccountError, SignInError, UserDirectory
+from lungseg_core.audit import AuditLog
+
+from .people import ANN, REV
+
+PW = "correct horse battery"
+
+
+@pytest.fixture()
+def users(tmp_path):
+    return UserDirectory(tmp_path / "store.sqlite")
+
+
+def test_first_admin_only_once_and_password_stored_as_argon2(users, tmp_path):
+    admin = users.create_first_admin("Alice@Example.org", PW, "Alice A.")
+    assert admin.username == "alice@example.org" and admin.roles == {"admin"}
+    with pytest.raises(AccountError, match="already exists"):
+        users.create_first_admin("mallory", PW)
+    (stored,) = sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT password_hash FROM users").fetchone()
+    assert stored.startswith("$argon2id$") and PW not in stored
+    with pytest.raises(AccountError, match="at least"):
+        UserDirectory(tmp_path / "other.sqlite").create_first_admin("bob", "short")
+
+
+def test_sign_in_session_reload_expiry_and_sign_out(users, tmp_path, monkeypatch):
+    users.create_first_admin("alice", PW)
+    with pytest.raises(SignInError, match="wrong user name or password"):
+        users.sign_in("alice", "wrong password!")
+    with pytest.raises(SignInError, match="wrong user name or password"):  # same words: no user enumeration
+        users.sign_in("nobody", PW)
+    user, token = users.sign_in("alice", PW)
+    assert user.username == "alice" and len(token) >= 40
+    again = UserDirectory(tmp_path / "store.sqlite")  # a reload: a new process reads the cookie's token
+    assert again.session_user(token).username == "alice"
+    assert again.session_user("forged-token") is None and again.session_user(None) is None
+    (row,) = sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT token_hash FROM auth_sessions").fetchall()
+    assert token not in row[0]  # only the hash is stored
+    # expiry: a session whose time has passed is refused and removed
+    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    con.execute("UPDATE auth_sessions SET expires_at = ?", (past,))
+    con.commit()
+    assert users.session_user(token) is None
+    assert con.execute("SELECT COUNT(*) FROM auth_sessions").fetchone()[0] == 0
+    _, token2 = users.sign_in("alice", PW)
+    users.sign_out(token2)
+    assert users.session_user(token2) is None
+    actions = [e.action for e in AuditLog(tmp_path / "store.sqlite").entries()][::-1]
+    assert actions == ["user_added", "sign_in_failed", "sign_in_failed", "sign_in", "sign_in", "sign_out"]
+
+
+def test_session_hours_are_sliding(users, monkeypatch):
+    users.create_first_admin("alice", PW)
+    monkeypatch.setattr(accounts, "SESSION_HOURS", 0.0001)  # 0.36 s
+    _, token = users.sign_in("alice", PW)
+    assert users.session_user(token) is not None
+    import time
+
+    time.sleep(0.5)
+    assert users.session_user(token) is None
+
+
+def test_user_management_needs_admin_and_is_audited(users, tmp_path):
+    admin = users.create_first_admin("alice", PW)
+    with pytest.raises(PermissionDenied, match="admin"):
+        users.add_user(REV, "bob", "annotator", PW)
+    bob = users.add_user(admin, "bob", "annotator", "first pass 1234")
+    assert users.must_change_password("bob")
+    with pytest.raises(AccountError, match="already exists"):
+        users.add_user(admin, "BOB", "reviewer", PW)
+    with pytest.raises(ValueError, match="unknown role"):
+        users.add_user(admin, "carol", "owner", PW)
+    with pytest.raises(AccountError, match="user name"):
+        users.add_user(admin, "x", "annotator", PW)
+    _, token = users.sign_in("bob", "first pass 1234")
+    users.change_own_password(bob, "first pass 1234", "my own secret 99")
+    assert not users.must_change_password("bob")
+    assert users.set_roles(admin, "bob", "annotator,reviewer", "promoted to reviewer").roles == {"annotator", "reviewer"}
+    users.set_active(admin, "bob", False, "left the team")
+    assert users.session_user(token) is None  # disabling ends sessions
+    with pytest.raises(SignInError):
+        users.sign_in("bob", "my own secret 99")
+    users.set_active(admin, "bob", True)
+    users.reset_password(admin, "bob", "temporary password 1", "forgot it")
+    assert users.must_change_password("bob")
+    assert users.sign_in("bob", "temporary password 1")[0].username == "bob"
+    with pytest.raises(AccountError, match="last active admin"):
+        users.set_roles(admin, "alice", "reviewer")
+    with pytest.raises(AccountError, match="last active admin"):
+        users.set_active(admin, "alice", False)
+    with pytest.raises(PermissionDenied):
+        users.set_roles(ANN, "bob", "admin")
+    oidc_only = users.add_user(admin, "dana@hospital.org", "reviewer", None)
+    assert users.identity_user("dana@hospital.org") == oidc_only
+    with pytest.raises(SignInError):  # no password: identity provider only
+        users.sign_in("dana@hospital.org", "")
+    log = AuditLog(tmp_path / "store.sqlite")
+    by_admin = [(e.action, e.target) for e in log.entries(actor="alice")][::-1]
+    assert by_admin == [("user_added", "alice"), ("user_added", "bob"), ("roles_changed", "bob"),
+                        ("user_disabled", "bob"), ("user_enabled", "bob"), ("password_reset", "bob"),
+                        ("user_added", "dana@hospital.org")]
+    assert [e.reason for e in log.entries(action="user_disabled")] == ["left the team"]
+    assert "password_changed" in [e.action for e in log.entries(actor="bob")]
