@@ -64,8 +64,8 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     removed = int(_metric(at, "Pixels removed").replace(",", ""))
     assert removed > 1000 and _metric(at, "Pixels added") == "0"
 
-    at.text_input(key="_note").set_value("cut a band").run()
-    at.radio(key="_status").set_value("submitted").run()
+    at.text_input(key="_note").set_value("cut a band")
+    at.radio(key="_status").set_value("submitted")
     at.button(key="FormSubmitter:save_form-Save correction").click().run()
     assert any("Saved version 1" in s.value for s in at.success)
 
@@ -80,10 +80,10 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     scale = 512 / 700
     assert rows.min() >= int(300 * scale) - 1 and rows.max() <= int(330 * scale) + 1  # exactly where the band went
 
-    assert record.annotator == ANN.username  # the author is the signed-in user
+    assert record.annotator == ANN.username and record.status == "submitted", record  # the author is the signed-in user
     # a submitted version waits for its review: saving over it is refused, the edit stays on the page
     at.button(key="FormSubmitter:save_form-Save correction").click().run()
-    assert any("Not saved" in e.value and "wait for its review" in e.value for e in at.error)
+    assert any("Not saved" in e.value and "wait for its review" in e.value for e in at.error), [e.value for e in at.error] + [s.value for s in at.success]
     assert len(store.list_corrections()) == 1 and int(_metric(at, "Pixels removed").replace(",", "")) == removed
 
     review = AppTest.from_file(str(ROOT / "pages/5_Review.py"), default_timeout=120)

@@ -124,3 +124,29 @@ def test_retrain_cli_from_an_exported_zip(env, tiny_data_dir, tmp_path, capsys):
     assert f"{DEFAULT_MODEL}-ft1" in capsys.readouterr().out
     assert (models_dir() / f"{DEFAULT_MODEL}-ft1.json").is_file()
     assert main(["retrain", "--base", DEFAULT_MODEL]) == 2  # neither a store nor a zip
+
+
+def test_three_generations_each_load_through_load_model_and_predict(env, tmp_path):
+    """A retrain of a retrain of a retrain: each version loads by the app's path and predicts; cards
+    record the root recipe and the full chain. A release-1 card (recipe named after its parent
+    version) still loads."""
+    import json
+
+    base = "unet_small_bn"
+    image = np.asarray(Image.open(list_samples()[0].image_path))
+    names = []
+    for generation in range(3):
+        parent = names[-1] if names else base
+        result = retrain(parent, env, tmp_path / f"job{generation}", epochs=1, size=64, batch_size=2, max_steps=1)
+        names.append(result["name"])
+        card = result["card"]
+        assert card["recipe"]["name"] == base
+        assert card["lineage"]["chain"] == [base, *names]
+        assert load_model(result["name"]).predict(image).shape == image.shape
+    assert names == [f"{base}-ft1", f"{base}-ft2", f"{base}-ft3"]
+    assert default_model_name() == DEFAULT_MODEL  # none promoted itself
+    legacy = models_dir() / f"{base}-ft2.json"
+    card = json.loads(legacy.read_text())
+    card["recipe"]["name"] = f"{base}-ft1"  # what release 1 wrote for a second-generation retrain
+    legacy.write_text(json.dumps(card))
+    assert load_model(f"{base}-ft2").predict(image).shape == image.shape
