@@ -43,10 +43,35 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
+#: Accounts of the browser tests' server: user name -> (password, roles)
+BROWSER_PEOPLE = {"admin": ("head of imaging 1", "admin"),
+                  "browser-annotator": ("draws lungs daily", "annotator"),
+                  "browser-reviewer": ("checks every edge", "reviewer")}
+
+
 @pytest.fixture(scope="session")
 def app_store(tmp_path_factory) -> Path:
-    """The corrections store used by the app server in browser tests."""
-    return tmp_path_factory.mktemp("browser-store")
+    """The corrections store used by the app server in browser tests, with an admin, an annotator
+    and a reviewer (BROWSER_PEOPLE)."""
+    from lungseg_core.accounts import UserDirectory
+
+    root = tmp_path_factory.mktemp("browser-store")
+    users = UserDirectory(root / "store.sqlite")
+    admin = users.create_first_admin("admin", BROWSER_PEOPLE["admin"][0])
+    for name, (password, roles) in BROWSER_PEOPLE.items():
+        if name != "admin":
+            users.add_user(admin, name, roles, password, must_change_password=False)
+    return root
+
+
+def browser_sign_in(page, url: str, username: str, password: str | None = None) -> None:
+    """Sign in on the app's sign-in form (the session cookie then keeps the browser signed in)."""
+    page.goto(url)
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(password or BROWSER_PEOPLE[username][0])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as").wait_for()
+    page.wait_for_function("document.cookie.includes('lungseg_session=')")  # what a reload signs in with
 
 
 @pytest.fixture(scope="session")

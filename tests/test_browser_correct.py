@@ -12,6 +12,8 @@ import numpy as np
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
+from .conftest import browser_sign_in
+
 TIMEOUT_MS = 90_000
 CANVAS_PX = 700
 BRUSH = 14
@@ -22,10 +24,9 @@ def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_p
     context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, app_url, "browser-annotator")
     page.goto(f"{app_url}/Correct")
     page.get_by_text("Open an X-ray here").wait_for()
-    page.get_by_test_id("stSidebar").get_by_label("Annotator").fill("browser-annotator")
-    page.get_by_test_id("stSidebar").get_by_label("Annotator").press("Enter")
     page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     page.get_by_role("option", name=sample.label).click()
     page.get_by_role("button", name="Open sample").click()
@@ -62,12 +63,12 @@ def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_p
     band[round((y - 3) * scale):round((y + 3) * scale), round(120 * scale):round(580 * scale)] = True
     assert not (corrected & band).any()  # the core of the stroke is erased
 
+    context.clear_cookies()  # another person at the same browser
+    browser_sign_in(page, app_url, "browser-reviewer")
     page.goto(f"{app_url}/Review")
     page.get_by_text("Review corrections").wait_for()
     page.get_by_test_id("stDataFrame").first.wait_for()
     page.get_by_text(f"{record.id[:8]} · submitted").first.wait_for()  # the thumbnail of the saved case
-    page.get_by_test_id("stSidebar").get_by_label("Annotator").fill("browser-reviewer")
-    page.get_by_test_id("stSidebar").get_by_label("Annotator").press("Enter")
     page.get_by_role("button", name="Approve").click()
     page.get_by_text(f"{record.id[:8]} · approved").first.wait_for()
     assert store.get(record.id).status == "approved"

@@ -8,6 +8,8 @@ import pytest
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.samples import list_samples
 
+from .conftest import browser_sign_in
+
 TIMEOUT_MS = 90_000
 
 
@@ -16,6 +18,7 @@ def page(browser, app_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(pg, app_url, "browser-annotator")
     pg.goto(f"{app_url}/Segment")
     pg.get_by_text("Upload a chest X-ray or open a sample case").wait_for()
     yield pg
