@@ -25,12 +25,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0) -> Iterator[str]:
-    """Run `streamlit run app.py` on a free loopback port; yields the base URL."""
-    port = free_port()
+def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None,
+                  extra_args: list[str] | None = None) -> Iterator[str]:
+    """Run `streamlit run app.py` on a (free) loopback port; yields the base URL."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
+           "--server.fileWatcherType", "none", *(extra_args or [])]
     proc_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     log = open(ROOT / ".streamlit-test.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,70 @@
+"""Real browser, sign-in through an identity provider (OpenID Connect, Streamlit's st.login)
+against a real local provider (oidc-provider-mock) started by the test: a person with an account
+here comes in with that account's roles and is audited; a person without one is told to ask an
+admin and sees nothing else."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from lungseg_app.local_server import free_port, streamlit_app
+from lungseg_core.access_control import command_line_user
+from lungseg_core.accounts import UserDirectory
+from lungseg_core.audit import AuditLog
+
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def oidc_app(tmp_path_factory):
+    from oidc_provider_mock import run_server_in_thread
+
+    root = tmp_path_factory.mktemp("oidc")
+    store = root / "store"
+    users = UserDirectory(store / "store.sqlite")
+    users.add_user(command_line_user(), "dana@hospital.org", "reviewer", None, display_name="Dr Dana")
+    with run_server_in_thread() as provider:
+        port = free_port()
+        secrets_file = root / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            f'cookie_secret = "{secrets.token_hex(32)}"\n'
+            'client_id = "lungseg-studio"\n'
+            'client_secret = "test-client-secret"\n'
+            f'server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"\n')
+        with streamlit_app(env={"LUNGSEG_STORE": str(store), "AUTHLIB_INSECURE_TRANSPORT": "1"}, port=port,
+                           extra_args=["--secrets.files", str(secrets_file)]) as url:
+            yield url, store
+
+
+def _sign_in_at_provider(browser, url: str, subject: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("button", name="Sign in with the hospital's identity provider").click()
+    page.locator("input[name=sub]").fill(subject)  # the provider's own page
+    page.get_by_role("button", name="Authorize").click()
+    return context, page
+
+
+def test_a_known_person_signs_in_through_the_provider(browser, oidc_app):
+    url, store = oidc_app
+    context, page = _sign_in_at_provider(browser, url, "dana@hospital.org")
+    page.get_by_text("Signed in as Dr Dana (reviewer)").wait_for()
+    page.get_by_text("Try a sample case").wait_for()
+    page.reload()  # Streamlit's identity cookie keeps the person signed in
+    page.get_by_text("Signed in as Dr Dana (reviewer)").wait_for()
+    entries = AuditLog(store / "store.sqlite").entries(action="sign_in")
+    assert entries and entries[0].actor == "dana@hospital.org" and entries[0].detail == {"method": "identity provider"}
+    context.close()
+
+
+def test_an_unknown_person_is_told_to_ask_an_admin(browser, oidc_app):
+    url, _ = oidc_app
+    context, page = _sign_in_at_provider(browser, url, "eve@elsewhere.org")
+    page.get_by_text("You are signed in as eve@elsewhere.org, but this server has no active account").wait_for()
+    assert page.get_by_text("Try a sample case").count() == 0
+    context.close()
