@@ -111,7 +111,8 @@ def require_user() -> User:
         _change_password_screen(users, user, forced=True)
         st.stop()
     if st.session_state.get(TOKEN_KEY):
-        _write_cookie(st.session_state[TOKEN_KEY])
+        with st.sidebar:  # a hidden element: kept out of the page's layout
+            _write_cookie(st.session_state[TOKEN_KEY])
     return user
 
 

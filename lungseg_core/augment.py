@@ -4,6 +4,9 @@
 "robust": the study's set plus intensity, blur, noise and occlusion changes, wires and devices
 drawn over the chest, and inverted grey levels, because the models are used on X-rays from other
 scanners, AP views, opacities and devices (bench/robustness.py measures each of these).
+"severe": "robust" plus the diseased chest of `severe_changes` (dense consolidation, effusion,
+white-out, a large heart, AP projection) drawn on a third of the images with the lung label kept,
+so that the lung is the anatomical region whatever its density (bench/severe_changes.py).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-AUGMENTATIONS = ("none", "study", "robust")
+AUGMENTATIONS = ("none", "study", "robust", "severe")
 
 
 def _geometric(size: int, soft_masks: bool) -> list[A.BasicTransform]:
@@ -83,6 +86,10 @@ def build_augmentation(name: str, size: int, soft_masks: bool = False) -> A.Comp
     if name == "none":
         return None
     transforms = _geometric(size, soft_masks)
-    if name == "robust":
+    if name == "severe":
+        from .severe_changes import SevereLungChanges
+
+        transforms.append(SevereLungChanges(p=0.35))
+    if name in ("robust", "severe"):
         transforms += _photometric()
     return A.Compose(transforms)

@@ -12,7 +12,7 @@ import numpy as np
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
-from .conftest import browser_sign_in
+from .conftest import browser_sign_in, stable_box
 
 TIMEOUT_MS = 90_000
 CANVAS_PX = 700
@@ -33,8 +33,7 @@ def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_p
     page.get_by_text("Erase brush").click()
     canvas = page.locator("canvas.upper-canvas")
     canvas.wait_for(state="visible")
-    page.wait_for_timeout(500)
-    box = canvas.bounding_box()
+    box = stable_box(canvas, page)
     assert round(box["width"]) == CANVAS_PX
     y = 300
     page.mouse.move(box["x"] + 80, box["y"] + y)

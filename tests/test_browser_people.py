@@ -16,7 +16,7 @@ from lungseg_core import DEFAULT_MODEL
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
-from .conftest import browser_sign_in
+from .conftest import browser_sign_in, stable_box
 from .people import ANN, REV
 
 TIMEOUT_MS = 90_000
@@ -93,8 +93,7 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
     ann.get_by_text("Erase brush").click()
     canvas = ann.locator("canvas.upper-canvas")
     canvas.wait_for(state="visible")
-    ann.wait_for_timeout(500)
-    box = canvas.bounding_box()
+    box = stable_box(canvas, ann)
     ann.mouse.move(box["x"] + 100, box["y"] + 320)
     ann.mouse.down()
     for x in range(100, 601, 25):

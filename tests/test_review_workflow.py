@@ -205,3 +205,18 @@ def test_store_written_by_release_1_upgrades_in_place(tmp_path):
     assert store.review(latest_bob.id, "approve", REV).status == "approved"
     SQLiteCorrectionsStore(tmp_path / "store")  # opening again changes nothing
     assert len(store.list_corrections()) == 3
+
+
+def test_deleting_the_only_case_leaves_no_file_behind(tmp_path):
+    store = SQLiteCorrectionsStore(tmp_path)
+    v1 = _save(store, status="submitted", seed=11)
+    store.review(v1.id, "reject", REV)
+    _save(store, parent=v1.id, seed=11)
+    assert len(list((tmp_path / "blobs").rglob("*.png"))) == 3  # image, model mask, corrected mask
+    assert store.delete_case(v1.image_hash, ADMIN, "patient request") == 3
+    assert not list((tmp_path / "blobs").rglob("*.png")) and store.list_corrections() == []
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
