@@ -45,14 +45,36 @@ def derived_names(directory: Path | None = None) -> list[str]:
 
 
 def next_version_name(base: str, directory: Path | None = None) -> str:
-    """`<root recipe>-ft<N>`: N counts the versions of that recipe made so far."""
+    """`<root recipe>-ft<N>`: the first N not taken by a version or a reservation."""
     root = base.split("-ft")[0]
     d = directory or models_dir()
     taken = {n for n in available_names(d) if n.startswith(f"{root}-ft")}
+    if d.is_dir():
+        taken |= {p.name[1:-len(".reserved")] for p in d.glob(f".{root}-ft*.reserved")}
     n = 1
     while f"{root}-ft{n}" in taken:
         n += 1
     return f"{root}-ft{n}"
+
+
+def reserve_version_name(base: str, directory: Path | None = None) -> str:
+    """A version name nobody else can get: `.<name>.reserved` is created exclusively (O_EXCL), so
+    two jobs, even in two processes at once, never publish under the same name. The reservation
+    is removed by `release_version_name` once the version is published or the job ends."""
+    d = directory or models_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    for _ in range(1000):
+        name = next_version_name(base, d)
+        try:
+            os.close(os.open(d / f".{name}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        return name
+    raise LungSegError(f"could not reserve a version name for {base}")
+
+
+def release_version_name(name: str, directory: Path | None = None) -> None:
+    ((directory or models_dir()) / f".{name}.reserved").unlink(missing_ok=True)
 
 
 def root_recipe_name(name: str, directory: Path | None = None) -> str:

@@ -2,20 +2,28 @@
 
 The job writes `<jobs>/<id>/progress.json` (atomically) after every step, so any page — even
 after a reload or from another browser — can show it; `<jobs>/active.json` names the running
-job and acts as the one-job-at-a-time lock; a `cancel` file asks the job to stop, which it does
-at the next step without writing weights.
+job and is the one-job-at-a-time lock for the app and the CLI alike; a `cancel` file asks the job
+to stop, which it does at the next step without writing weights.
+
+The lock is only read or changed while holding `flock` on `<jobs>/.guard`, and written atomically
+(temp file + rename): a reader never sees a half-written lock, a failed start removes its own
+lock, and clearing a dead job's lock cannot remove a newer job's. When a job ends, its copies of
+patient images (`data/`) and its intermediate weights (`out/`) are deleted; log and progress stay.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .access_control import User, require
 from .audit import AuditLog
@@ -62,20 +70,84 @@ def read_progress(job_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def active_job() -> dict[str, Any] | None:
-    """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
-    lock = jobs_dir() / "active.json"
+@contextlib.contextmanager
+def _guard() -> Iterator[Path]:
+    """Exclusive, short critical section over the lock file (released if the process dies)."""
+    root = jobs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".guard", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield root / "active.json"
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_lock(lock: Path) -> dict[str, Any] | None:
+    """The live job named by the lock, clearing it (inside the guard) if its process is gone or
+    the file is unreadable (only a crash of an older release could leave one: writes are atomic)."""
     try:
         info = json.loads(lock.read_text())
-    except (OSError, ValueError):
+        pid = int(info["pid"])
+    except FileNotFoundError:
         return None
-    if not _pid_alive(int(info.get("pid", -1))):
-        progress = read_progress(Path(info["dir"])) or {}
-        if progress.get("state") in (None, "running", "starting"):
+    except (OSError, ValueError, KeyError, TypeError):
+        lock.unlink(missing_ok=True)
+        return None
+    if not _pid_alive(pid):
+        progress = read_progress(Path(info.get("dir", "."))) or {}
+        if info.get("dir") and progress.get("state") in (None, "running", "starting"):
             write_progress(Path(info["dir"]), state="failed", message="the job process ended unexpectedly")
+        if info.get("dir"):
+            clean_job_folder(Path(info["dir"]))
         lock.unlink(missing_ok=True)
         return None
     return info
+
+
+def _write_lock(lock: Path, info: dict[str, Any]) -> None:
+    _atomic_write(lock, lambda tmp: Path(tmp).write_text(json.dumps(info)))
+
+
+def active_job() -> dict[str, Any] | None:
+    """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
+    with _guard() as lock:
+        return _read_lock(lock)
+
+
+def _acquire(info: dict[str, Any]) -> None:
+    with _guard() as lock:
+        if _read_lock(lock) is not None:
+            raise JobBusyError("A retraining job is already running; wait for it or cancel it.")
+        _write_lock(lock, info)
+
+
+def _release(job_dir: Path) -> None:
+    """Remove the lock if (and only if) it still names this job."""
+    with _guard() as lock:
+        try:
+            if json.loads(lock.read_text()).get("dir") == str(job_dir):
+                lock.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def claim_lock_for_process(job_dir: Path) -> None:
+    """Called by the job process: take over the lock the app took for it (with our pid), or take a
+    free lock when run by hand from the CLI; JobBusyError if another job runs."""
+    with _guard() as lock:
+        current = _read_lock(lock)
+        if current is not None and current.get("dir") != str(job_dir):
+            raise JobBusyError(f"A retraining job is already running (job {current.get('id')}); wait for it or "
+                               "cancel it on the Retrain page.")
+        info = {**(current or {"id": job_dir.name, "dir": str(job_dir), "started": time.time()}), "pid": os.getpid()}
+        _write_lock(lock, info)
+
+
+def clean_job_folder(job_dir: Path) -> None:
+    """Delete the job's copies of patient images and intermediate weights; keep log and progress."""
+    for name in ("data", "out"):
+        shutil.rmtree(job_dir / name, ignore_errors=True)
 
 
 def latest_job() -> dict[str, Any] | None:
@@ -96,31 +168,36 @@ def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 
     require(actor, "retrain")
     root = jobs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    if active_job() is not None:
-        raise JobBusyError("A retraining job is already running; wait for it or cancel it.")
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     job_dir = root / job_id
-    job_dir.mkdir()
-    lock = root / "active.json"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise JobBusyError("A retraining job is already running; wait for it or cancel it.") from None
-    write_progress(job_dir, state="starting", base=base, epochs=epochs, started_by=actor.username)
-    cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
-           "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
-    if data_dir is not None:
-        cmd += ["--data", str(data_dir)]
-    if size:
-        cmd += ["--size", str(size)]
-    cmd += extra_args or []
-    with open(job_dir / "log.txt", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    info = {"id": job_id, "pid": proc.pid, "dir": str(job_dir), "base": base, "started": time.time(),
+    info = {"id": job_id, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
             "started_by": actor.username}
-    with os.fdopen(fd, "w") as fh:
-        json.dump(info, fh)
+    _acquire(info)  # held by this (live) server process until the job process takes it over
+    try:
+        job_dir.mkdir()
+        write_progress(job_dir, state="starting", base=base, epochs=epochs, started_by=actor.username)
+        cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
+               "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
+        if data_dir is not None:
+            cmd += ["--data", str(data_dir)]
+        if size:
+            cmd += ["--size", str(size)]
+        cmd += extra_args or []
+        with open(job_dir / "log.txt", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    except BaseException:
+        _release(job_dir)  # a failed start never leaves a lock behind
+        if job_dir.is_dir():
+            write_progress(job_dir, state="failed", message="the job could not be started")
+        raise
+    info["pid"] = proc.pid
+    with _guard() as lock:  # hand the lock to the job, unless it has already finished and released it
+        try:
+            if json.loads(lock.read_text()).get("dir") == str(job_dir):
+                _write_lock(lock, info)
+        except (OSError, ValueError):
+            pass
     AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "retrain_started", job_id,
                                                        {"base": base, "epochs": epochs})
     return info
@@ -141,6 +218,7 @@ def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reaso
     if _pid_alive(int(info["pid"])):
         os.killpg(int(info["pid"]), signal.SIGTERM)
         write_progress(job_dir, state="cancelled", message="terminated after the grace period")
+        clean_job_folder(job_dir)
     active_job()  # clears the lock of the finished process
     return True
 
@@ -149,10 +227,11 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
             size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None) -> int:
     """Body of the job process (called by the CLI): trains, reports, releases the lock."""
     from .corrections_store import open_store
-    from .retraining import retrain
+    from .retraining import retrain, verdict
     from .training import TrainingCancelled
 
     cancel_flag = job_dir / "cancel"
+    claim_lock_for_process(job_dir)
     write_progress(job_dir, state="running", pid=os.getpid())
     try:
         store = open_store(store_path) if store_path is not None else None
@@ -167,13 +246,8 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
         write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        lock = jobs_dir() / "active.json"
-        try:
-            if json.loads(lock.read_text()).get("dir") == str(job_dir):
-                lock.unlink()
-        except (OSError, ValueError):
-            pass
+        clean_job_folder(job_dir)
+        _release(job_dir)
     write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"},
-                   message=f"{result['name']} saved as a candidate: the gate "
-                           f"{'recommends promoting it' if result['recommended'] else 'does not recommend promoting it'}")
+                   message=f"{result['name']} saved as a candidate; gate: {verdict(result['decision'])}")
     return 0

@@ -13,9 +13,13 @@ from lungseg_core.audit import AuditLog
 from lungseg_core.model_catalog import model_summaries
 from lungseg_core.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
-from lungseg_core.retraining import read_card_of
+from lungseg_core.retraining import read_card_of, verdict
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cxr-lungs"
+import os  # noqa: E402
+
+# The base data mixed into every retrain: $LUNGSEG_BASE_DATA, else the shared training set beside the checkout.
+DEFAULT_DATA = Path(os.environ.get("LUNGSEG_BASE_DATA")
+                    or Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cxr-lungs")
 
 st.set_page_config(page_title="Retrain · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -39,8 +43,10 @@ epochs = c2.number_input("Epochs", 1, 50, 1, key="_rt_epochs")
 data = c3.text_input("Base training data (mixed in so the model does not forget; its val split decides)",
                      value=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else "", key="_rt_data")
 st.caption(f"{approved} approved correction(s) in the store. About a quarter are held back to judge the result.")
-if data and not (Path(data) / "manifest.csv").is_file():
-    st.warning(f"No manifest.csv in {data}: the job will train on corrections only and decide on the held-back ones.")
+if not data or not (Path(data) / "manifest.csv").is_file():
+    st.warning(f"No base data{' in ' + data if data else ''} (a folder with manifest.csv): the job would train on "
+               "corrections only, may forget what the model knew, and the gate will not decide without the "
+               "validation split. Set $LUNGSEG_BASE_DATA or type the folder.")
 if st.button("Start retraining", type="primary", disabled=running is not None or approved < 2, key="_rt_start"):
     try:
         start_job(base, Path(store.root), Path(data) if data and (Path(data) / "manifest.csv").is_file() else None,
@@ -105,16 +111,23 @@ if candidates:
     st.markdown(f"**Lineage:** {' → '.join(lineage.get('chain', [lineage.get('parent', '?'), picked]))}; trained on "
                 f"{lineage.get('corrections_train', '?')} correction(s), {lineage.get('corrections_holdout', '?')} "
                 f"held back to judge it; {lineage.get('base_train_cases', 0)} base training case(s).")
-    rows = [{"split": split, "parent Dice": round(d.get("parent", float("nan")), 4),
-             "candidate Dice": round(d.get("candidate", float("nan")), 4),
-             "change": round(d.get("candidate", float("nan")) - d.get("parent", float("nan")), 4)}
-            for split, d in lineage.get("metrics_before_after", {}).items()]
+    split_names = {"val": "validation split", "holdout": "held-back corrections", "test": "test split (report only)"}
+    who_names = {"parent": f"parent ({lineage.get('parent', '?')})", "candidate": f"candidate ({picked})",
+                 "shipped": f"shipped ({lineage.get('shipped', '?')})"}
+    rows = [{"evaluated on": split_names.get(split, split), "source": source, "model": who_names.get(who, who),
+             "images": figures.get("n"), "Dice": round(figures.get("dice", float("nan")), 4),
+             "precision": round(figures.get("precision", float("nan")), 4),
+             "recall": round(figures.get("recall", float("nan")), 4)}
+            for split, by_who in lineage.get("evidence", {}).items() for who, by_source in by_who.items()
+            for source, figures in by_source.items()]
     if rows:
         st.dataframe(rows, hide_index=True)
-    verdict = gate.get("promote")
-    (st.success if verdict else st.warning)(
-        f"Gate: {'recommends promoting it' if verdict else 'does not recommend promoting it'} — "
-        f"{gate.get('reason', 'no gate evidence in its card')}")
+        st.caption("Recall falling while precision holds means masks shrinking (lung left out); precision falling "
+                   "means masks spilling over. The test split is reported, never used to decide.")
+    recommended = gate.get("promote")
+    (st.success if recommended else st.warning)(
+        f"Gate: {verdict(gate)} — {gate.get('reason', 'no gate evidence in its card')}"
+        + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
     reason = st.text_input("Why promote it (kept in the history and the audit log)", key="_pr_reason")
     if st.button(f"Promote {picked} to default", key="_pr_promote", disabled=not reason.strip()):
         try:

