@@ -5,6 +5,7 @@ import streamlit as st
 
 from lungseg_app.state import set_case_from_bytes, set_case_from_sample
 from lungseg_app.uploads import handle_upload
+from lungseg_core.image_io import UPLOAD_TYPES
 from lungseg_core.samples import list_samples
 
 
@@ -13,6 +14,7 @@ def case_input() -> None:
     left, right = st.columns([3, 2])
     with left:
         uploaded = st.file_uploader("Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", key="xray_upload",
+                                    type=list(UPLOAD_TYPES),
                                     help="The file name is not kept. DICOM header fields other than size and "
                                          "pixel spacing are dropped.")
         error = handle_upload(uploaded, "xray", lambda data, name: set_case_from_bytes(data, "uploaded X-ray"))
@@ -24,3 +26,12 @@ def case_input() -> None:
                               placeholder="choose a sample", key="_sample_widget")
         if st.button("Open sample", disabled=picked is None, key="_open_sample"):
             set_case_from_sample(samples[picked])
+
+
+def case_notices(meta: dict) -> None:
+    """What the reader noticed about the file: warnings (possible identifiers in the pixels) and
+    notes (frames, spacing ignored, window replaced, colour converted)."""
+    for warning in meta.get("warnings", []):
+        st.warning(warning)
+    for note in meta.get("notes", []):
+        st.info(note)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .corrections_store import Correction, CorrectionsStore
+from .corrections_store import Correction, CorrectionsStore, StoreFileError
 
 SOURCE = "corrections"
 
@@ -48,18 +48,26 @@ def export_training_zip(store: CorrectionsStore, status: str = "approved", val_f
     writer = csv.writer(manifest)
     writer.writerow(["id", "source", "split", "image_path", "mask_path", "model_name", "model_version",
                      "correction_id", "annotator", "status", "orig_width", "orig_height"])
+    skipped: list[str] = []
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for r in records:
             case_id = f"corr_{r.image_hash[:16]}"
             image_path, mask_path = f"images/{case_id}.png", f"masks/{case_id}.png"
-            zf.writestr(image_path, _png(store.load_image(r.image_hash)))
-            zf.writestr(mask_path, _png(store.load_mask(r.corrected_mask_hash).astype(np.uint8) * 255))
+            try:
+                image, mask = store.load_image(r.image_hash), store.load_mask(r.corrected_mask_hash)
+            except StoreFileError as exc:  # a damaged record is left out and listed; the rest is exported
+                skipped.append(f"{r.id}: {exc}")
+                continue
+            zf.writestr(image_path, _png(image))
+            zf.writestr(mask_path, _png(mask.astype(np.uint8) * 255))
             writer.writerow([case_id, SOURCE, split_for(r.image_hash, val_fraction), image_path, mask_path,
                              r.model_name, r.model_version, r.id, r.annotator, r.status, r.width, r.height])
         zf.writestr("manifest.csv", manifest.getvalue())
         zf.writestr("README.txt", "LungSeg Studio corrections export "
                     f"({datetime.now(timezone.utc).isoformat(timespec='seconds')}), status={status}, "
-                    f"{len(records)} cases. Train with: python -m lungseg_core train --data <this folder>\n")
+                    f"{len(records) - len(skipped)} cases. Train with: python -m lungseg_core train --data <this folder>\n")
+        if skipped:
+            zf.writestr("SKIPPED.txt", "Records left out because a file is missing or damaged:\n" + "\n".join(skipped) + "\n")
     return buf.getvalue()
 
 
@@ -91,7 +99,11 @@ def export_coco(store: CorrectionsStore, status: str = "approved") -> dict[str, 
     records = latest_per_image(store.list_corrections(status=status))
     images, annotations = [], []
     for i, r in enumerate(records, start=1):
-        mask = store.load_mask(r.corrected_mask_hash)
+        try:
+            mask = store.load_mask(r.corrected_mask_hash)
+            store.load_image(r.image_hash)  # the annotation names the image: both must be readable
+        except StoreFileError:
+            continue  # damaged record: left out, the rest is exported
         ys, xs = np.nonzero(mask)
         bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] if xs.size else [0, 0, 0, 0]
         images.append({"id": i, "file_name": f"images/corr_{r.image_hash[:16]}.png", "width": r.width, "height": r.height})

@@ -19,6 +19,7 @@ appends the change to the audit log in the same transaction. The schema upgrades
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -50,6 +51,25 @@ def default_store_dir() -> Path:
 
 class StoreError(LungSegError):
     """A store operation that cannot be done as asked (unknown id, bad status, …)."""
+
+
+class StoreFileError(StoreError):
+    """An image or mask file of a record is missing or damaged."""
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Disk full, database locked or unreadable: one clear error instead of a traceback."""
+    try:
+        yield
+    except LungSegError:
+        raise  # our own refusals (roles, workflow, claims) are already clear
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the store's database could not be written ({exc}); try again in a moment") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the store's database is damaged or unreadable ({exc})") from exc
+    except OSError as exc:
+        raise StoreError(f"the store could not be written ({exc.strerror or exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -151,8 +171,9 @@ class SQLiteCorrectionsStore:
             raise StoreError(f"not a content hash: {content_hash!r}")
         return self.blobs / content_hash[:2] / f"{content_hash}.png"
 
-    def _put_blob(self, data: bytes) -> str:
-        """Write once, atomically: temp file in the same folder, fsync, rename."""
+    def _put_blob(self, data: bytes, created: list[str] | None = None) -> str:
+        """Write once, atomically: temp file in the same folder, fsync, rename. A hash whose file
+        this call wrote is appended to `created` (so a failed save can remove what it wrote)."""
         content_hash = hashlib.sha256(data).hexdigest()
         path = self._blob_path(content_hash)
         if path.exists():
@@ -165,6 +186,8 @@ class SQLiteCorrectionsStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            if created is not None:
+                created.append(content_hash)
             dir_fd = os.open(path.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -199,9 +222,40 @@ class SQLiteCorrectionsStore:
             raise StoreError("the image must be a 2-D array")
         if original.shape != image.shape or corrected.shape != image.shape:
             raise MaskError(f"masks {original.shape}/{corrected.shape} do not match the image {image.shape}")
-        image_hash = self._put_blob(_png(_image_for_storage(image)))
-        original_hash = self._put_blob(_png(original.astype(np.uint8) * 255))
-        corrected_hash = self._put_blob(_png(corrected.astype(np.uint8) * 255))
+        created: list[str] = []
+        try:
+            return self._save(image, original, corrected, created, actor=actor, model_name=model_name,
+                              model_version=model_version, note=note, status=status, parent_id=parent_id,
+                              case_label=case_label, pixel_spacing_mm=pixel_spacing_mm)
+        except BaseException:
+            self._remove_unreferenced(created)  # a failed save leaves no orphan files
+            raise
+
+    def _remove_unreferenced(self, hashes: list[str]) -> None:
+        if not hashes:
+            return
+        try:
+            con = self._connect()
+            try:
+                for h in hashes:
+                    used = con.execute("SELECT 1 FROM corrections WHERE image_hash = ?1 OR original_mask_hash = ?1 "
+                                       "OR corrected_mask_hash = ?1 LIMIT 1", (h,)).fetchone()
+                    if used is None:
+                        self._blob_path(h).unlink(missing_ok=True)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            pass  # the database is unreachable: an unreferenced file is harmless, a lost record is not
+
+    def _save(self, image: np.ndarray, original: np.ndarray, corrected: np.ndarray, created: list[str], *,
+              actor: User, model_name: str, model_version: str, note: str, status: str, parent_id: str | None,
+              case_label: str | None, pixel_spacing_mm: tuple[float, float] | None) -> Correction:
+        try:
+            image_hash = self._put_blob(_png(_image_for_storage(image)), created)
+            original_hash = self._put_blob(_png(original.astype(np.uint8) * 255), created)
+            corrected_hash = self._put_blob(_png(corrected.astype(np.uint8) * 255), created)
+        except OSError as exc:
+            raise StoreError(f"the store could not write its files ({exc.strerror or exc})") from exc
         record = Correction(
             id=uuid.uuid4().hex, image_hash=image_hash, model_name=model_name, model_version=model_version,
             original_mask_hash=original_hash, corrected_mask_hash=corrected_hash, annotator=actor.username,
@@ -209,7 +263,7 @@ class SQLiteCorrectionsStore:
             case_label=case_label.strip() if case_label and case_label.strip() else None,
             height=int(image.shape[0]), width=int(image.shape[1]),
             pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
-        with transaction(self.db_path) as con:
+        with _storage_errors(), transaction(self.db_path) as con:
             check_not_held_by_other(con, actor, image_hash)
             latest = self._latest_row(con, image_hash)
             if parent_id is None and latest is not None:
@@ -241,7 +295,7 @@ class SQLiteCorrectionsStore:
         The masks never change; the status, an append-only log entry and an audit entry do."""
         if action not in TRANSITIONS:
             raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
-        with transaction(self.db_path) as con:
+        with _storage_errors(), transaction(self.db_path) as con:
             row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
                               (correction_id,)).fetchone()
             if row is None:
@@ -342,9 +396,22 @@ class SQLiteCorrectionsStore:
     def _load_png(self, content_hash: str) -> np.ndarray:
         path = self._blob_path(content_hash)
         if not path.is_file():
-            raise StoreError(f"missing file for {content_hash}")
-        with Image.open(path) as img:
-            return np.asarray(img).copy()
+            raise StoreFileError(f"the file {content_hash[:12]} is missing from the store")
+        try:
+            with Image.open(path, formats=("PNG",)) as img:
+                return np.asarray(img).copy()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreFileError(f"the file {content_hash[:12]} in the store is damaged ({exc})") from exc
+
+    def file_problem(self, record: Correction) -> str | None:
+        """None if the record's image and masks load, else what is wrong (the record is flagged,
+        the rest of the store keeps working)."""
+        for content_hash in (record.image_hash, record.original_mask_hash, record.corrected_mask_hash):
+            try:
+                self._load_png(content_hash)
+            except StoreFileError as exc:
+                return str(exc)
+        return None
 
     def load_image(self, content_hash: str) -> np.ndarray:
         return self._load_png(content_hash)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from .corrections_export import export_training_zip, split_for
 from .corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
+from .errors import LungSegError
 from .evaluation import evaluate_cases
 from .model_card import render_markdown
 from .model_loading import load_model, model_folder
@@ -93,6 +94,40 @@ def decide(parent_val: float | None, cand_val: float | None, parent_holdout: flo
     return GateDecision(ok, "; ".join(reasons), parent_val, cand_val, parent_holdout, cand_holdout, True, step)
 
 
+#: Bounds on a corrections zip (a Review export of a few thousand cases is well inside them).
+ZIP_MAX_FILES = 20_000
+ZIP_MAX_BYTES = 4 * 1024 ** 3
+
+
+class ZipInputError(LungSegError):
+    """A corrections zip that is too big, holds too many files or points outside itself."""
+
+
+def safe_extract(payload: bytes, dest: Path, max_files: int = ZIP_MAX_FILES, max_bytes: int = ZIP_MAX_BYTES) -> None:
+    """Extract after checking every member: bounded count and uncompressed size (zip bombs), no
+    absolute paths, no '..', no links; nothing is written unless all of them pass."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile as exc:
+        raise ZipInputError(f"not a zip file ({exc})") from exc
+    with zf:
+        members = zf.infolist()
+        if len(members) > max_files:
+            raise ZipInputError(f"the zip holds {len(members)} files, more than the {max_files} allowed")
+        total = sum(m.file_size for m in members)
+        if total > max_bytes:
+            raise ZipInputError(f"the zip unpacks to {total / 1e9:.1f} GB, more than {max_bytes / 1e9:.1f} GB allowed")
+        root = dest.resolve()
+        for m in members:
+            target = (dest / m.filename).resolve()
+            is_link = (m.external_attr >> 16) & 0o170000 == 0o120000
+            if m.filename.startswith(("/", "\\")) or ".." in Path(m.filename).parts or is_link \
+                    or not target.is_relative_to(root):
+                raise ZipInputError(f"the zip member {m.filename!r} would land outside its folder")
+        dest.mkdir(parents=True, exist_ok=True)
+        zf.extractall(dest)
+
+
 def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path | None = None,
                  corrections_zip: bytes | None = None) -> dict[str, int]:
     """Write `<job>/data/manifest.csv`: corrections (approved; 'train' or 'holdout'), plus the base
@@ -100,10 +135,17 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
     data = job_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
     payload = corrections_zip if corrections_zip is not None else export_training_zip(store, val_fraction=0.0)
-    with zipfile.ZipFile(io.BytesIO(payload)) as zf:
-        zf.extractall(data / "corrections")
-    with open(data / "corrections" / "manifest.csv", newline="") as fh:
-        exported = list(csv.DictReader(fh))
+    safe_extract(payload, data / "corrections")
+    try:
+        with open(data / "corrections" / "manifest.csv", newline="") as fh:
+            exported = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ZipInputError(f"the corrections zip has no readable manifest.csv ({exc})") from exc
+    for r in exported:
+        for key in ("image_path", "mask_path"):
+            target = (data / "corrections" / (r.get(key) or "")).resolve()
+            if not target.is_relative_to((data / "corrections").resolve()) or not target.is_file():
+                raise ZipInputError(f"the manifest names {r.get(key)!r}, which is not a file inside the zip")
     holdout = {r["id"] for r in exported if split_for(r["id"], HOLDOUT_FRACTION) == "val"}
     if not holdout and len(exported) >= 2:
         holdout = {exported[0]["id"]}  # keep at least one correction back for the decision

@@ -5,7 +5,8 @@ import streamlit as st
 
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
-from lungseg_app.widgets import case_input
+from lungseg_app.widgets import case_input, case_notices
+from lungseg_core.image_io import UPLOAD_TYPES
 from lungseg_core.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
 from lungseg_core.overlay import VIEWS, render_view
 
@@ -24,7 +25,9 @@ if case is None or model is None:
 with st.spinner(f"Segmenting with {model}…"):
     result = cached_segmentation(case.hash, model, case.pixels)
 
-truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image", key="truth_upload")
+case_notices(case.meta)
+truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image", key="truth_upload",
+                              type=list(UPLOAD_TYPES))
 truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
 if truth_error:
     st.error(truth_error)
@@ -70,7 +73,7 @@ with figures_col:
     st.subheader("Lungs")
     spacing = case.meta.get("pixel_spacing_mm")
     unit_note = (f"pixel spacing {spacing[0]:.3f} x {spacing[1]:.3f} mm from the DICOM" if spacing
-                 else "no pixel spacing in the file: sizes in pixels only")
+                 else "no usable pixel spacing in the file: sizes in pixels only")
     rows = [
         {"": "Right lung (image left)", "area px": figures.right_area_px, "area cm²": figures.right_area_cm2},
         {"": "Left lung (image right)", "area px": figures.left_area_px, "area cm²": figures.left_area_cm2},

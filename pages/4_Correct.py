@@ -45,7 +45,11 @@ if held_by is not None:
     st.warning(f"{held_by} You can look, but saving is off until the claim ends.")
 continue_from = None
 if latest is not None:
-    continue_from = (latest.id, store.load_mask(latest.corrected_mask_hash))
+    try:
+        continue_from = (latest.id, store.load_mask(latest.corrected_mask_hash))
+    except LungSegError as exc:
+        st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
+        st.stop()
     st.info(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
             f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
 edit = edit_session(case.hash, model, result.mask, continue_from)

@@ -35,23 +35,34 @@ else:
     thumbs = records[:8]
     cols = st.columns(8)
     for col, r in zip(cols, thumbs):
-        image = store.load_image(r.image_hash)
-        col.image(mask_overlay(image, store.load_mask(r.corrected_mask_hash), opacity=0.35), width="stretch",
-                  caption=f"{r.id[:8]} · {r.status}")
+        try:
+            thumb = mask_overlay(store.load_image(r.image_hash), store.load_mask(r.corrected_mask_hash), opacity=0.35)
+        except LungSegError as exc:
+            col.warning(f"{r.id[:8]}: {exc}")
+            continue
+        col.image(thumb, width="stretch", caption=f"{r.id[:8]} · {r.status}")
 
     by_label = {f"{r.id[:8]} · {r.annotator} · {r.status} · {r.created_at[:19]}": r for r in records}
     chosen = by_label[st.selectbox("Case", list(by_label), key="_f_case")]
-    image = store.load_image(chosen.image_hash)
-    original = store.load_mask(chosen.original_mask_hash)
-    corrected = store.load_mask(chosen.corrected_mask_hash)
-    change = edit_figures(original, corrected)
-    a, b, c = st.columns(3)
-    a.image(mask_overlay(image, original, opacity=0.35), caption=f"Model mask ({chosen.model_name})", width="stretch")
-    b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {chosen.annotator}", width="stretch")
-    c.image(error_map(image, corrected, original), width="stretch",
-            caption=f"Difference: red added ({change.added_px:,} px), blue removed ({change.removed_px:,} px)")
-    st.metric("Changed pixels", f"{change.added_px + change.removed_px:,}")
-    st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f}")
+    try:
+        image = store.load_image(chosen.image_hash)
+        original = store.load_mask(chosen.original_mask_hash)
+        corrected = store.load_mask(chosen.corrected_mask_hash)
+    except LungSegError as exc:
+        st.error(f"This record is flagged: {exc}. The other records, exports and retraining are not affected; "
+                 "an admin can delete the case below.")
+        image = original = corrected = None
+    if image is not None:
+        change = edit_figures(original, corrected)
+        a, b, c = st.columns(3)
+        a.image(mask_overlay(image, original, opacity=0.35), caption=f"Model mask ({chosen.model_name})",
+                width="stretch")
+        b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {chosen.annotator}",
+                width="stretch")
+        c.image(error_map(image, corrected, original), width="stretch",
+                caption=f"Difference: red added ({change.added_px:,} px), blue removed ({change.removed_px:,} px)")
+        st.metric("Changed pixels", f"{change.added_px + change.removed_px:,}")
+        st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f}")
 
     st.markdown("**Versions of this case**")
     st.dataframe([{"version": i + 1, "id": v.id[:8], "saved": v.created_at[:19].replace("T", " "),

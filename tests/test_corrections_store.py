@@ -140,3 +140,69 @@ def test_no_patient_identifiers_anywhere_in_the_store(tmp_path):
     for path in store.iter_files():
         data = path.read_bytes()
         assert not any(n in data for n in needles), f"identifier found in {path}"
+
+
+def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(tmp_path):
+    import io
+    import zipfile
+
+    from lungseg_core.corrections_export import export_coco, export_training_zip
+    from lungseg_core.corrections_store import StoreFileError
+
+    store = SQLiteCorrectionsStore(tmp_path)
+    good_image, o1, c1 = _case(seed=1)
+    bad_image, o2, c2 = _case(seed=2)
+    good = store.save_correction(good_image, o1, c1, model_name="m", model_version="1", actor=ANN, status="submitted")
+    bad = store.save_correction(bad_image, o2, c2, model_name="m", model_version="1", actor=ANN, status="submitted")
+    for r in (good, bad):
+        store.review(r.id, "approve", actor=REV)
+    store._blob_path(bad.image_hash).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(StoreFileError, match="damaged"):
+        store.load_image(bad.image_hash)
+    assert "damaged" in store.file_problem(store.get(bad.id)) and store.file_problem(store.get(good.id)) is None
+    with zipfile.ZipFile(io.BytesIO(export_training_zip(store, val_fraction=0.0))) as zf:
+        assert len([n for n in zf.namelist() if n.startswith("masks/")]) == 1
+        assert bad.id in zf.read("SKIPPED.txt").decode()
+    assert len(export_coco(store)["annotations"]) == 1
+    store._blob_path(bad.image_hash).unlink()
+    with pytest.raises(StoreFileError, match="missing"):
+        store.load_image(bad.image_hash)
+
+
+def test_a_refused_save_leaves_no_orphan_files(tmp_path):
+    from lungseg_core.review_workflow import WorkflowError
+
+    store = SQLiteCorrectionsStore(tmp_path)
+    image, original, corrected = _case(seed=3)
+    first = store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN,
+                                  status="submitted")
+    files = sorted(p.name for p in (tmp_path / "blobs").rglob("*.png"))
+    other = corrected.copy()
+    other[:5] = True  # a new mask file would be written for this save
+    with pytest.raises(WorkflowError):
+        store.save_correction(image, original, other, model_name="m", model_version="1", actor=ANN,
+                              parent_id=first.id)  # refused: the parent waits for its review
+    assert sorted(p.name for p in (tmp_path / "blobs").rglob("*.png")) == files
+
+
+def test_a_locked_or_full_store_gives_a_clear_error(tmp_path, monkeypatch):
+    import sqlite3
+
+    store = SQLiteCorrectionsStore(tmp_path)
+    image, original, corrected = _case(seed=4)
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("lungseg_core.corrections_store.check_not_held_by_other", locked)
+    with pytest.raises(StoreError, match="could not be written .*database is locked"):
+        store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN)
+    assert store.list_corrections() == [] and not list((tmp_path / "blobs").rglob("*.png"))
+    monkeypatch.undo()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("lungseg_core.corrections_store.os.fsync", full)
+    with pytest.raises(StoreError, match="No space left on device"):
+        store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN)

@@ -227,3 +227,38 @@ def test_a_finished_job_deletes_its_image_copies_but_keeps_log_and_progress(env,
     assert not (job_dir / "data").exists() and not (job_dir / "out").exists()
     assert (job_dir / "log.txt").is_file() and read_progress(job_dir)["state"] == "done"
     assert "not decided" in read_progress(job_dir)["message"]
+
+
+@pytest.mark.parametrize("members,message", [
+    ({"../evil.txt": b"x"}, "outside its folder"),
+    ({"/etc/evil": b"x"}, "outside its folder"),
+    ({f"f{i}.txt": b"" for i in range(30)}, "more than the 20 allowed"),
+    ({"big.bin": b"\0" * 5000}, "unpacks to"),
+])
+def test_corrections_zip_bounds(tmp_path, members, message):
+    import io
+    import zipfile
+
+    from lungseg_core.retraining import ZipInputError, safe_extract
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ZipInputError, match=message):
+        safe_extract(buf.getvalue(), tmp_path / "out", max_files=20, max_bytes=4000)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_a_manifest_pointing_outside_the_zip_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    from lungseg_core.retraining import ZipInputError, prepare_data
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("manifest.csv", "id,source,split,image_path,mask_path\na,corrections,train,../../../etc/passwd,m.png\n")
+        zf.writestr("m.png", b"x")
+    with pytest.raises(ZipInputError, match="not a file inside the zip"):
+        prepare_data(None, tmp_path / "job", corrections_zip=buf.getvalue())
