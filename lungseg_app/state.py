@@ -16,6 +16,7 @@ import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
 from lungseg_core.access_control import User  # noqa: E402
+from lungseg_core.byte_lru import ByteLRU  # noqa: E402
 from lungseg_core.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
 from lungseg_core.samples import Sample  # noqa: E402
 from lungseg_core.segmenter import Segmenter  # noqa: E402
@@ -43,10 +44,19 @@ def cached_model(name: str) -> Segmenter:
     return load_model(name)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+#: Bytes of predictions kept for all users together ($LUNGSEG_CACHE_MB, default 512).
+PREDICTION_CACHE_MB = int(os.environ.get("LUNGSEG_CACHE_MB", "512"))
+
+
+@st.cache_resource(show_spinner=False)
+def _prediction_cache() -> ByteLRU[Segmentation]:
+    return ByteLRU(PREDICTION_CACHE_MB * 1024 * 1024)
+
+
 def cached_segmentation(hash_: str, model: str, _pixels: np.ndarray) -> Segmentation:
-    """One prediction per (image, model): display changes never re-run the network."""
-    return segment(cached_model(model), _pixels)
+    """One prediction per (image, model) while it fits the shared byte budget: display changes
+    never re-run the network, and memory stays bounded whatever is uploaded."""
+    return _prediction_cache().get_or_compute((hash_, model), lambda: segment(cached_model(model), _pixels))
 
 
 def current_case() -> Case | None:

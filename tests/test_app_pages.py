@@ -84,7 +84,7 @@ def test_segment_sample_iou_matches_library():
 
 
 @pytest.mark.parametrize("name, data, message", [
-    ("notes.txt", b"hello, not an X-ray", "not an image"),
+    ("notes.png", b"hello, not an X-ray", "not an image"),  # the uploader takes only image types
     ("empty.png", b"", "empty"),
     ("black.png", _png(np.zeros((300, 300), np.uint8)), "single flat colour"),
     ("report.dcm", make_dicom(None), "no image in it"),
