@@ -28,11 +28,19 @@ def free_port() -> int:
 def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None,
                   extra_args: list[str] | None = None) -> Iterator[str]:
     """Run `streamlit run app.py` on a (free) loopback port; yields the base URL."""
+    with streamlit_server(env, timeout, port, extra_args) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None,
+                     extra_args: list[str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As streamlit_app, yielding (base URL, server process) for benchmarks that watch its memory."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", *(extra_args or [])]
-    proc_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    proc_env = {**os.environ, "HF_HUB_OFFLINE": "1", "MALLOC_ARENA_MAX": "2", **(env or {})}  # as tools/run_app.sh
     log = open(ROOT / ".streamlit-test.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -48,7 +56,7 @@ def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0, port
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start; see {log.name}")
             time.sleep(0.3)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

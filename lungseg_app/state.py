@@ -6,7 +6,9 @@ are kept in plain session keys (not widget keys). Who is working is the signed-i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,14 +40,41 @@ class Case:
     notes: list[str] = field(default_factory=list)
 
 
-@st.cache_resource(show_spinner="Loading model…")
+#: Models kept loaded at once ($LUNGSEG_MAX_MODELS, default 4): Compare runs every model, and
+#: keeping all of them resident would cost ~40-60 MB each on top of torch's ~0.9 GB.
+MAX_LOADED_MODELS = int(os.environ.get("LUNGSEG_MAX_MODELS", "4"))
+
+
+@st.cache_resource(show_spinner=False)
+def _model_cache() -> "OrderedDict[str, Segmenter]":
+    return OrderedDict()
+
+
+@st.cache_resource(show_spinner=False)
+def _model_lock() -> threading.Lock:
+    return threading.Lock()
+
+
 def cached_model(name: str) -> Segmenter:
-    """Loaded once per process and never mutated."""
-    return load_model(name)
+    """Loaded once and never mutated; the least recently used model is dropped past MAX_LOADED_MODELS
+    (a session still using it keeps its reference until done)."""
+    cache, lock = _model_cache(), _model_lock()
+    with lock:
+        if name in cache:
+            cache.move_to_end(name)
+            return cache[name]
+    model = load_model(name)
+    with lock:
+        cache[name] = model
+        cache.move_to_end(name)
+        while len(cache) > MAX_LOADED_MODELS:
+            cache.popitem(last=False)
+    return model
 
 
-#: Bytes of predictions kept for all users together ($LUNGSEG_CACHE_MB, default 512).
-PREDICTION_CACHE_MB = int(os.environ.get("LUNGSEG_CACHE_MB", "512"))
+#: Bytes of predictions kept for all users together ($LUNGSEG_CACHE_MB, default 128: ~190
+#: predictions of a 512x512 X-ray, i.e. every model on ~20 images).
+PREDICTION_CACHE_MB = int(os.environ.get("LUNGSEG_CACHE_MB", "128"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -56,7 +85,29 @@ def _prediction_cache() -> ByteLRU[Segmentation]:
 def cached_segmentation(hash_: str, model: str, _pixels: np.ndarray) -> Segmentation:
     """One prediction per (image, model) while it fits the shared byte budget: display changes
     never re-run the network, and memory stays bounded whatever is uploaded."""
-    return _prediction_cache().get_or_compute((hash_, model), lambda: segment(cached_model(model), _pixels))
+    def compute() -> Segmentation:
+        result = segment(cached_model(model), _pixels)
+        release_freed_memory()
+        # Kept as 8-bit maps (1/255 steps, invisible on screen): a quarter of float32's bytes. The
+        # mask was made from the full-precision probability before this.
+        return replace(result, probability=to_uint8(result.probability), uncertainty=to_uint8(result.uncertainty))
+
+    return _prediction_cache().get_or_compute((hash_, model), compute)
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by a prediction's temporaries back to the OS (glibc keeps it otherwise,
+    and the server's resident size only grows: bench/memory.py)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def current_case() -> Case | None:

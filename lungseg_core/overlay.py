@@ -86,6 +86,12 @@ def _fit(arr: np.ndarray, max_side: int | None, interpolation: int) -> np.ndarra
     return cv2.resize(arr, size, interpolation=interpolation)
 
 
+def unit_float(values: np.ndarray) -> np.ndarray:
+    """A [0, 1] map as float32, from float or from the 8-bit form the app caches (value / 255)."""
+    values = np.asarray(values)
+    return values.astype(np.float32) / 255.0 if values.dtype == np.uint8 else values.astype(np.float32, copy=False)
+
+
 def render_view(view: str, image: np.ndarray, mask: np.ndarray, probability: np.ndarray | None = None,
                 uncertainty: np.ndarray | None = None, truth: np.ndarray | None = None, opacity: float = 0.4,
                 style: str = "fill", max_side: int | None = None) -> np.ndarray:
@@ -95,9 +101,9 @@ def render_view(view: str, image: np.ndarray, mask: np.ndarray, probability: np.
     img = _fit(np.asarray(image), max_side, cv2.INTER_AREA)
     m = _fit(np.asarray(mask, bool), max_side, cv2.INTER_NEAREST)
     if view == "Probability" and probability is not None:
-        return heat_map(img, _fit(probability, max_side, cv2.INTER_AREA), opacity=max(opacity, 0.05))
+        return heat_map(img, _fit(unit_float(probability), max_side, cv2.INTER_AREA), opacity=max(opacity, 0.05))
     if view == "Uncertainty" and uncertainty is not None:
-        u = _fit(uncertainty, max_side, cv2.INTER_AREA)
+        u = _fit(unit_float(uncertainty), max_side, cv2.INTER_AREA)
         return heat_map(img, u, opacity=max(opacity, 0.05), vmax=max(0.2, float(u.max())))
     if view == "Errors vs reference" and truth is not None:
         return error_map(img, m, _fit(np.asarray(truth, bool), max_side, cv2.INTER_NEAREST), opacity=max(opacity, 0.05))

@@ -1,0 +1,79 @@
+"""Real browser, the model lifecycle: an admin retrains from the Retrain page, reads the gate's
+evidence, promotes the candidate, a new session segments with it as the default, and the admin
+rolls back."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from PIL import Image
+
+from lungseg_core import DEFAULT_MODEL
+from lungseg_core.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.samples import list_samples
+
+from .conftest import browser_sign_in
+from .people import ANN, REV
+
+TIMEOUT_MS = 180_000
+
+
+def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_store, tiny_data_dir):
+    from lungseg_core.model_versions import default_model_name, models_dir  # noqa: F401
+
+    store = SQLiteCorrectionsStore(app_store)
+    for s in list_samples():  # four approved corrections (mirrored films: new X-rays for this store)
+        image = np.ascontiguousarray(np.fliplr(np.asarray(Image.open(s.image_path))))
+        truth = np.ascontiguousarray(np.fliplr(np.asarray(Image.open(s.mask_path)) > 127))
+        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", actor=ANN,
+                                    status="submitted")
+        store.review(rec.id, "approve", actor=REV)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, app_url, "admin")
+    page.get_by_test_id("stSidebarNav").get_by_text("Retrain", exact=True).click()
+    page.get_by_text("Retrain from corrections").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Start from").click()
+    page.get_by_role("option", name="unet_small_bn", exact=True).click()
+    data = page.get_by_label(re.compile("Base training data"))
+    data.fill(str(tiny_data_dir))
+    data.press("Enter")
+    page.get_by_role("button", name="Start retraining").click()
+    done = page.get_by_text(re.compile(r"Last job .*: done — (unet_small_bn-ft\d+) saved as a candidate"))
+    done.wait_for()
+    name = re.search(r"(unet_small_bn-ft\d+)", done.inner_text()).group(1)
+    assert "started by admin" in done.inner_text()
+
+    # the evidence, in plain words, then an explicit promotion with a reason
+    page.get_by_text(re.compile(r"Lineage:.*unet_small_bn → " + re.escape(name))).wait_for()
+    page.get_by_text(re.compile("Gate: not decided: too little evidence")).wait_for()
+    page.get_by_text("Recall falling while precision holds").wait_for()
+    assert default_model_name() != name  # a candidate is never the default by itself
+    page.get_by_label("Why promote it").fill("lifecycle test")
+    page.get_by_label("Why promote it").press("Enter")
+    page.get_by_role("button", name=f"Promote {name} to default").click()
+    page.get_by_text(f"Every user segments with {name}").wait_for()
+    assert default_model_name() == name
+
+    # a new session segments with the new default
+    other = browser.new_context(viewport={"width": 1400, "height": 1200})
+    user_page = other.new_page()
+    user_page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(user_page, app_url, "browser-annotator")
+    user_page.get_by_test_id("stSidebarNav").get_by_text("Segment", exact=True).click()
+    user_page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
+    user_page.get_by_role("option", name=list_samples()[1].label).click()
+    user_page.get_by_role("button", name="Open sample").click()
+    user_page.get_by_text(re.compile(rf"· {re.escape(name)} · Mask overlay")).wait_for()
+    other.close()
+
+    # roll back to the previous default
+    previous = page.get_by_test_id("stSelectbox").filter(has_text="Roll back to").inner_text().split("\n")[-1].strip()
+    page.get_by_label("Why roll back").fill("lifecycle test rollback")
+    page.get_by_label("Why roll back").press("Enter")
+    page.get_by_role("button", name=re.compile(r"^Roll back to ")).click()
+    page.get_by_text(re.compile(r"Every user segments with (?!" + re.escape(name) + ")")).wait_for()
+    assert default_model_name() != name and default_model_name() in previous
+    context.close()
