@@ -68,6 +68,7 @@ def progress_panel() -> None:
     state = shown.get("state", "?")
     who = f", started by {shown['started_by']}" if shown.get("started_by") else ""
     if job is not None and job["id"] == shown["id"]:
+        st.session_state["_rt_watching"] = job["id"]
         epoch, epochs_ = shown.get("epoch", 0), shown.get("epochs", 1)
         step, steps = shown.get("step_in_epoch", 0), max(1, shown.get("steps_per_epoch", 1))
         fraction = min(1.0, ((max(epoch, 1) - 1) + step / steps) / max(1, epochs_)) if epoch else 0.0
@@ -92,6 +93,8 @@ def progress_panel() -> None:
             st.session_state["_rt_confirm_cancel"] = True
             st.rerun(scope="fragment")
     else:
+        if st.session_state.pop("_rt_watching", None):  # the job just ended: show its candidate on the page
+            st.rerun(scope="app")
         message = shown.get("message", state)
         (st.success if state == "done" else st.warning if state == "cancelled" else st.error)(
             f"Last job {shown['id']}{who}: {state} — {message}")
