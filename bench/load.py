@@ -20,20 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lungseg_app.local_server import launch_chromium, streamlit_server  # noqa: E402
+from lungseg_app.local_server import draw_erase_stroke, launch_chromium, rss_mb, streamlit_server  # noqa: E402
 from lungseg_core.access_control import command_line_user  # noqa: E402
 from lungseg_core.accounts import UserDirectory  # noqa: E402
 from lungseg_core.corrections_store import SQLiteCorrectionsStore  # noqa: E402
 from lungseg_core.dataset import read_manifest  # noqa: E402
 
 PASSWORD = "team load session"
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def session(url: str, user: str, images: list[Path], deadline: float, out: dict, errors: list) -> None:
@@ -64,18 +57,7 @@ def session(url: str, user: str, images: list[Path], deadline: float, out: dict,
                 page.get_by_text("Share of image").first.wait_for()
                 overlay_s.append(time.perf_counter() - start)
                 nav.get_by_text("Correct", exact=True).click()
-                page.get_by_text("Erase brush").click()
-                canvas = page.locator("canvas.upper-canvas")
-                canvas.wait_for(state="visible")
-                page.wait_for_timeout(400)
-                box = canvas.bounding_box()
-                page.mouse.move(box["x"] + 100, box["y"] + 300)
-                page.mouse.down()
-                for x in range(100, 401, 30):
-                    page.mouse.move(box["x"] + x, box["y"] + 300)
-                page.mouse.up()
-                removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
-                page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+                draw_erase_stroke(page, 300, 100, 400, 30)
                 start = time.perf_counter()
                 page.get_by_role("button", name="Save correction").click()
                 page.get_by_text("Saved version").first.wait_for()

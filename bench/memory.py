@@ -23,19 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from lungseg_app.local_server import launch_chromium, streamlit_server  # noqa: E402
+from lungseg_app.local_server import launch_chromium, rss_mb, streamlit_server  # noqa: E402
 from lungseg_core import list_models  # noqa: E402
 from lungseg_core.accounts import UserDirectory  # noqa: E402
 from lungseg_core.dataset import read_manifest  # noqa: E402
 
 PASSWORD = "peak resident set"
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def odd_files(folder: Path) -> list[Path]:

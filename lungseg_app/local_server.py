@@ -71,3 +71,35 @@ def launch_chromium(playwright):  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> dict:  # type: ignore[no-untyped-def]
+    """On the Correct page: pick the erase brush, wait until the canvas stops moving, drag a
+    horizontal stroke at canvas row `y` and wait until the figures count removed pixels. Returns
+    the canvas box the stroke was drawn in."""
+    page.get_by_text("Erase brush").click()
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(state="visible")
+    box = canvas.bounding_box()
+    for _ in range(40):  # elements above it can appear late on a busy machine
+        page.wait_for_timeout(250)
+        again = canvas.bounding_box()
+        if again == box:
+            break
+        box = again
+    page.mouse.move(box["x"] + x_from, box["y"] + y)
+    page.mouse.down()
+    for x in range(x_from, x_to + 1, step):
+        page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.up()
+    removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
+    page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+    return box
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB (VmHWM: its peak so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

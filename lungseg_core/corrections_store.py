@@ -39,8 +39,10 @@ from . import audit
 from .access_control import User, require
 from .case_claims import check_not_held_by_other
 from .errors import LungSegError, MaskError
-from .review_workflow import STATUSES, TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
+from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
+from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
 from .store_schema import connect, transaction, upgrade
+
 PROJECT_STORE_DIR = Path(__file__).resolve().parent.parent / "store"
 
 

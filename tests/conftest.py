@@ -95,15 +95,3 @@ def browser():
         yield b
         b.close()
 
-
-def stable_box(locator, page, tries: int = 40) -> dict:
-    """The element's box once the page layout has stopped moving (elements above it can appear
-    late on a busy machine, and a stroke drawn at a stale position lands elsewhere)."""
-    box = locator.bounding_box()
-    for _ in range(tries):
-        page.wait_for_timeout(250)
-        again = locator.bounding_box()
-        if again == box:
-            return box
-        box = again
-    return box

@@ -12,7 +12,9 @@ import numpy as np
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
-from .conftest import browser_sign_in, stable_box
+from lungseg_app.local_server import draw_erase_stroke
+
+from .conftest import browser_sign_in
 
 TIMEOUT_MS = 90_000
 CANVAS_PX = 700
@@ -30,19 +32,9 @@ def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_p
     page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     page.get_by_role("option", name=sample.label).click()
     page.get_by_role("button", name="Open sample").click()
-    page.get_by_text("Erase brush").click()
-    canvas = page.locator("canvas.upper-canvas")
-    canvas.wait_for(state="visible")
-    box = stable_box(canvas, page)
-    assert round(box["width"]) == CANVAS_PX
     y = 300
-    page.mouse.move(box["x"] + 80, box["y"] + y)
-    page.mouse.down()
-    for x in range(80, 621, 20):
-        page.mouse.move(box["x"] + x, box["y"] + y)
-    page.mouse.up()
-    removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
-    page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+    box = draw_erase_stroke(page, y, 80, 620, 20)
+    assert round(box["width"]) == CANVAS_PX
     page.get_by_label("Note (what was fixed)").fill("erased a band")
     page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
     page.get_by_role("button", name="Save correction").click()

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-from PIL import Image
-
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
 from .conftest import browser_sign_in
-from .people import ANN, REV
+from .people import approved_samples
 
 TIMEOUT_MS = 180_000
 
@@ -22,13 +19,7 @@ def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_st
     from lungseg_core.model_versions import default_model_name
 
     monkeypatch.setenv("LUNGSEG_MODELS", str(app_store / "models"))  # what the app server reads
-    store = SQLiteCorrectionsStore(app_store)
-    for s in list_samples():  # four approved corrections (mirrored films: new X-rays for this store)
-        image = np.ascontiguousarray(np.fliplr(np.asarray(Image.open(s.image_path))))
-        truth = np.ascontiguousarray(np.fliplr(np.asarray(Image.open(s.mask_path)) > 127))
-        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", actor=ANN,
-                                    status="submitted")
-        store.review(rec.id, "approve", actor=REV)
+    approved_samples(SQLiteCorrectionsStore(app_store), mirrored=True)  # four approved corrections, new X-rays
 
     context = browser.new_context(viewport={"width": 1400, "height": 1200})
     page = context.new_page()

@@ -8,17 +8,17 @@ import csv
 import io
 import re
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.accounts import UserDirectory
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
 
-from .conftest import browser_sign_in, stable_box
-from .people import ANN, REV
+from lungseg_app.local_server import draw_erase_stroke
+
+from .conftest import browser_sign_in
+from .people import approved_samples
 
 TIMEOUT_MS = 90_000
 
@@ -29,13 +29,7 @@ def candidate(app_store, tmp_path, monkeypatch):
     from lungseg_core.retraining import retrain
 
     monkeypatch.setenv("LUNGSEG_MODELS", str(app_store / "models"))
-    store = SQLiteCorrectionsStore(tmp_path / "other-store")
-    for s in list_samples():
-        image = np.asarray(Image.open(s.image_path))
-        truth = np.asarray(Image.open(s.mask_path)) > 127
-        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", actor=ANN,
-                                    status="submitted")
-        store.review(rec.id, "approve", actor=REV)
+    store = approved_samples(SQLiteCorrectionsStore(tmp_path / "other-store"))
     return retrain("unet_small_bn", store, tmp_path / "job", epochs=1, size=64, batch_size=2, max_steps=1)["name"]
 
 
@@ -91,17 +85,7 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
     ann.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     ann.get_by_role("option", name=sample.label).click()
     ann.get_by_role("button", name="Open sample").click()
-    ann.get_by_text("Erase brush").click()
-    canvas = ann.locator("canvas.upper-canvas")
-    canvas.wait_for(state="visible")
-    box = stable_box(canvas, ann)
-    ann.mouse.move(box["x"] + 100, box["y"] + 320)
-    ann.mouse.down()
-    for x in range(100, 601, 25):
-        ann.mouse.move(box["x"] + x, box["y"] + 320)
-    ann.mouse.up()
-    removed = ann.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
-    ann.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+    draw_erase_stroke(ann, 320, 100, 600, 25)
     ann.get_by_label("Note (what was fixed)").fill("people test")
     ann.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
     ann.get_by_role("button", name="Save correction").click()

@@ -19,7 +19,7 @@ from lungseg_core.access_control import PermissionDenied
 from lungseg_core.audit import AuditLog
 from lungseg_core.samples import list_samples
 
-from .people import ADMIN, ANN, REV
+from .people import ADMIN, REV, approved_samples
 from .signed_in import sign_in_as
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +30,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
     monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    for s in list_samples():
-        image = np.asarray(Image.open(s.image_path))
-        truth = np.asarray(Image.open(s.mask_path)) > 127
-        rec = store.save_correction(image, truth, truth, model_name=DEFAULT_MODEL, model_version="v", actor=ANN,
-                                    status="submitted")
-        store.review(rec.id, "approve", actor=REV)
-    return store
+    return approved_samples(SQLiteCorrectionsStore(tmp_path / "store"))
 
 
 def test_gate_rules():
