@@ -80,13 +80,16 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     page.get_by_text("Erase brush").click()
     canvas = page.locator("canvas.upper-canvas")
     canvas.wait_for(state="visible")
+    wait_until_idle(page)
     box = canvas.bounding_box()
-    for _ in range(40):  # elements above it can appear late on a busy machine
-        page.wait_for_timeout(250)
+    steady = 0
+    for _ in range(60):  # elements above it can still move on a busy machine
+        page.wait_for_timeout(200)
         again = canvas.bounding_box()
-        if again == box:
-            break
+        steady = steady + 1 if again == box else 0
         box = again
+        if steady >= 3:
+            break
     page.mouse.move(box["x"] + x_from, box["y"] + y)
     page.mouse.down()
     for x in range(x_from, x_to + 1, step):
@@ -95,6 +98,13 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
     page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
     return box
+
+
+def wait_until_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]
+    """Until the script run is over: no "running" status and no stale elements left on the page."""
+    page.wait_for_timeout(150)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]') && "
+                           "!document.querySelector('[data-stale=true]')", timeout=timeout_ms)
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:

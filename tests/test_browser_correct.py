@@ -60,7 +60,7 @@ def test_draw_erase_stroke_save_review_export(browser, app_url, app_store, tmp_p
     page.get_by_text("Review corrections").wait_for()
     page.get_by_test_id("stDataFrame").first.wait_for()
     page.get_by_text(f"{record.id[:8]} · submitted").first.wait_for()  # the thumbnail of the saved case
-    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
     page.get_by_text(f"{record.id[:8]} · approved").first.wait_for()
     assert store.get(record.id).status == "approved"
     export = page.get_by_role("button", name="Training data (zip)")

@@ -111,7 +111,7 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
     rev.get_by_test_id("stSelectbox").filter(has_text="Annotator").click()
     rev.get_by_role("option", name="nurse-ann").click()
     rev.get_by_label("Review note").fill("edge fine")
-    rev.get_by_role("button", name="Approve").click()
+    rev.get_by_role("button", name="Approve", exact=True).click()
     rev.get_by_text(f"{record.id[:8]} · approved").first.wait_for()
     assert store.get(record.id).status == "approved"
     rev_ctx.close()
