@@ -1,6 +1,7 @@
 """Audit (admins): every change with who, when, what and why; filter and export as CSV."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 
 import streamlit as st
@@ -21,8 +22,12 @@ what = f2.selectbox("Action", ["any", *ACTION_LABELS], key="_au_action",
                     format_func=lambda a: a if a == "any" else f"{ACTION_LABELS[a]} ({a})")
 days = f3.date_input("Between", (date.today() - timedelta(days=30), date.today()), key="_au_days")
 since, until = (days if isinstance(days, tuple) and len(days) == 2 else (None, None))
-entries = log.entries(actor=None if who == "anyone" else who, action=None if what == "any" else what,
-                      since=since.isoformat() if since else None, until=until.isoformat() if until else None)
+try:
+    entries = log.entries(actor=None if who == "anyone" else who, action=None if what == "any" else what,
+                          since=since.isoformat() if since else None, until=until.isoformat() if until else None)
+except sqlite3.Error as exc:
+    st.error(f"The audit log cannot be read right now ({exc}); try again in a moment.")
+    st.stop()
 st.caption(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, newest first; times in UTC. Targets are record "
            "ids, model versions and user names: nothing here identifies a patient.")
 st.dataframe([{"when (UTC)": e.at[:19].replace("T", " "), "who": e.actor, "what": ACTION_LABELS.get(e.action, e.action),
