@@ -11,6 +11,7 @@ defaults is never lost) and to the audit log, with who, when and why.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from datetime import datetime, timezone
@@ -150,6 +151,22 @@ def earlier_defaults(directory: Path | None = None) -> list[str]:
 
 def _set_default(name: str, actor: User, reason: str, action: str, audit_log: AuditLog,
                  directory: Path | None) -> dict[str, Any]:
+    """Under an exclusive lock: two clicks (or two admins) at once make one change, not two."""
+    d = directory or models_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".promote.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            if action == "promote" and name == default_model_name():
+                raise PromotionError(f"{name} is already the default")
+            if action == "rollback" and name not in earlier_defaults(directory):
+                raise PromotionError(f"{name} was never the default: promote it instead")
+            return _write_default(name, actor, reason, action, audit_log, d)
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
+
+
+def _write_default(name: str, actor: User, reason: str, action: str, audit_log: AuditLog, d: Path) -> dict[str, Any]:
     from .model_loading import load_model  # the same path the app uses
 
     if not reason.strip():
@@ -158,8 +175,6 @@ def _set_default(name: str, actor: User, reason: str, action: str, audit_log: Au
         load_model(name)
     except LungSegError as exc:
         raise PromotionError(f"{name} cannot be loaded, so it cannot become the default: {exc}") from exc
-    d = directory or models_dir()
-    d.mkdir(parents=True, exist_ok=True)
     previous = default_model_name()
     entry = {"name": name, "action": action, "previous": previous, "by": actor.username, "reason": reason.strip(),
              "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -176,14 +191,10 @@ def _set_default(name: str, actor: User, reason: str, action: str, audit_log: Au
 def promote(name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
     """Make `name` the default for every user (admin only)."""
     require(actor, "promote")
-    if name == default_model_name():
-        raise PromotionError(f"{name} is already the default")
     return _set_default(name, actor, reason, "promote", audit_log, directory)
 
 
 def rollback(to_name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
     """Return to an earlier default (admin only)."""
     require(actor, "rollback")
-    if to_name not in earlier_defaults(directory):
-        raise PromotionError(f"{to_name} was never the default: promote it instead")
     return _set_default(to_name, actor, reason, "rollback", audit_log, directory)

@@ -107,7 +107,8 @@ current = default_model_name()
 st.write(f"Every user segments with **{current}** unless they pick another model.")
 candidates = [n for n in reversed(derived_names()) if n != current]
 if candidates:
-    picked = st.selectbox("Candidate", candidates, key="_pr_candidate")
+    # keyed by the current default: after a promotion or rollback the choices start afresh
+    picked = st.selectbox("Candidate", candidates, key=f"_pr_candidate_{current}")
     card = read_card_of(picked) or {}
     lineage = card.get("lineage", {})
     gate = lineage.get("gate", {})
@@ -131,7 +132,7 @@ if candidates:
     (st.success if recommended else st.warning)(
         f"Gate: {verdict(gate)} — {gate.get('reason', 'no gate evidence in its card')}"
         + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
-    reason = st.text_input("Why promote it (kept in the history and the audit log)", key="_pr_reason")
+    reason = st.text_input("Why promote it (kept in the history and the audit log)", key=f"_pr_reason_{current}")
     if st.button(f"Promote {picked} to default", key="_pr_promote", disabled=not reason.strip()):
         try:
             promote(picked, user, reason, audit_log)
@@ -144,8 +145,9 @@ else:
 earlier = earlier_defaults()
 if earlier:
     r1, r2 = st.columns([2, 3])
-    back_to = r1.selectbox("Roll back to an earlier default", earlier, key="_rb_target")
-    rb_reason = r2.text_input("Why roll back", key="_rb_reason")
+    back_to = r1.selectbox("Roll back to an earlier default", earlier, key=f"_rb_target_{current}",
+                           help="Newest first: the first choice undoes the last change.")
+    rb_reason = r2.text_input("Why roll back", key=f"_rb_reason_{current}")
     if st.button(f"Roll back to {back_to}", key="_rb_go", disabled=not rb_reason.strip()):
         try:
             rollback(back_to, user, rb_reason, audit_log)

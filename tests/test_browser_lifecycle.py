@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from lungseg_app.local_server import wait_until_idle
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.samples import list_samples
@@ -41,12 +42,14 @@ def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_st
     # the evidence, in plain words, then an explicit promotion with a reason
     page.get_by_text(re.compile(r"Lineage:.*unet_small_bn → " + re.escape(name))).wait_for()
     page.get_by_text(re.compile("Gate: not decided: too little evidence")).wait_for()
+    wait_until_idle(page)
     page.get_by_text("Recall falling while precision holds").wait_for()
     assert default_model_name() != name  # a candidate is never the default by itself
     page.get_by_label("Why promote it").fill("lifecycle test")
     page.get_by_label("Why promote it").press("Enter")
     page.get_by_role("button", name=f"Promote {name} to default").click()
     page.get_by_text(f"Every user segments with {name}").wait_for()
+    wait_until_idle(page)
     assert default_model_name() == name
 
     # a new session segments with the new default
