@@ -29,7 +29,8 @@ from lungseg_core.dataset import read_manifest  # noqa: E402
 PASSWORD = "team load session"
 
 
-def session(url: str, user: str, images: list[Path], deadline: float, out: dict, errors: list) -> None:
+def session(url: str, user: str, images: list[Path], deadline: float, out: dict, errors: list,
+            lost: list) -> None:
     from playwright.sync_api import sync_playwright
 
     overlay_s: list[float] = []
@@ -60,7 +61,12 @@ def session(url: str, user: str, images: list[Path], deadline: float, out: dict,
                 draw_erase_stroke(page, 300, 100, 400, 30)
                 start = time.perf_counter()
                 page.get_by_role("button", name="Save correction").click()
-                page.get_by_text("Saved version").first.wait_for()
+                try:
+                    page.get_by_text("Saved version").first.wait_for(timeout=30_000)
+                except Exception:  # no "Saved" and no error after 30 s: the click was lost; click again, as a user would
+                    lost.append(user)
+                    page.get_by_role("button", name="Save correction").click()
+                    page.get_by_text("Saved version").first.wait_for()
                 save_s.append(time.perf_counter() - start)
             browser.close()
     except Exception as exc:  # reported, the other sessions go on
@@ -99,8 +105,9 @@ def main() -> int:
             deadline = time.time() + args.seconds
             results: dict = {}
             errors: list[str] = []
+            lost: list[str] = []
             threads = [threading.Thread(target=session, args=(url, name, cases[i::args.sessions], deadline, results,
-                                                              errors)) for i, name in enumerate(names)]
+                                                              errors, lost)) for i, name in enumerate(names)]
             started = time.perf_counter()
             for t in threads:
                 t.start()
@@ -120,6 +127,7 @@ def main() -> int:
     print(f"save -> 'Saved' shown:   n={len(save)}  p50 {pct(save, 0.5):.2f} s  p95 {pct(save, 0.95):.2f} s")
     print(f"server peak RSS (VmHWM): {peak:.0f} MB (highest sample {max(samples):.0f} MB)")
     print(f"saves in the store: {len(records)} (sessions reported {len(save)}); unreadable: {len(unreadable)}")
+    print(f"save clicks that did nothing (no message within 30 s; clicked again): {len(lost)}")
     print(f"errors: {len(errors)}" + "".join(f"\n  {e}" for e in errors))
     if statistics.mean([len(s) for _, s in results.values()] or [0]) == 0:
         return 1
