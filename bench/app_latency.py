@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lungseg_app.local_server import launch_chromium, streamlit_app  # noqa: E402
+from lungseg_app.local_server import launch_chromium, sign_in_for_bench, streamlit_app  # noqa: E402
 from lungseg_core import DEFAULT_MODEL  # noqa: E402
 from lungseg_core.samples import list_samples  # noqa: E402
 
@@ -62,11 +62,13 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     upload_times, opacity_times = [], []
-    with tempfile.TemporaryDirectory() as tmp, streamlit_app() as url, sync_playwright() as p:
+    with tempfile.TemporaryDirectory() as tmp, \
+            streamlit_app(env={"LUNGSEG_STORE": str(Path(tmp) / "store")}) as url, sync_playwright() as p:
         files = unique_xrays(args.runs + 1, Path(tmp))
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(90_000)
+        sign_in_for_bench(page, url, Path(tmp) / "store")
         page.goto(f"{url}/Segment")
         page.get_by_text("Upload a chest X-ray").wait_for()
         sidebar_select = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")

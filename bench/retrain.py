@@ -48,7 +48,8 @@ def click_times(url: str, clicks: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     from app_latency import overlay_src, wait_src_change
-    from lungseg_app.local_server import launch_chromium
+    from lungseg_app.local_server import launch_chromium, sign_in_for_bench
+    from lungseg_core.corrections_store import default_store_dir
     from lungseg_core.samples import list_samples
 
     times = []
@@ -56,6 +57,7 @@ def click_times(url: str, clicks: int) -> list[float]:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(90_000)
+        sign_in_for_bench(page, url, default_store_dir())  # $LUNGSEG_STORE: the bench's temporary store
         page.goto(f"{url}/Segment")
         page.locator("input[type=file]").first.set_input_files(str(list_samples()[0].image_path))
         page.get_by_test_id("stImage").locator("img").first.wait_for(state="visible")

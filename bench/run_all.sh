@@ -12,3 +12,6 @@ export HF_HUB_OFFLINE=1
 .venv/bin/python bench/robustness.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/robustness.txt
 .venv/bin/python bench/speed_floor.py --runs 20 2>&1 | grep -v -i warn | tee bench/results/speed_floor.txt
 .venv/bin/python bench/val_ceiling.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/val_ceiling.txt
+.venv/bin/python bench/severe_changes.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/severe_changes.txt
+.venv/bin/python bench/memory.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/memory.txt
+.venv/bin/python bench/load.py --data "$data" --sessions 8 2>&1 | grep -v -i warn | tee bench/results/load.txt

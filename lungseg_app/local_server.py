@@ -113,3 +113,23 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+BENCH_USER, BENCH_PASSWORD = "bench-admin", "measures only, never people"
+
+
+def sign_in_for_bench(page, url: str, store_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Give the benchmark an admin account in the (temporary) store it serves, and sign in."""
+    from lungseg_core.access_control import command_line_user
+    from lungseg_core.accounts import UserDirectory
+
+    users = UserDirectory(Path(store_dir) / "store.sqlite")
+    if users.get(BENCH_USER) is None:
+        users.add_user(command_line_user(), BENCH_USER, "annotator,reviewer,admin", BENCH_PASSWORD,
+                       must_change_password=False)
+    page.goto(url)
+    page.get_by_label("User name").fill(BENCH_USER)
+    page.get_by_label("Password", exact=True).fill(BENCH_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as").wait_for()
+    page.wait_for_function("document.cookie.includes('lungseg_session=')")
