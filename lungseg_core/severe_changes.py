@@ -197,10 +197,11 @@ def ap_projection(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator)
     map_y = np.repeat(np.clip(source, 0, h - 1)[:, None], w, axis=1).astype(np.float32)
     map_x = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, axis=0)
     warped = cv2.remap(image.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    warped_mask = cv2.remap(np.asarray(mask, np.float32), map_x, map_y, cv2.INTER_LINEAR,
+    m = np.asarray(mask)
+    binary = m.dtype == bool or bool(np.all((m == 0) | (m == 1)))  # binary masks stay binary, fractions stay soft
+    warped_mask = cv2.remap(m.astype(np.float32), map_x, map_y, cv2.INTER_NEAREST if binary else cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    if np.asarray(mask).dtype == bool:
-        warped_mask = warped_mask > 0.5
+    warped_mask = warped_mask > 0.5 if m.dtype == bool else warped_mask.astype(m.dtype)
     heart = _heart(warped, warped_mask, rng, scale=rng.uniform(0.26, 0.31))
     out, changed = _opacify(warped, heart, _soft_tissue_level(warped, warped_mask), rng, rng.uniform(0.75, 0.9),
                             texture=0.03, air=False)
