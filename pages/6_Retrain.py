@@ -102,6 +102,16 @@ def progress_panel() -> None:
 
 progress_panel()
 
+def change_default(action, name: str, why: str, refused: str) -> None:  # type: ignore[no-untyped-def]
+    """Promote or roll back; the page shows the new default, or why not."""
+    try:
+        action(name, user, why, audit_log)
+    except LungSegError as exc:
+        st.error(f"{refused}: {exc}")
+    else:
+        st.rerun()
+
+
 st.subheader("Choose the default model")
 current = default_model_name()
 st.write(f"Every user segments with **{current}** unless they pick another model.")
@@ -134,12 +144,7 @@ if candidates:
         + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
     reason = st.text_input("Why promote it (kept in the history and the audit log)", key=f"_pr_reason_{current}")
     if st.button(f"Promote {picked} to default", key="_pr_promote", disabled=not reason.strip()):
-        try:
-            promote(picked, user, reason, audit_log)
-        except LungSegError as exc:
-            st.error(f"Not promoted: {exc}")
-        else:
-            st.rerun()
+        change_default(promote, picked, reason, "Not promoted")
 else:
     st.caption("No retrained candidate yet.")
 earlier = earlier_defaults()
@@ -149,12 +154,7 @@ if earlier:
                            help="Newest first: the first choice undoes the last change.")
     rb_reason = r2.text_input("Why roll back", key=f"_rb_reason_{current}")
     if st.button(f"Roll back to {back_to}", key="_rb_go", disabled=not rb_reason.strip()):
-        try:
-            rollback(back_to, user, rb_reason, audit_log)
-        except LungSegError as exc:
-            st.error(f"Not rolled back: {exc}")
-        else:
-            st.rerun()
+        change_default(rollback, back_to, rb_reason, "Not rolled back")
 
 st.subheader("Model versions")
 st.dataframe(model_summaries(), hide_index=True)
