@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from . import audit
 from .access_control import ADMIN, User, parse_roles, require
 from .errors import LungSegError
-from .store_schema import connect, transaction, upgrade
+from .store_schema import connect, ensure_schema, transaction
 
 SESSION_HOURS = float(os.environ.get("LUNGSEG_SESSION_HOURS", "12"))
 MIN_PASSWORD_LENGTH = 10
@@ -74,12 +74,7 @@ class UserDirectory:
 
     def __init__(self, db_path: str | Path) -> None:
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(self.db_path)
-        try:
-            upgrade(con)
-        finally:
-            con.close()
+        ensure_schema(self.db_path)
 
     def _con(self) -> sqlite3.Connection:
         return connect(self.db_path)
@@ -245,8 +240,8 @@ class UserDirectory:
         try:
             user = self._verify(username, password)
         except SignInError:
-            log = audit.AuditLog(self.db_path)
-            log.append(username.strip().lower()[:64] or "?", "sign_in_failed")
+            with self._transaction() as con:
+                audit.record(con, username.strip().lower()[:64] or "?", "sign_in_failed")
             raise
         return user, self._open_session(user, "password")
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .store_schema import connect, upgrade
+from .store_schema import connect, ensure_schema, transaction
 
 #: Actions the log knows, in the words the audit page shows.
 ACTION_LABELS = {
@@ -60,18 +60,12 @@ class AuditLog:
 
     def __init__(self, db_path: str | Path) -> None:
         self.db_path = Path(db_path)
-        with connect(self.db_path) as con:
-            upgrade(con)
+        ensure_schema(self.db_path)
 
     def append(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
                reason: str = "") -> None:
-        con = connect(self.db_path)
-        try:
-            con.execute("BEGIN IMMEDIATE")
+        with transaction(self.db_path) as con:
             record(con, actor, action, target, detail, reason)
-            con.execute("COMMIT")
-        finally:
-            con.close()
 
     def entries(self, actor: str | None = None, action: str | None = None, since: str | None = None,
                 until: str | None = None, target: str | None = None, limit: int | None = None) -> list[AuditEntry]:

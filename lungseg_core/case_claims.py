@@ -15,7 +15,7 @@ from pathlib import Path
 from . import audit
 from .access_control import User, require
 from .review_workflow import WorkflowError
-from .store_schema import connect, transaction, upgrade
+from .store_schema import connect, ensure_schema, transaction
 
 CLAIM_MINUTES = 30
 
@@ -54,11 +54,7 @@ def check_not_held_by_other(con: sqlite3.Connection, actor: User, image_hash: st
 class Claims:
     def __init__(self, db_path: str | Path) -> None:
         self.db_path = Path(db_path)
-        con = connect(self.db_path)
-        try:
-            upgrade(con)
-        finally:
-            con.close()
+        ensure_schema(self.db_path)
 
     def claim(self, actor: User, image_hash: str, minutes: float = CLAIM_MINUTES) -> Claim:
         """Take or renew the claim; raises ClaimHeldError if another person holds it. Atomic: of two

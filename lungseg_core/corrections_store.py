@@ -41,7 +41,7 @@ from .case_claims import check_not_held_by_other
 from .errors import LungSegError, MaskError
 from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
 from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
-from .store_schema import connect, transaction, upgrade
+from .store_schema import connect, ensure_schema, transaction
 
 PROJECT_STORE_DIR = Path(__file__).resolve().parent.parent / "store"
 
@@ -158,11 +158,7 @@ class SQLiteCorrectionsStore:
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "store.sqlite"
-        con = connect(self.db_path)
-        try:
-            upgrade(con)
-        finally:
-            con.close()
+        ensure_schema(self.db_path)
 
     # -- plumbing -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

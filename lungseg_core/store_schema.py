@@ -81,6 +81,24 @@ _MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 
+_UPGRADED: set[str] = set()
+
+
+def ensure_schema(db_path: str | Path) -> None:
+    """Upgrade the database once per process: the classes over it are built on every page run,
+    and each upgrade takes the write lock."""
+    key = str(Path(db_path).resolve())
+    if key in _UPGRADED:
+        return
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    con = connect(Path(db_path))
+    try:
+        upgrade(con)
+    finally:
+        con.close()
+    _UPGRADED.add(key)
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
     """Autocommit connection (transactions are explicit: BEGIN IMMEDIATE … COMMIT), WAL, FKs on."""
     con = sqlite3.connect(db_path, timeout=60, isolation_level=None)
