@@ -28,6 +28,9 @@ ACTION_LABELS = {
     "rejected": "rejected", "reopened": "reopened", "case_deleted": "deleted a case", "claimed": "claimed a case",
     "retrain_started": "started a retrain", "retrain_cancelled": "cancelled a retrain",
     "promoted": "promoted a model", "rolled_back": "rolled back the default model",
+    "cases_imported": "imported X-rays", "case_labelled": "labelled a case", "cases_segmented": "segmented cases",
+    "segmentation_started": "started batch segmentation", "segmentation_cancelled": "cancelled batch segmentation",
+    "cases_exported": "exported case figures",
 }
 
 

@@ -1,4 +1,5 @@
-"""Command line: `python -m lungseg_core train|evaluate|predict|models --help`."""
+"""Command line: `python -m lungseg_core train|evaluate|predict|retrain|users|promote|rollback|import|
+segment-cases|export-cases|models --help`."""
 from __future__ import annotations
 
 import argparse
@@ -253,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", help="store folder whose audit log records it (default: $LUNGSEG_STORE or store/)")
         p.set_defaults(func=_cmd_promote)
 
+    from .worklist_cli import add_commands
+
+    add_commands(sub)
     p = sub.add_parser("models", help="list registered models and whether their weights are present")
     p.add_argument("--weights-dir")
     p.set_defaults(func=_cmd_models)

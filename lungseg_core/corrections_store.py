@@ -115,6 +115,24 @@ class CorrectionsStore(Protocol):
                         actor: User, model_name: str, model_version: str, note: str = "",
                         status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
                         pixel_spacing_mm: tuple[float, float] | None = None) -> Correction: ...
+    @staticmethod
+    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
+        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
+        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
+        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
+        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
+                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
+                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
+                     record.created_at, record.created_at))
+        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
+                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
+                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
+                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
+                                             record.model_name, record.model_version, record.created_at,
+                                             record.image_hash))
+
     def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction: ...
     def delete_case(self, image_hash: str, actor: User, reason: str) -> int: ...
     def latest_version(self, image_hash: str) -> Correction | None: ...
@@ -144,6 +162,15 @@ def _image_for_storage(image: np.ndarray) -> np.ndarray:
         return arr
     lo, hi = float(arr.min()), float(arr.max())
     return np.round((arr - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
+
+
+def _files_in_use(con: sqlite3.Connection) -> set[str]:
+    """Every content hash a record names (corrections and worklist cases)."""
+    return {h for (h,) in con.execute(
+        "SELECT image_hash FROM corrections UNION SELECT original_mask_hash FROM corrections "
+        "UNION SELECT corrected_mask_hash FROM corrections UNION SELECT image_hash FROM cases "
+        "UNION SELECT mask_hash FROM cases WHERE mask_hash IS NOT NULL "
+        "UNION SELECT thumb_hash FROM cases WHERE thumb_hash IS NOT NULL")}
 
 
 _COLUMNS = ("id, image_hash, model_name, model_version, original_mask_hash, corrected_mask_hash, annotator, "
@@ -235,10 +262,9 @@ class SQLiteCorrectionsStore:
         try:
             con = self._connect()
             try:
+                in_use = _files_in_use(con)
                 for h in hashes:
-                    used = con.execute("SELECT 1 FROM corrections WHERE image_hash = ?1 OR original_mask_hash = ?1 "
-                                       "OR corrected_mask_hash = ?1 LIMIT 1", (h,)).fetchone()
-                    if used is None:
+                    if h not in in_use:
                         self._blob_path(h).unlink(missing_ok=True)
             finally:
                 con.close()
@@ -282,11 +308,30 @@ class SQLiteCorrectionsStore:
                          json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None))
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
                         "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
+            self._touch_case(con, record, actor)
             audit.record(con, actor.username, "correction_saved", record.id,
                          {"status": status, "parent": parent_id, "model": model_name})
             if status == "submitted":
                 audit.record(con, actor.username, "submitted", record.id)
         return record
+
+    @staticmethod
+    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
+        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
+        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
+        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
+        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
+                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
+                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
+                     record.created_at, record.created_at))
+        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
+                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
+                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
+                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
+                                             record.model_name, record.model_version, record.created_at,
+                                             record.image_hash))
 
     def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction:
         """submit / approve / reject / reopen one version, as the state machine and roles allow.
@@ -305,6 +350,7 @@ class SQLiteCorrectionsStore:
             con.execute("UPDATE corrections SET status = ? WHERE id = ?", (new_status, correction_id))
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
                         "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, _now()))
+            con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (_now(), row[2]))
             audit.record(con, actor.username, audit_action(action), correction_id,
                          {"from": row[0], "to": new_status}, note)
         return self.get(correction_id)
@@ -319,7 +365,9 @@ class SQLiteCorrectionsStore:
         with transaction(self.db_path) as con:
             rows = con.execute("SELECT id, image_hash, original_mask_hash, corrected_mask_hash FROM corrections "
                                "WHERE image_hash = ?", (image_hash,)).fetchall()
-            if not rows:
+            case_files = con.execute("SELECT image_hash, mask_hash, thumb_hash FROM cases WHERE image_hash = ?",
+                                     (image_hash,)).fetchall()
+            if not rows and not case_files:
                 raise StoreError("no case with that image")
             ids = [r[0] for r in rows]
             marks = ", ".join("?" * len(ids))
@@ -327,11 +375,9 @@ class SQLiteCorrectionsStore:
             con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
-            candidates = {h for r in rows for h in r[1:]}
-            in_use = {h for (h,) in con.execute(
-                "SELECT image_hash FROM corrections UNION SELECT original_mask_hash FROM corrections "
-                "UNION SELECT corrected_mask_hash FROM corrections")}
-            doomed = sorted(candidates - in_use)
+            con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
+            candidates = {h for r in rows + case_files for h in r[1:] if h} | {image_hash}
+            doomed = sorted(candidates - _files_in_use(con))
             audit.record(con, actor.username, "case_deleted", image_hash[:12],
                          {"versions": len(ids), "files": len(doomed)}, reason.strip())
         for content_hash in doomed:  # after the commit: a crash here leaves an unreferenced file, never a record without one

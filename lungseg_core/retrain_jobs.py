@@ -70,15 +70,19 @@ def read_progress(job_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+#: The lock file of each kind of job (one job of each kind at a time); batch segmentation has its own.
+RETRAIN_LOCK = "active.json"
+
+
 @contextlib.contextmanager
-def _guard() -> Iterator[Path]:
+def _guard(lock_name: str = RETRAIN_LOCK) -> Iterator[Path]:
     """Exclusive, short critical section over the lock file (released if the process dies)."""
     root = jobs_dir()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".guard", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield root / "active.json"
+            yield root / lock_name
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -109,22 +113,22 @@ def _write_lock(lock: Path, info: dict[str, Any]) -> None:
     _atomic_write(lock, lambda tmp: Path(tmp).write_text(json.dumps(info)))
 
 
-def active_job() -> dict[str, Any] | None:
+def active_job(lock_name: str = RETRAIN_LOCK) -> dict[str, Any] | None:
     """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
-    with _guard() as lock:
+    with _guard(lock_name) as lock:
         return _read_lock(lock)
 
 
-def _acquire(info: dict[str, Any]) -> None:
-    with _guard() as lock:
+def _acquire(info: dict[str, Any], lock_name: str = RETRAIN_LOCK, what: str = "A retraining job") -> None:
+    with _guard(lock_name) as lock:
         if _read_lock(lock) is not None:
-            raise JobBusyError("A retraining job is already running; wait for it or cancel it.")
+            raise JobBusyError(f"{what} is already running; wait for it or cancel it.")
         _write_lock(lock, info)
 
 
-def _release(job_dir: Path) -> None:
+def _release(job_dir: Path, lock_name: str = RETRAIN_LOCK) -> None:
     """Remove the lock if (and only if) it still names this job."""
-    with _guard() as lock:
+    with _guard(lock_name) as lock:
         try:
             if json.loads(lock.read_text()).get("dir") == str(job_dir):
                 lock.unlink()
@@ -132,14 +136,15 @@ def _release(job_dir: Path) -> None:
             pass
 
 
-def claim_lock_for_process(job_dir: Path) -> None:
+def claim_lock_for_process(job_dir: Path, lock_name: str = RETRAIN_LOCK, what: str = "A retraining job",
+                           page: str = "Retrain") -> None:
     """Called by the job process: take over the lock the app took for it (with our pid), or take a
     free lock when run by hand from the CLI; JobBusyError if another job runs."""
-    with _guard() as lock:
+    with _guard(lock_name) as lock:
         current = _read_lock(lock)
         if current is not None and current.get("dir") != str(job_dir):
-            raise JobBusyError(f"A retraining job is already running (job {current.get('id')}); wait for it or "
-                               "cancel it on the Retrain page.")
+            raise JobBusyError(f"{what} is already running (job {current.get('id')}); wait for it or "
+                               f"cancel it on the {page} page.")
         info = {**(current or {"id": job_dir.name, "dir": str(job_dir), "started": time.time()}), "pid": os.getpid()}
         _write_lock(lock, info)
 
@@ -150,9 +155,9 @@ def clean_job_folder(job_dir: Path) -> None:
         shutil.rmtree(job_dir / name, ignore_errors=True)
 
 
-def latest_job() -> dict[str, Any] | None:
+def latest_job(root: Path | None = None) -> dict[str, Any] | None:
     """The most recent job's progress (running or finished), for the page to show."""
-    root = jobs_dir()
+    root = root or jobs_dir()
     if not root.is_dir():
         return None
     dirs = sorted((d for d in root.iterdir() if (d / "progress.json").is_file()), key=lambda d: d.stat().st_mtime)

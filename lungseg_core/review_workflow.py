@@ -1,4 +1,4 @@
-"""The review state machine, in one place, for corrections today and worklist cases later.
+"""The review state machine, in one place, for corrections and the worklist cases they belong to.
 
     draft ──submit──▶ submitted ──approve──▶ approved ──reopen──▶ submitted
                           │
@@ -27,6 +27,19 @@ TRANSITIONS: dict[str, tuple[str, str]] = {
 #: statuses a new version may continue from
 CONTINUABLE = (DRAFT, REJECTED)
 _AUDIT_ACTION = {"submit": "submitted", "approve": "approved", "reject": "rejected", "reopen": "reopened"}
+
+
+#: A worklist case's status: before any version it is new or segmented (the model's mask is stored);
+#: after, it is its latest version's status (a draft shows as "in progress").
+NEW, SEGMENTED, IN_PROGRESS = "new", "segmented", "in progress"
+CASE_STATUSES = (NEW, SEGMENTED, IN_PROGRESS, SUBMITTED, APPROVED, REJECTED)
+
+
+def case_status(segmented: bool, latest_version_status: str | None) -> str:
+    """The one mapping from a case's versions to its worklist status."""
+    if latest_version_status is None:
+        return SEGMENTED if segmented else NEW
+    return IN_PROGRESS if latest_version_status == DRAFT else latest_version_status
 
 
 class WorkflowError(LungSegError):

@@ -77,7 +77,44 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 
-_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2)
+# Release 3: the worklist. A case is one X-ray (by pixel hash) with a number, an optional label the
+# user typed, the model's mask and its quality estimate; its corrections are its versions. Every
+# X-ray an earlier release holds corrections of becomes a case (numbered by first save, segmented
+# with the model mask of its first version).
+_RELEASE_3 = """
+CREATE TABLE IF NOT EXISTS cases (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_hash TEXT NOT NULL UNIQUE,
+    label TEXT,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    pixel_spacing TEXT,
+    thumb_hash TEXT,
+    added_at TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    mask_hash TEXT,
+    model_name TEXT,
+    model_version TEXT,
+    segmented_at TEXT,
+    quality TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cases_updated ON cases(updated_at);
+INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, mask_hash,
+                             model_name, model_version, segmented_at, updated_at)
+SELECT first.image_hash,
+       (SELECT c.case_label FROM corrections c WHERE c.image_hash = first.image_hash AND c.case_label IS NOT NULL
+        ORDER BY c.created_at DESC LIMIT 1),
+       first.height, first.width, first.pixel_spacing, first.created_at, first.annotator, first.original_mask_hash,
+       first.model_name, first.model_version, first.created_at,
+       (SELECT MAX(c.created_at) FROM corrections c WHERE c.image_hash = first.image_hash)
+FROM corrections first
+WHERE first.created_at = (SELECT MIN(c.created_at) FROM corrections c WHERE c.image_hash = first.image_hash)
+GROUP BY first.image_hash
+ORDER BY first.created_at
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2, _RELEASE_3)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 

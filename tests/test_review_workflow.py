@@ -12,6 +12,7 @@ from lungseg_core.audit import AuditLog
 from lungseg_core.case_claims import ClaimHeldError, Claims
 from lungseg_core.corrections_store import SQLiteCorrectionsStore, StoreError
 from lungseg_core.review_workflow import STATUSES, TRANSITIONS, WorkflowError
+from lungseg_core.store_schema import SCHEMA_VERSION
 
 from .people import ADMIN, ANN, ANN2, REV, REV2
 
@@ -199,7 +200,7 @@ def test_store_written_by_release_1_upgrades_in_place(tmp_path):
         assert store.load_mask(r.corrected_mask_hash).shape == (r.height, r.width)
     import sqlite3
 
-    assert sqlite3.connect(tmp_path / "store" / "store.sqlite").execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(tmp_path / "store" / "store.sqlite").execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # the upgraded store works with the new workflow: bob's submitted v2 can be reviewed by someone else
     latest_bob = next(r for r in store.list_corrections(latest_only=True) if r.annotator == "bob")
     assert store.review(latest_bob.id, "approve", REV).status == "approved"
