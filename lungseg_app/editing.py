@@ -21,6 +21,17 @@ class EditSession:
     pending_viewport: Viewport | None = None
     last_saved_id: str | None = None
     saved_ids: list[str] = field(default_factory=list)
+    saved_position: int = 0  # history position at the last save (or at opening)
+
+    @property
+    def unsaved(self) -> bool:
+        """Edits on screen that no save holds (leaving the case would drop them)."""
+        return self.pending_rgba is not None or self.history.position != self.saved_position
+
+    def mark_saved(self, record_id: str) -> None:
+        self.last_saved_id = record_id
+        self.saved_ids.append(record_id)
+        self.saved_position = self.history.position
 
     @property
     def canvas_key(self) -> str:
@@ -54,5 +65,6 @@ def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
         if continue_from is not None:
             session.last_saved_id = continue_from[0]
             session.history.commit(continue_from[1])
+            session.saved_position = session.history.position
         st.session_state[EDIT_KEY] = session
     return session

@@ -38,6 +38,7 @@ class Case:
     truth: GroundTruth | None = None
     truth_label: str | None = None
     notes: list[str] = field(default_factory=list)
+    number: int | None = None  # the worklist case number, once the X-ray is a case
 
 
 #: Models kept loaded at once ($LUNGSEG_MAX_MODELS, default 4): Compare runs every model, and

@@ -300,3 +300,37 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
 def rows_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=1)
 
+
+
+#: How the worklist table can be sorted (label -> key); "priority" is Next's own order.
+SORTS = ("priority", "case number", "estimated Dice", "last change")
+
+
+def filter_cases(cases: list[Case], statuses: Iterable[str] | None = None, flagged_only: bool = False,
+                 assignee: str | None = None, text: str = "") -> list[Case]:
+    """The table's filters: statuses, flagged only, who holds or last wrote it, a label/flag search."""
+    wanted = set(statuses or ())
+    needle = text.strip().lower()
+    return [c for c in cases
+            if (not wanted or c.status in wanted) and (not flagged_only or c.flags)
+            and (not assignee or assignee in (c.holder, c.latest_author))
+            and (not needle or needle in (c.label or "").lower() or any(needle in f for f in c.flags)
+                 or needle == str(c.number))]
+
+
+def sort_cases(cases: list[Case], by: str = "priority") -> list[Case]:
+    if by == "case number":
+        return sorted(cases, key=lambda c: c.number)
+    if by == "estimated Dice":
+        return sorted(cases, key=lambda c: (c.estimated_dice is None, c.estimated_dice or 0.0, c.number))
+    if by == "last change":
+        return sorted(cases, key=lambda c: c.updated_at, reverse=True)
+    order = {s: i for i, s in enumerate(ANNOTATOR_QUEUE + REVIEWER_QUEUE)}
+    return sorted(cases, key=lambda c: (order.get(c.status, 99), 0 if c.flags else 1,
+                                        c.estimated_dice if c.estimated_dice is not None else 1.0, c.number))
+
+
+def progress_share(counts: dict[str, int]) -> float:
+    """Share of cases approved (the worklist's progress bar)."""
+    total = sum(counts.values())
+    return counts.get("approved", 0) / total if total else 0.0

@@ -7,6 +7,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
+from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, nav_bar
 from lungseg_app.editing import edit_session
 from lungseg_app.state import (cached_claims, cached_model, cached_segmentation, cached_store, chosen_model,
                                current_case, sidebar)
@@ -19,15 +20,24 @@ from lungseg_core.overlay import mask_overlay
 st.set_page_config(page_title="Correct · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
 st.title("Correct")
+case_from_link()
 
 case = current_case()
 model = chosen_model()
 if case is None:
+    if user.can("claim") and st.button("Start with the next case in the worklist", key="_start_next", type="primary"):
+        if go_next(user):
+            st.rerun()
     case_input()
     case = current_case()
 if case is None or model is None:
-    st.info("Open an X-ray here or on the Segment page, then correct the model's mask.")
+    st.info("Open the next case from the worklist, an X-ray here, or one on the Segment page; then correct the "
+            "model's mask.")
     st.stop()
+if case.number is None:
+    known = cached_worklist().by_image(case.hash)
+    if known is not None:
+        case.number = known.number
 
 result = cached_segmentation(case.hash, model, case.pixels)
 store = cached_store()
@@ -54,6 +64,10 @@ if latest is not None:
             f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
 edit = edit_session(case.hash, model, result.mask, continue_from)
 h, w = case.pixels.shape
+nav_bar(user, unsaved=edit.unsaved)
+saved_message = st.session_state.pop("_saved_message", None)
+if saved_message:
+    st.success(saved_message)
 
 tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
          "Add polygon": ("polygon", True), "Cut polygon": ("polygon", False)}
@@ -90,16 +104,18 @@ if strokes is not None and strokes.shape[:2] == (canvas_h, canvas_w) and strokes
 working = edit.working_mask()
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button("Apply strokes", key="_apply", help="Merge what is on the canvas into the mask (needed for polygons)."):
+if b1.button("Apply strokes", key="_apply", help="Merge what is on the canvas into the mask (needed for polygons).",
+             shortcut="Alt+A"):
     edit.commit_pending()
     st.rerun()
-if b2.button("Undo", key="_undo", disabled=edit.history.position == 0 and edit.pending_rgba is None):
+if b2.button("Undo", key="_undo", disabled=edit.history.position == 0 and edit.pending_rgba is None, shortcut="Ctrl+Z"):
     if edit.pending_rgba is not None:
         edit.clear_canvas()
     else:
         edit.history.undo()
     st.rerun()
-if b3.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1):
+if b3.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1,
+             shortcut="Ctrl+Y"):
     edit.history.redo()
     edit.clear_canvas()
     st.rerun()
@@ -126,7 +142,11 @@ with st.form("save_form", clear_on_submit=False):
     label = st.text_input("Case label (optional; leave empty to keep the case anonymous)", key="_case_label")
     status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
                       help="Submitted corrections appear for review; drafts can be saved again later.")
-    submitted = st.form_submit_button("Save correction", type="primary")
+    s1, s2 = st.columns(2)
+    submitted = s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S")
+    save_and_next = s2.form_submit_button("Save and next ▶", key="_save_and_next",
+                                          help="Save, then open the next case", shortcut="Ctrl+Enter")
+    submitted = submitted or save_and_next
 if submitted:
     if held_by is not None:
         st.error(f"Not saved: {held_by} Your edits are kept on this page.")
@@ -139,7 +159,15 @@ if submitted:
         except LungSegError as exc:
             st.error(f"Not saved: {exc}. Your edits are kept on this page.")
         else:
-            edit.last_saved_id = record.id
-            edit.saved_ids.append(record.id)
-            st.success(f"Saved version {len(store.history(record.id))} of this case ({record.id[:8]}, {status}) as "
+            edit.mark_saved(record.id)
+            if case.number is None:
+                known = cached_worklist().by_image(case.hash)
+                case.number = known.number if known is not None else None
+            message = (f"Saved version {len(store.history(record.id))} of "
+                       f"{f'case {case.number}' if case.number else 'this case'} ({record.id[:8]}, {status}) as "
                        f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
+            if save_and_next:
+                st.session_state["_saved_message"] = message
+                go_next(user)
+                st.rerun()
+            st.success(message)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lungseg_app.state import cached_store, sidebar
+from lungseg_app.case_navigation import cached_worklist, case_from_link, nav_bar
+from lungseg_app.state import cached_store, current_case, sidebar
 from lungseg_core import LungSegError
 from lungseg_core.corrections_export import export_coco_json, export_training_zip
 from lungseg_core.corrections_store import STATUSES
@@ -17,6 +18,16 @@ st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layo
 user = sidebar()
 st.title("Review corrections")
 store = cached_store()
+case_from_link()
+if user.can("approve"):
+    nav_bar(user, review=True)
+focus = current_case()
+focus_case = None
+if focus is not None and focus.number is not None:
+    try:
+        focus_case = cached_worklist().get(focus.number)
+    except LungSegError:
+        focus_case = None
 
 everything = store.list_corrections()
 f1, f2, f3 = st.columns(3)
@@ -42,8 +53,19 @@ else:
             continue
         col.image(thumb, width="stretch", caption=f"{r.id[:8]} · {r.status}")
 
-    by_label = {f"{r.id[:8]} · {r.annotator} · {r.status} · {r.created_at[:19]}": r for r in records}
-    chosen = by_label[st.selectbox("Case", list(by_label), key="_f_case")]
+    cases_by_image = {c.image_hash: c for c in cached_worklist().list_cases()}
+
+    def _title(r) -> str:  # type: ignore[no-untyped-def]
+        case = cases_by_image.get(r.image_hash)
+        return (case.title if case else (r.case_label or "X-ray")) + f" · {r.id[:8]} · {r.annotator} · {r.status}"
+
+    by_label = {_title(r): r for r in records}
+    labels = list(by_label)
+    start = next((i for i, r in enumerate(records) if focus_case is not None and r.id == focus_case.latest_version_id), 0)
+    chosen = by_label[st.selectbox("Case", labels, index=start,
+                                   key=f"_f_case_{focus_case.number if focus_case else 'any'}")]
+    if focus_case is not None and chosen.image_hash == focus_case.image_hash:
+        st.markdown(f"### {focus_case.title}")
     try:
         image = store.load_image(chosen.image_hash)
         original = store.load_mask(chosen.original_mask_hash)

@@ -66,7 +66,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
 
     at.text_input(key="_note").set_value("cut a band")
     at.radio(key="_status").set_value("submitted")
-    at.button(key="FormSubmitter:save_form-Save correction").click().run()
+    at.button(key="_save").click().run()
     assert any("Saved version 1" in s.value for s in at.success)
 
     store = SQLiteCorrectionsStore(store_dir)
@@ -82,7 +82,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
 
     assert record.annotator == ANN.username and record.status == "submitted", record  # the author is the signed-in user
     # a submitted version waits for its review: saving over it is refused, the edit stays on the page
-    at.button(key="FormSubmitter:save_form-Save correction").click().run()
+    at.button(key="_save").click().run()
     assert any("Not saved" in e.value and "wait for its review" in e.value for e in at.error), [e.value for e in at.error] + [s.value for s in at.success]
     assert len(store.list_corrections()) == 1 and int(_metric(at, "Pixels removed").replace(",", "")) == removed
 

@@ -126,6 +126,6 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     second.selectbox(key="_sample_widget").set_value(sample.label).run()
     second.button(key="_open_sample").click().run()
     assert "ann is editing this X-ray" in _texts(second)
-    second.button(key="FormSubmitter:save_form-Save correction").click().run()
+    second.button(key="_save").click().run()
     assert any("Not saved" in e.value for e in second.error)
     assert store.list_corrections() == []

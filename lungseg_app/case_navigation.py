@@ -1,0 +1,112 @@
+"""Moving through the worklist on Correct and Review: open a case by number (also from a link such as
+`/Correct?case=123`), Previous (the cases this session visited) and Next (the most urgent case
+nobody else holds, claimed for the user), with keyboard shortcuts (Streamlit's own `shortcut=`: they
+do not fire while the user types in a text box)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lungseg_app.state import CASE_KEY, Case, cached_store, current_case
+from lungseg_core import LungSegError
+from lungseg_core.access_control import User
+from lungseg_core.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
+
+VISITED_KEY = "visited_cases"
+
+
+def cached_worklist() -> Worklist:
+    return Worklist(cached_store())  # type: ignore[arg-type]
+
+
+def open_case(number: int, remember: bool = True) -> Case:
+    """Make worklist case `number` the current case (its stored X-ray, pixel spacing, label)."""
+    worklist = cached_worklist()
+    entry = worklist.get(number)
+    pixels = worklist.store.load_image(entry.image_hash)
+    meta = {"pixel_spacing_mm": entry.pixel_spacing_mm} if entry.pixel_spacing_mm else {}
+    case = Case(pixels, meta, entry.title, entry.image_hash, number=entry.number)
+    previous = current_case()
+    if remember and previous is not None and previous.number is not None and previous.number != number:
+        visited = st.session_state.setdefault(VISITED_KEY, [])
+        visited.append(previous.number)
+    st.session_state[CASE_KEY] = case
+    st.query_params["case"] = str(number)
+    return case
+
+
+def case_from_link() -> None:
+    """`?case=N` in the address opens case N (a colleague's link); a bad number says so."""
+    wanted = st.query_params.get("case")
+    if not wanted:
+        return
+    current = current_case()
+    if current is not None and current.number is not None and str(current.number) == wanted:
+        return
+    try:
+        open_case(int(wanted))
+    except (ValueError, LungSegError) as exc:
+        st.warning(f"The link asks for case {wanted!r}, which cannot be opened: {exc}")
+        del st.query_params["case"]
+
+
+def go_next(user: User, review: bool = False) -> bool:
+    """Claim and open the next case; False (with a message) when nothing is left."""
+    current = current_case()
+    try:
+        case = cached_worklist().next_case(user, REVIEWER_QUEUE if review else ANNOTATOR_QUEUE,
+                                           after=current.number if current is not None else None)
+    except LungSegError as exc:
+        st.error(f"Could not open the next case: {exc}")
+        return False
+    if case is None:
+        st.session_state["_nav_message"] = ("Nothing is waiting for review." if review
+                                            else "No case is waiting: every case is done or held by someone else.")
+        return False
+    open_case(case.number)
+    return True
+
+
+def go_previous() -> bool:
+    visited = st.session_state.get(VISITED_KEY) or []
+    if not visited:
+        return False
+    number = visited.pop()
+    open_case(number, remember=False)
+    return True
+
+
+def nav_bar(user: User, review: bool = False, unsaved: bool = False) -> None:
+    """Previous / Next buttons (and their shortcuts) above the case. With unsaved edits on screen,
+    leaving asks first."""
+    current = current_case()
+    c1, c2, c3 = st.columns([1, 1, 4])
+    move = None
+    if c1.button("◀ Previous", key="_nav_prev", disabled=not st.session_state.get(VISITED_KEY),
+                 help="The case you had open before", shortcut="Alt+P"):
+        move = "previous"
+    if c2.button("Next case ▶", key="_nav_next", type="secondary",
+                 help=("The oldest submission by someone else" if review else
+                       "Your unfinished work first, then flagged and lowest estimated Dice"), shortcut="Alt+N"):
+        move = "next"
+    if move and unsaved:
+        st.session_state["_nav_pending"] = move
+        move = None
+    pending = st.session_state.get("_nav_pending")
+    if pending:
+        st.warning("This case has edits that are not saved. Save them first, or leave and drop them.")
+        k1, k2 = st.columns(2)
+        if k1.button("Leave and drop my edits", key="_nav_drop"):
+            move = st.session_state.pop("_nav_pending")
+        if k2.button("Stay here", key="_nav_stay"):
+            st.session_state.pop("_nav_pending")
+            st.rerun()
+    if move == "previous":
+        go_previous()
+        st.rerun()
+    if move == "next" and go_next(user, review):
+        st.rerun()
+    message = st.session_state.pop("_nav_message", None)
+    if message:
+        c3.info(message)
+    elif current is not None and current.number is not None:
+        c3.caption(f"**{current.label}** · link for a colleague: `?case={current.number}`")
