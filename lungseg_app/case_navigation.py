@@ -79,6 +79,8 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False) -> None:
     """Previous / Next buttons (and their shortcuts) above the case. With unsaved edits on screen,
     leaving asks first."""
     current = current_case()
+    if current is not None and current.number is not None and st.query_params.get("case") != str(current.number):
+        st.query_params["case"] = str(current.number)  # the address bar is the case's link (page switches clear it)
     c1, c2, c3 = st.columns([1, 1, 4])
     move = None
     if c1.button("◀ Previous", key="_nav_prev", disabled=not st.session_state.get(VISITED_KEY),
@@ -110,3 +112,36 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False) -> None:
         c3.info(message)
     elif current is not None and current.number is not None:
         c3.caption(f"**{current.label}** · link for a colleague: `?case={current.number}`")
+
+
+def add_current_to_worklist(user: User, model: str) -> None:
+    """Segment page: make the open X-ray a worklist case (segmented with the chosen model), or say
+    which case it already is."""
+    case = current_case()
+    if case is None:
+        return
+    worklist = cached_worklist()
+    known = worklist.by_image(case.hash) if case.number is None else worklist.get(case.number)
+    if known is not None:
+        case.number = known.number
+        st.caption(f"This X-ray is **{known.title}** in the worklist ({known.status}) · link: `Correct?case={known.number}`")
+        return
+    if not user.can("segment"):
+        return
+    label = st.text_input("Label for the worklist (optional, never a patient name)", key="_seg_wl_label")
+    if st.button("Add to the worklist", key="_seg_add_case", help="As a numbered case with its mask and quality estimate"):
+        from lungseg_app.state import cached_model
+        from lungseg_core.case_segmentation import segment_batch
+        from lungseg_core.worklist import case_quality
+
+        try:
+            entry, _ = worklist.add_case(case.pixels, user, label or None, case.meta.get("pixel_spacing_mm"))
+            seg = cached_model(model)
+            result = segment_batch(seg, [case.pixels])[0]
+            worklist.set_segmentation(entry.number, result.mask, case_quality(result, entry.pixel_spacing_mm),
+                                      seg.name, seg.version, user)
+        except LungSegError as exc:
+            st.error(f"Not added: {exc}")
+            return
+        case.number = entry.number
+        st.rerun()

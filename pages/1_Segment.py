@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.case_navigation import add_current_to_worklist
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
 from lungseg_app.widgets import case_input, case_notices
@@ -11,7 +12,7 @@ from lungseg_core.case_report import compare, figures_record, measure, png_bytes
 from lungseg_core.overlay import VIEWS, render_view
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
-sidebar()
+user = sidebar()
 st.title("Segment")
 
 case_input()
@@ -102,3 +103,4 @@ with figures_col:
                        file_name=f"lung_overlay_{model}.png", mime="image/png")
     d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
     d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")
+    add_current_to_worklist(user, model)

@@ -123,3 +123,16 @@ def test_reviewer_exports_every_case(store_dir):
     assert "_wl_csv" in keys and "_wl_json" in keys
     table = at.dataframe[-1].value
     assert len(table) == 3 and table["est. Dice"].between(0.5, 1.0).all()
+
+
+def test_segment_page_adds_its_xray_to_the_worklist(store_dir):
+    sample = list_samples()[1]
+    at = _page("1_Segment.py", store_dir, ANN)
+    at.selectbox(key="_sample_widget").set_value(sample.label).run()
+    at.button(key="_open_sample").click().run()
+    at.text_input(key="_seg_wl_label").set_value("teaching case")
+    at.button(key="_seg_add_case").click().run()
+    assert not at.exception
+    case = Worklist(SQLiteCorrectionsStore(store_dir)).get(1)
+    assert case.label == "teaching case" and case.status == "segmented" and case.estimated_dice > 0.5
+    assert any("Case 1 · teaching case" in c.value for c in at.caption)
