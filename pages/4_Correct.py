@@ -73,7 +73,18 @@ tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
          "Add polygon": ("polygon", True), "Cut polygon": ("polygon", False)}
 c1, c2, c3 = st.columns([3, 1, 2])
 tool = c1.radio("Tool", list(tools), horizontal=True, key="_tool",
-                help="Polygons: click the corners, click the first corner again to close, then Apply.")
+                help="Polygons: click the corners, click the first corner again to close, then Apply. "
+                     "Keys: Alt+1 to Alt+4 pick a tool.")
+
+
+def _pick_tool(name: str) -> None:
+    st.session_state["_tool"] = name
+
+
+with c1:  # invisible-weight buttons that carry the tool shortcuts (a radio cannot have one)
+    for i, name in enumerate(tools, start=1):
+        st.button(f"{name}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
+                  args=(name,), help=f"Pick the {name.lower()}")
 brush = c2.slider("Brush size", 2, 60, 14, key="_brush")
 zoom = c3.select_slider("Zoom", options=[1, 2, 4, 8], value=1, key="_zoom",
                         help="Zoom into a region for fine edges; strokes map back to the full image.")

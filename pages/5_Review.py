@@ -106,15 +106,23 @@ else:
     elif chosen.annotator == user.username and chosen.status == "submitted":
         st.caption("This is your own correction: another reviewer must approve or reject it.")
     elif actions:
-        review_note = st.text_input("Review note", key="_review_note")
-        cols = st.columns(len(actions))
-        for col, (label, action) in zip(cols, actions):
-            if col.button(label, key=f"_{action}"):
+        note_round = st.session_state.setdefault("_review_note_round", 0)
+        review_note = st.text_input("Review note", key=f"_review_note_{note_round}")
+        buttons = [(label, action, False) for label, action in actions]
+        buttons += [(f"{label} and next ▶", action, True) for label, action in actions if action != "reopen"]
+        cols = st.columns(len(buttons))
+        for col, (label, action, then_next) in zip(cols, buttons):
+            if col.button(label, key=f"_{action}{'_next' if then_next else ''}"):
                 try:
                     store.review(chosen.id, action, actor=user, note=review_note)
                 except LungSegError as exc:
                     st.error(f"Not changed: {exc}")
                 else:
+                    st.session_state["_review_note_round"] = note_round + 1  # a fresh, empty note
+                    if then_next:
+                        from lungseg_app.case_navigation import go_next
+
+                        go_next(user, review=True)
                     st.rerun()
 
     if user.can("delete_case"):

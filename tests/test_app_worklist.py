@@ -136,3 +136,28 @@ def test_segment_page_adds_its_xray_to_the_worklist(store_dir):
     case = Worklist(SQLiteCorrectionsStore(store_dir)).get(1)
     assert case.label == "teaching case" and case.status == "segmented" and case.estimated_dice > 0.5
     assert any("Case 1 · teaching case" in c.value for c in at.caption)
+
+
+def test_approve_and_next_clears_the_note_and_opens_the_next_submission(store_dir):
+    worklist = _segmented_worklist(store_dir)
+    store = worklist.store
+    for case in worklist.list_cases()[:2]:
+        mask = store.load_mask(case.mask_hash)
+        store.save_correction(store.load_image(case.image_hash), mask, mask, actor=ANN, model_name="m",
+                              model_version="v", status="submitted")
+    at = _page("5_Review.py", store_dir, REV, {"case": "1"})
+    note = next(t for t in at.text_input if t.key.startswith("_review_note"))
+    note.set_value("edges fine")
+    at.button(key="_approve_next").click().run()
+    assert not at.exception
+    assert worklist.get(1).status == "approved" and at.session_state["case"].number == 2
+    assert store.status_changes(worklist.get(1).latest_version_id)[-1].note == "edges fine"
+    assert next(t for t in at.text_input if t.key.startswith("_review_note")).value == ""
+
+
+def test_tool_shortcut_buttons_pick_the_tool(store_dir):
+    _segmented_worklist(store_dir)
+    at = _page("4_Correct.py", store_dir, ANN)
+    at.button(key="_start_next").click().run()
+    at.button(key="_tool_key_2").click().run()
+    assert at.radio(key="_tool").value == "Erase brush"
