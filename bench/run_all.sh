@@ -15,3 +15,8 @@ export HF_HUB_OFFLINE=1
 .venv/bin/python bench/severe_changes.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/severe_changes.txt
 .venv/bin/python bench/memory.py --data "$data" 2>&1 | grep -v -i warn | tee bench/results/memory.txt
 .venv/bin/python bench/load.py --data "$data" --sessions 8 2>&1 | grep -v -i warn | tee bench/results/load.txt
+.venv/bin/python bench/quality_estimate.py --data "$data" 2>&1 | grep -v -i warn
+.venv/bin/python bench/worklist_throughput.py --data "$data" --n 500 2>&1 | grep -v -i warn
+.venv/bin/python bench/worklist_browser.py --data "$data" --cases 20 2>&1 | grep -v -i warn
+[ -f bench/loop_work/loop_base.safetensors ] || .venv/bin/python bench/loop_base.py 2>&1 | grep -v -i -E "warn|it/s|s/it"
+.venv/bin/python bench/loop.py --habit --test 2>&1 | grep -v -i -E "warn|it/s|s/it"

@@ -31,7 +31,7 @@ if case is None:
     case_input()
     case = current_case()
 if case is None or model is None:
-    st.info("Open the next case from the worklist, an X-ray here, or one on the Segment page; then correct the "
+    st.info("Open an X-ray here, the next case from the worklist or one on the Segment page; then correct the "
             "model's mask.")
     st.stop()
 if case.number is None:
@@ -81,10 +81,12 @@ def _pick_tool(name: str) -> None:
     st.session_state["_tool"] = name
 
 
-with c1:  # invisible-weight buttons that carry the tool shortcuts (a radio cannot have one)
+with c1:  # hidden buttons that carry the tool shortcuts (a radio cannot have one); the radio shows the choice
+    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, len(tools) + 1))
+            + "</style>")
     for i, name in enumerate(tools, start=1):
-        st.button(f"{name}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
-                  args=(name,), help=f"Pick the {name.lower()}")
+        st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
+                  args=(name,))
 brush = c2.slider("Brush size", 2, 60, 14, key="_brush")
 zoom = c3.select_slider("Zoom", options=[1, 2, 4, 8], value=1, key="_zoom",
                         help="Zoom into a region for fine edges; strokes map back to the full image.")

@@ -63,6 +63,11 @@ def test_import_segment_next_edit_save_and_next_review(browser, tmp_path):
         page.get_by_role("button", name="Next case").first.click()
         page.wait_for_url(re.compile(rf"/Correct\?case={first.number}$"))
         assert worklist.get(first.number).holder == "browser-annotator"
+        wait_until_idle(page)
+        page.get_by_role("heading", name="Correct").click()  # focus on the page, not in a text box
+        page.keyboard.press("Alt+2")  # the erase brush's shortcut
+        page.wait_for_function("() => [...document.querySelectorAll('input[type=radio]')].some("
+                               "r => r.checked && r.closest('label')?.innerText.includes('Erase brush'))")
         draw_erase_stroke(page, 300, 80, 620, 20)
         page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
         wait_until_idle(page)
@@ -82,7 +87,7 @@ def test_import_segment_next_edit_save_and_next_review(browser, tmp_path):
         browser_sign_in(page, url, "browser-reviewer")
         page.goto(f"{url}/Review?case={first.number}")  # the link a colleague sends
         page.get_by_role("heading", name=f"Case {first.number}").wait_for()
-        page.get_by_role("button", name="Approve").click()
+        page.get_by_role("button", name="Approve", exact=True).click()
         wait_until_idle(page)
         assert worklist.get(first.number).status == "approved"
         page.goto(f"{url}/Worklist")
