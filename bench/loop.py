@@ -65,6 +65,9 @@ SETTINGS: dict[str, dict] = {
     "replay4": {"epochs": 3, "lr_factor": 0.2, "weight": 3, "replay": 4, "holdout": 0.0, "ema": 0.0},
     "lr_x1": {"epochs": 3, "lr_factor": 1.0, "weight": 3, "replay": 4, "holdout": 0.0, "ema": 0.0},
     "improved": {"epochs": 3, "lr_factor": 0.5, "weight": 3, "replay": 4, "holdout": 0.0, "ema": 0.9},
+    "focus": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 2, "holdout": 0.0, "ema": 0.0},
+    "strong": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 2, "holdout": 0.0, "ema": 0.0},
+    "lean": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "holdout": 0.0, "ema": 0.0},
 }
 
 
