@@ -8,8 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import streamlit as st  # noqa: E402
 
 from lungseg_app.state import set_case_from_sample, sidebar  # noqa: E402
-from lungseg_core.model_catalog import model_summaries  # noqa: E402
-from lungseg_core.samples import list_samples  # noqa: E402
+from lungseg_core.models.model_catalog import model_summaries  # noqa: E402
+from lungseg_core.models.samples import list_samples  # noqa: E402
 
 st.set_page_config(page_title="LungSeg Studio", page_icon="🫁", layout="wide")
 sidebar()

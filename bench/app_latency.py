@@ -22,7 +22,7 @@ from PIL import Image  # noqa: E402
 
 from lungseg_app.local_server import launch_chromium, sign_in_for_bench, streamlit_app  # noqa: E402
 from lungseg_core import DEFAULT_MODEL  # noqa: E402
-from lungseg_core.samples import list_samples  # noqa: E402
+from lungseg_core.models.samples import list_samples  # noqa: E402
 
 
 def unique_xrays(n: int, folder: Path) -> list[Path]:

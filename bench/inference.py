@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 from lungseg_core import (Segmenter, build_model, get_recipe, list_models, load_model, overlap_metrics,  # noqa: E402
                           read_xray, registered_names)
-from lungseg_core.segmenter import default_precision  # noqa: E402
+from lungseg_core.models.segmenter import default_precision  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 

@@ -45,13 +45,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.loop_base import BASE_NAME, BASE_RECIPE, DATA  # noqa: E402
-from lungseg_core.case_segmentation import segment_batch  # noqa: E402
-from lungseg_core.dataset import Case, load_gray, load_mask, read_manifest  # noqa: E402
-from lungseg_core.lung_measurements import LEFT, split_lungs  # noqa: E402
-from lungseg_core.metrics import overlap_metrics  # noqa: E402
-from lungseg_core.model_loading import segmenter_from_weights  # noqa: E402
-from lungseg_core.registry import get_recipe  # noqa: E402
-from lungseg_core.training import TrainOptions, train  # noqa: E402
+from lungseg_core.workflow.case_segmentation import segment_batch  # noqa: E402
+from lungseg_core.learning.dataset import Case, load_gray, load_mask, read_manifest  # noqa: E402
+from lungseg_core.imaging.lung_measurements import LEFT, split_lungs  # noqa: E402
+from lungseg_core.imaging.metrics import overlap_metrics  # noqa: E402
+from lungseg_core.models.model_loading import segmenter_from_weights  # noqa: E402
+from lungseg_core.models.registry import get_recipe  # noqa: E402
+from lungseg_core.learning.training import TrainOptions, train  # noqa: E402
 
 WORK = ROOT / "bench" / "loop_work"
 POOL = 60

@@ -47,8 +47,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--work", default=str(ROOT / "bench" / "loop_work"))
     args = parser.parse_args()
-    from lungseg_core.registry import get_recipe
-    from lungseg_core.training import TrainOptions, train
+    from lungseg_core.models.registry import get_recipe
+    from lungseg_core.learning.training import TrainOptions, train
 
     work = Path(args.work)
     data = site_manifest(work)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lungseg_core.access_control import User, command_line_user  # noqa: E402
+from lungseg_core.people.access_control import User, command_line_user  # noqa: E402
 
 ANNOTATOR = User("bench-annotator", frozenset({"annotator"}))
 REVIEWER = User("bench-reviewer", frozenset({"reviewer"}))
@@ -30,9 +30,9 @@ def make_store(folder: Path, data: Path, n: int):
     """n train-split cases saved as corrections: the model's mask as original, the reference as
     the corrected mask (as an annotator fixing the model would), all approved."""
     from lungseg_core import load_model
-    from lungseg_core.corrections_store import SQLiteCorrectionsStore
-    from lungseg_core.dataset import load_gray, load_mask, read_manifest
-    from lungseg_core.model_versions import default_model_name
+    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+    from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest
+    from lungseg_core.models.model_versions import default_model_name
 
     store = SQLiteCorrectionsStore(folder)
     seg = load_model(default_model_name())
@@ -49,8 +49,8 @@ def click_times(url: str, clicks: int) -> list[float]:
 
     from app_latency import overlay_src, wait_src_change
     from lungseg_app.local_server import launch_chromium, sign_in_for_bench
-    from lungseg_core.corrections_store import default_store_dir
-    from lungseg_core.samples import list_samples
+    from lungseg_core.workflow.corrections_store import default_store_dir
+    from lungseg_core.models.samples import list_samples
 
     times = []
     with sync_playwright() as p:
@@ -87,9 +87,9 @@ def main() -> None:
 
         torch.set_num_threads(2)
         from lungseg_app.local_server import streamlit_app
-        from lungseg_core.model_versions import default_model_name
-        from lungseg_core.retrain_jobs import active_job, latest_job, start_job
-        from lungseg_core.retraining import retrain
+        from lungseg_core.models.model_versions import default_model_name
+        from lungseg_core.learning.retrain_jobs import active_job, latest_job, start_job
+        from lungseg_core.learning.retraining import retrain
 
         store = make_store(tmp / "store", data, args.corrections)
         base = default_model_name()
@@ -110,9 +110,9 @@ def main() -> None:
                 time.sleep(0.5)
             busy = click_times(url, args.clicks)
             still_running = active_job() is not None
-            from lungseg_core.retrain_jobs import cancel_job
+            from lungseg_core.learning.retrain_jobs import cancel_job
 
-            from lungseg_core.audit import AuditLog
+            from lungseg_core.people.audit import AuditLog
 
             cancel_job(actor=command_line_user(), audit_log=AuditLog(tmp / "store" / "store.sqlite"))
         print(f"app click -> redraw, idle       : median {statistics.median(idle):.3f} s (n={len(idle)})")

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lungseg_core import DEFAULT_MODEL, list_models, load_model, overlap_metrics  # noqa: E402
-from lungseg_core.dataset import load_gray, load_mask, read_manifest  # noqa: E402
+from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest  # noqa: E402
 
 Pair = tuple[np.ndarray, np.ndarray]  # (uint8 image, bool mask)
 

@@ -20,7 +20,7 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 
 from lungseg_core import DEFAULT_MODEL, build_model, get_recipe, load_model, read_xray  # noqa: E402
-from lungseg_core.preprocessing import prepare_input, to_channels  # noqa: E402
+from lungseg_core.imaging.preprocessing import prepare_input, to_channels  # noqa: E402
 
 from bench.inference import SAMPLE_PATHS, median_ms  # noqa: E402
 

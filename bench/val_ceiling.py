@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from lungseg_core import Segmenter, list_models, load_model, overlap_metrics  # noqa: E402
-from lungseg_core.dataset import load_gray, load_mask, read_manifest  # noqa: E402
+from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest  # noqa: E402
 
 
 def per_image_dice(probabilities: np.ndarray, truths: list[np.ndarray]) -> np.ndarray:

@@ -28,14 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from lungseg_app.local_server import (draw_erase_stroke, launch_chromium, sign_in_for_bench,  # noqa: E402
                                      streamlit_app, wait_until_idle)
-from lungseg_core.access_control import command_line_user  # noqa: E402
-from lungseg_core.batch_segmentation import segment_cases  # noqa: E402
-from lungseg_core.case_import import from_paths, import_sources  # noqa: E402
-from lungseg_core.corrections_store import SQLiteCorrectionsStore  # noqa: E402
-from lungseg_core.dataset import read_manifest  # noqa: E402
-from lungseg_core.model_loading import load_model  # noqa: E402
-from lungseg_core.model_versions import default_model_name  # noqa: E402
-from lungseg_core.worklist import Worklist  # noqa: E402
+from lungseg_core.people.access_control import command_line_user  # noqa: E402
+from lungseg_core.workflow.batch_segmentation import segment_cases  # noqa: E402
+from lungseg_core.workflow.case_import import from_paths, import_sources  # noqa: E402
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore  # noqa: E402
+from lungseg_core.learning.dataset import read_manifest  # noqa: E402
+from lungseg_core.models.model_loading import load_model  # noqa: E402
+from lungseg_core.models.model_versions import default_model_name  # noqa: E402
+from lungseg_core.workflow.worklist import Worklist  # noqa: E402
 
 
 def main() -> int:

@@ -18,8 +18,8 @@ import json
 import streamlit as st
 import streamlit.components.v1 as components
 
-from lungseg_core.access_control import ROLES, User
-from lungseg_core.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
+from lungseg_core.people.access_control import ROLES, User
+from lungseg_core.people.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
 
 USER_KEY = "auth_user"  # the signed-in username (session state, not a widget)
 TOKEN_KEY = "auth_token"

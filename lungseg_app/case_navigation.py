@@ -8,8 +8,8 @@ import streamlit as st
 
 from lungseg_app.state import CASE_KEY, Case, cached_store, current_case
 from lungseg_core import LungSegError
-from lungseg_core.access_control import User
-from lungseg_core.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
+from lungseg_core.people.access_control import User
+from lungseg_core.workflow.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
 
 VISITED_KEY = "visited_cases"
 
@@ -131,8 +131,8 @@ def add_current_to_worklist(user: User, model: str) -> None:
     label = st.text_input("Label for the worklist (optional, never a patient name)", key="_seg_wl_label")
     if st.button("Add to the worklist", key="_seg_add_case", help="As a numbered case with its mask and quality estimate"):
         from lungseg_app.state import cached_model
-        from lungseg_core.case_segmentation import segment_batch
-        from lungseg_core.worklist import case_quality
+        from lungseg_core.workflow.case_segmentation import segment_batch
+        from lungseg_core.workflow.worklist import case_quality
 
         try:
             entry, _ = worklist.add_case(case.pixels, user, label or None, case.meta.get("pixel_spacing_mm"))

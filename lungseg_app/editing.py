@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from lungseg_core.mask_editing import EditHistory, Viewport, apply_strokes
+from lungseg_core.imaging.mask_editing import EditHistory, Viewport, apply_strokes
 
 EDIT_KEY = "edit_session"
 

@@ -120,8 +120,8 @@ BENCH_USER, BENCH_PASSWORD = "bench-admin", "measures only, never people"
 
 def sign_in_for_bench(page, url: str, store_dir: Path) -> None:  # type: ignore[no-untyped-def]
     """Give the benchmark an admin account in the (temporary) store it serves, and sign in."""
-    from lungseg_core.access_control import command_line_user
-    from lungseg_core.accounts import UserDirectory
+    from lungseg_core.people.access_control import command_line_user
+    from lungseg_core.people.accounts import UserDirectory
 
     users = UserDirectory(Path(store_dir) / "store.sqlite")
     if users.get(BENCH_USER) is None:

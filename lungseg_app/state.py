@@ -17,11 +17,11 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
-from lungseg_core.access_control import User  # noqa: E402
-from lungseg_core.byte_lru import ByteLRU  # noqa: E402
-from lungseg_core.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
-from lungseg_core.samples import Sample  # noqa: E402
-from lungseg_core.segmenter import Segmenter  # noqa: E402
+from lungseg_core.people.access_control import User  # noqa: E402
+from lungseg_core.models.byte_lru import ByteLRU  # noqa: E402
+from lungseg_core.imaging.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
+from lungseg_core.models.samples import Sample  # noqa: E402
+from lungseg_core.models.segmenter import Segmenter  # noqa: E402
 
 CASE_KEY = "case"
 MODEL_KEY = "model_name"
@@ -143,7 +143,7 @@ def chosen_model() -> str:
     names = list_models()
     name = st.session_state.get(MODEL_KEY)
     if name not in names:
-        from lungseg_core.model_versions import default_model_name
+        from lungseg_core.models.model_versions import default_model_name
 
         default = default_model_name()
         name = default if default in names else (names[0] if names else None)
@@ -178,14 +178,14 @@ __all__ = ["Case", "ImageReadError", "LungSegError", "cached_model", "cached_seg
 
 def cached_store():
     """The corrections store ($LUNGSEG_STORE_URL, $LUNGSEG_STORE or the project's store/ folder)."""
-    from lungseg_core.corrections_store import default_store_dir
+    from lungseg_core.workflow.corrections_store import default_store_dir
 
     return _store(os.environ.get("LUNGSEG_STORE_URL") or str(default_store_dir()))
 
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str):
-    from lungseg_core.corrections_store import open_store
+    from lungseg_core.workflow.corrections_store import open_store
 
     return open_store(url)
 
@@ -203,6 +203,6 @@ def cached_claims():
 
 @st.cache_resource(show_spinner=False)
 def _claims(db_path: str):
-    from lungseg_core.case_claims import Claims
+    from lungseg_core.workflow.case_claims import Claims
 
     return Claims(db_path)

@@ -5,8 +5,8 @@ import streamlit as st
 
 from lungseg_app.state import set_case_from_bytes, set_case_from_sample
 from lungseg_app.uploads import handle_upload
-from lungseg_core.image_io import UPLOAD_TYPES
-from lungseg_core.samples import list_samples
+from lungseg_core.imaging.image_io import UPLOAD_TYPES
+from lungseg_core.models.samples import list_samples
 
 
 def case_input() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import streamlit as st
 
 from lungseg_core import LungSegError
-from lungseg_core import batch_segmentation as batch
-from lungseg_core.access_control import User
-from lungseg_core.case_import import from_uploads, from_zip, import_sources
-from lungseg_core.image_io import UPLOAD_TYPES
-from lungseg_core.worklist import Case, Worklist
+from lungseg_core.workflow import batch_segmentation as batch
+from lungseg_core.people.access_control import User
+from lungseg_core.workflow.case_import import from_uploads, from_zip, import_sources
+from lungseg_core.imaging.image_io import UPLOAD_TYPES
+from lungseg_core.workflow.worklist import Case, Worklist
 
 TABLE_ROWS = 300  # rows drawn at once (thumbnails travel as data); filter or sort to reach the others
 

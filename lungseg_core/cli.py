@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 from .errors import LungSegError
-from .registry import DEFAULT_MODEL, registered_names
+from .models.registry import DEFAULT_MODEL, registered_names
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .registry import get_recipe
-    from .training import TrainOptions, train
+    from .models.registry import get_recipe
+    from .learning.training import TrainOptions, train
 
     recipe = get_recipe(args.model)
     if args.size:
@@ -27,9 +27,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .dataset import read_manifest
-    from .evaluation import evaluate_cases, format_table
-    from .model_loading import load_model
+    from .learning.dataset import read_manifest
+    from .learning.evaluation import evaluate_cases, format_table
+    from .models.model_loading import load_model
 
     seg = load_model(args.model, args.weights_dir, precision=args.precision)
     cases = read_manifest(args.data, args.split, args.limit)
@@ -49,8 +49,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .image_io import read_xray
-    from .model_loading import load_model
+    from .imaging.image_io import read_xray
+    from .models.model_loading import load_model
 
     seg = load_model(args.model, args.weights_dir, precision=args.precision)
     out = Path(args.out)
@@ -71,7 +71,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_refresh_card(args: argparse.Namespace) -> int:
-    from .training import refresh_card
+    from .learning.training import refresh_card
 
     refresh_card(args.model, Path(args.data), Path(args.weights_dir) if args.weights_dir else None)
     print(f"rewrote the val/test figures of {args.model}'s card")
@@ -79,15 +79,15 @@ def _cmd_refresh_card(args: argparse.Namespace) -> int:
 
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
-    from .retrain_jobs import jobs_dir, run_job
+    from .learning.retrain_jobs import jobs_dir, run_job
 
     job_dir = Path(args.job_dir) if args.job_dir else jobs_dir() / time.strftime("cli-%Y%m%d-%H%M%S")
     job_dir.mkdir(parents=True, exist_ok=True)
     if not args.store and not args.corrections_zip:
         raise LungSegError("give --store (the corrections store) or --corrections-zip (a Review page export)")
     if args.store and not args.started_by:  # run by hand on the server (the app's jobs are audited when started)
-        from .access_control import command_line_user
-        from .audit import AuditLog
+        from .people.access_control import command_line_user
+        from .people.audit import AuditLog
 
         AuditLog(_store_root(args) / "store.sqlite").append(command_line_user().username, "retrain_started",
                                                             job_dir.name, {"base": args.base, "epochs": args.epochs})
@@ -102,7 +102,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def _store_root(args: argparse.Namespace) -> Path:
-    from .corrections_store import default_store_dir
+    from .workflow.corrections_store import default_store_dir
 
     text = args.store or str(default_store_dir())
     return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
@@ -118,8 +118,8 @@ def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
-    from .access_control import command_line_user
-    from .accounts import UserDirectory
+    from .people.access_control import command_line_user
+    from .people.accounts import UserDirectory
 
     users = UserDirectory(_store_root(args) / "store.sqlite")
     me = command_line_user()
@@ -157,9 +157,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from .access_control import command_line_user
-    from .audit import AuditLog
-    from .model_versions import promote, rollback
+    from .people.access_control import command_line_user
+    from .people.audit import AuditLog
+    from .models.model_versions import promote, rollback
 
     log = AuditLog(_store_root(args) / "store.sqlite")
     action = promote if args.command == "promote" else rollback
@@ -169,9 +169,9 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .model_loading import list_models
+    from .models.model_loading import list_models
 
-    from .model_versions import default_model_name
+    from .models.model_versions import default_model_name
 
     present = list_models(args.weights_dir)
     default = default_model_name()

@@ -12,25 +12,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from .access_control import User, command_line_user
+from .people.access_control import User, command_line_user
 
 
 def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .corrections_store import default_store_dir, open_store
-    from .worklist import Worklist
+    from .workflow.corrections_store import default_store_dir, open_store
+    from .workflow.worklist import Worklist
 
     return Worklist(open_store(args.store or default_store_dir()))  # type: ignore[arg-type]
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    from .corrections_store import default_store_dir
+    from .workflow.corrections_store import default_store_dir
 
     text = args.store or str(default_store_dir())
     return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .case_import import from_paths, import_sources
+    from .workflow.case_import import from_paths, import_sources
 
     worklist = _worklist(args)
     report = import_sources(worklist, from_paths(args.paths), command_line_user(), args.label, how="command line",
@@ -45,13 +45,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from . import batch_segmentation as batch
+    from .workflow import batch_segmentation as batch
 
     if args.job_dir:  # started by the app, which checked the role and audited the start
         return batch.run_job(Path(args.job_dir), _store_path(args), args.model,
                              User(args.started_by or "app", frozenset({"annotator"})))
-    from .model_loading import load_model
-    from .model_versions import default_model_name
+    from .models.model_loading import load_model
+    from .models.model_versions import default_model_name
 
     worklist = _worklist(args)
     seg = load_model(args.model or default_model_name())
@@ -70,7 +70,7 @@ def _write_outputs(args: argparse.Namespace, worklist) -> None:  # type: ignore[
     import cv2
     import numpy as np
 
-    from .worklist import rows_csv, rows_json
+    from .workflow.worklist import rows_csv, rows_json
 
     if args.masks:
         out = Path(args.masks)

@@ -1,5 +1,5 @@
 """Worklist: import X-rays in bulk, segment them in the background, see which masks to check first,
-and open the next case. The logic lives in lungseg_core.worklist / case_import / batch_segmentation."""
+and open the next case. The logic lives in lungseg_core.workflow.worklist / case_import / batch_segmentation."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,8 +8,8 @@ from lungseg_app.case_navigation import cached_worklist, go_next, open_case
 from lungseg_app.state import cached_store, sidebar
 from lungseg_app.worklist_view import case_table, import_panel, segmentation_panel
 from lungseg_core import LungSegError
-from lungseg_core.review_workflow import CASE_STATUSES
-from lungseg_core.worklist import SORTS, filter_cases, progress_share, rows_csv, rows_json, sort_cases
+from lungseg_core.workflow.review_workflow import CASE_STATUSES
+from lungseg_core.workflow.worklist import SORTS, filter_cases, progress_share, rows_csv, rows_json, sort_cases
 
 st.set_page_config(page_title="Worklist · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

@@ -7,9 +7,9 @@ from lungseg_app.case_navigation import add_current_to_worklist
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
 from lungseg_app.widgets import case_input, case_notices
-from lungseg_core.image_io import UPLOAD_TYPES
-from lungseg_core.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
-from lungseg_core.overlay import VIEWS, render_view
+from lungseg_core.imaging.image_io import UPLOAD_TYPES
+from lungseg_core.imaging.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
+from lungseg_core.imaging.overlay import VIEWS, render_view
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

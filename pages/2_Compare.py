@@ -5,8 +5,8 @@ import streamlit as st
 
 from lungseg_app.state import cached_segmentation, current_case, sidebar
 from lungseg_core import list_models
-from lungseg_core.case_report import compare
-from lungseg_core.overlay import agreement_map, render_view
+from lungseg_core.imaging.case_report import compare
+from lungseg_core.imaging.overlay import agreement_map, render_view
 
 st.set_page_config(page_title="Compare · LungSeg Studio", page_icon="🫁", layout="wide")
 sidebar()

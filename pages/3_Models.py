@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lungseg_app.state import sidebar
-from lungseg_core.model_catalog import model_summaries
-from lungseg_core.model_loading import model_folder
+from lungseg_core.models.model_catalog import model_summaries
+from lungseg_core.models.model_loading import model_folder
 
 st.set_page_config(page_title="Models · LungSeg Studio", page_icon="🫁", layout="wide")
 sidebar()

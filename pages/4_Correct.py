@@ -13,9 +13,9 @@ from lungseg_app.state import (cached_claims, cached_model, cached_segmentation,
                                current_case, sidebar)
 from lungseg_app.widgets import case_input
 from lungseg_core import LungSegError, overlap_metrics
-from lungseg_core.case_claims import ClaimHeldError
-from lungseg_core.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
-from lungseg_core.overlay import mask_overlay
+from lungseg_core.workflow.case_claims import ClaimHeldError
+from lungseg_core.imaging.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
+from lungseg_core.imaging.overlay import mask_overlay
 
 st.set_page_config(page_title="Correct · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

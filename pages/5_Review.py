@@ -9,10 +9,10 @@ import streamlit as st
 from lungseg_app.case_navigation import cached_worklist, case_from_link, nav_bar
 from lungseg_app.state import cached_store, current_case, sidebar
 from lungseg_core import LungSegError
-from lungseg_core.corrections_export import export_coco_json, export_training_zip
-from lungseg_core.corrections_store import STATUSES
-from lungseg_core.mask_editing import edit_figures
-from lungseg_core.overlay import error_map, mask_overlay
+from lungseg_core.workflow.corrections_export import export_coco_json, export_training_zip
+from lungseg_core.workflow.corrections_store import STATUSES
+from lungseg_core.imaging.mask_editing import edit_figures
+from lungseg_core.imaging.overlay import error_map, mask_overlay
 
 st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

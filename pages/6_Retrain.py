@@ -9,11 +9,11 @@ import streamlit as st
 
 from lungseg_app.state import cached_store, chosen_model, sidebar
 from lungseg_core import LungSegError, list_models
-from lungseg_core.audit import AuditLog
-from lungseg_core.model_catalog import model_summaries
-from lungseg_core.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
-from lungseg_core.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
-from lungseg_core.retraining import read_card_of, verdict
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.models.model_catalog import model_summaries
+from lungseg_core.models.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
+from lungseg_core.learning.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
+from lungseg_core.learning.retraining import read_card_of, verdict
 
 import os  # noqa: E402
 

@@ -8,7 +8,7 @@ import streamlit as st
 from lungseg_app.auth import identity_provider_configured, users_directory
 from lungseg_app.state import sidebar
 from lungseg_core import LungSegError
-from lungseg_core.access_control import ROLES
+from lungseg_core.people.access_control import ROLES
 
 st.set_page_config(page_title="Users · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

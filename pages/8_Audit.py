@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from lungseg_app.state import cached_store, sidebar
-from lungseg_core.audit import ACTION_LABELS, AuditLog, entries_csv
+from lungseg_core.people.audit import ACTION_LABELS, AuditLog, entries_csv
 
 st.set_page_config(page_title="Audit · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()

@@ -53,7 +53,7 @@ BROWSER_PEOPLE = {"admin": ("head of imaging 1", "admin"),
 def app_store(tmp_path_factory) -> Path:
     """The corrections store used by the app server in browser tests, with an admin, an annotator
     and a reviewer (BROWSER_PEOPLE)."""
-    from lungseg_core.accounts import UserDirectory
+    from lungseg_core.people.accounts import UserDirectory
 
     root = tmp_path_factory.mktemp("browser-store")
     users = UserDirectory(root / "store.sqlite")

@@ -3,7 +3,7 @@ store filled with the bundled samples as approved corrections."""
 import numpy as np
 from PIL import Image
 
-from lungseg_core.access_control import User
+from lungseg_core.people.access_control import User
 
 ANN = User("ann", frozenset({"annotator"}))
 ANN2 = User("amy", frozenset({"annotator"}))
@@ -17,7 +17,7 @@ def approved_samples(store, mirrored: bool = False):  # type: ignore[no-untyped-
     """The four samples saved by ANN (submitted) and approved by REV; `mirrored` flips them, which
     makes new X-rays for a store that already holds the originals."""
     from lungseg_core import DEFAULT_MODEL
-    from lungseg_core.samples import list_samples
+    from lungseg_core.models.samples import list_samples
 
     for s in list_samples():
         image = np.asarray(Image.open(s.image_path))

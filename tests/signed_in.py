@@ -3,8 +3,8 @@ app's sign-in gate reads (what a successful sign-in sets)."""
 from __future__ import annotations
 
 from lungseg_app.auth import USER_KEY
-from lungseg_core.access_control import User, command_line_user
-from lungseg_core.accounts import UserDirectory
+from lungseg_core.people.access_control import User, command_line_user
+from lungseg_core.people.accounts import UserDirectory
 
 
 def sign_in_as(at, store, user: User) -> None:  # type: ignore[no-untyped-def]

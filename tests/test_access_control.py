@@ -1,7 +1,7 @@
 """Every role x action pair, parsing roles, and the error a refused call raises."""
 import pytest
 
-from lungseg_core.access_control import (ACTIONS, ADMIN, ANNOTATOR, REVIEWER, PermissionDenied, User, parse_roles,
+from lungseg_core.people.access_control import (ACTIONS, ADMIN, ANNOTATOR, REVIEWER, PermissionDenied, User, parse_roles,
                                          require)
 
 ANNOTATOR_MAY = {"segment", "save_correction", "submit", "claim"}

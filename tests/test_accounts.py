@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lungseg_core import accounts
-from lungseg_core.access_control import PermissionDenied
-from lungseg_core.accounts import AccountError, SignInError, UserDirectory
-from lungseg_core.audit import AuditLog
+from lungseg_core.people import accounts
+from lungseg_core.people.access_control import PermissionDenied
+from lungseg_core.people.accounts import AccountError, SignInError, UserDirectory
+from lungseg_core.people.audit import AuditLog
 
 from .people import ANN, REV
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.mask_editing import ERASE_COLOUR, Viewport
-from lungseg_core.samples import list_samples
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.imaging.mask_editing import ERASE_COLOUR, Viewport
+from lungseg_core.models.samples import list_samples
 
 from .people import ANN, REV
 from .signed_in import sign_in_as
@@ -101,7 +101,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     assert store.get(latest.id).status == "approved"
     zip_button = review.get("download_button")
     assert zip_button, "export buttons missing"
-    data = __import__("lungseg_core.corrections_export", fromlist=["x"]).export_training_zip(store)
+    data = __import__("lungseg_core.workflow.corrections_export", fromlist=["x"]).export_training_zip(store)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert "manifest.csv" in zf.namelist() and len([n for n in zf.namelist() if n.startswith("masks/")]) == 1
 

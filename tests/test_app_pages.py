@@ -10,9 +10,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lungseg_core import DEFAULT_MODEL, list_models, load_model, overlap_metrics, read_mask, read_xray
-from lungseg_core.samples import list_samples
+from lungseg_core.models.samples import list_samples
 
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
 from .people import ANN

@@ -8,12 +8,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lungseg_app.auth import TOKEN_KEY, USER_KEY
-from lungseg_core.access_control import command_line_user
-from lungseg_core.accounts import UserDirectory
-from lungseg_core.audit import AuditLog
-from lungseg_core.case_claims import Claims
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
+from lungseg_core.people.access_control import command_line_user
+from lungseg_core.people.accounts import UserDirectory
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.workflow.case_claims import Claims
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
 
 from .people import ADMIN, ANN, ANN2
 from .signed_in import sign_in_as

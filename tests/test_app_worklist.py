@@ -10,10 +10,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lungseg_core import DEFAULT_MODEL, load_model
-from lungseg_core.batch_segmentation import segment_cases
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
-from lungseg_core.worklist import Worklist
+from lungseg_core.workflow.batch_segmentation import segment_cases
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
+from lungseg_core.workflow.worklist import Worklist
 
 from .people import ANN, REV
 from .signed_in import sign_in_as
@@ -50,7 +50,7 @@ def test_worklist_import_lists_bad_files_and_shows_the_table(store_dir):
     at = _page("0_Worklist.py", store_dir, ANN)
     assert any("No cases yet" in i.value for i in at.info)
     # the uploader is not driveable with several files in AppTest: import through the same library call
-    from lungseg_core.case_import import from_uploads, import_sources
+    from lungseg_core.workflow.case_import import from_uploads, import_sources
 
     samples = list_samples()
     files = [(s.image_path.name, s.image_path.read_bytes()) for s in samples[:2]] + [("bad.png", b"nope")]

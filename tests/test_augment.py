@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.augment import AUGMENTATIONS, build_augmentation
+from lungseg_core.learning.augment import AUGMENTATIONS, build_augmentation
 
 
 @pytest.mark.parametrize("name", [a for a in AUGMENTATIONS if a != "none"])
@@ -42,7 +42,7 @@ def test_soft_masks_are_resampled_smoothly_and_stay_fractions():
 def test_devices_are_drawn_over_the_image_and_leave_the_mask():
     import albumentations as A
 
-    from lungseg_core.augment import DrawDevices
+    from lungseg_core.learning.augment import DrawDevices
 
     image = np.full((128, 128), 0.3, np.float32)
     mask = np.zeros((128, 128), np.float32)

@@ -7,13 +7,13 @@ import pytest
 from PIL import Image
 
 from lungseg_core import DEFAULT_MODEL, load_model
-from lungseg_core import batch_segmentation as batch
-from lungseg_core.access_control import PermissionDenied
+from lungseg_core.workflow import batch_segmentation as batch
+from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.cli import main as cli_main
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.retrain_jobs import read_progress
-from lungseg_core.samples import list_samples
-from lungseg_core.worklist import Worklist
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.learning.retrain_jobs import read_progress
+from lungseg_core.models.samples import list_samples
+from lungseg_core.workflow.worklist import Worklist
 
 from .people import ANN, NOBODY
 

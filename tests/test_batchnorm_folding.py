@@ -5,11 +5,11 @@ import torch
 from PIL import Image
 
 from lungseg_core import list_models, registered_names
-from lungseg_core.batchnorm_folding import fold_batchnorm
-from lungseg_core.model_loading import model_folder
-from lungseg_core.registry import build_model, get_recipe
-from lungseg_core.samples import list_samples
-from lungseg_core.weights_store import load_weights, weights_path
+from lungseg_core.models.batchnorm_folding import fold_batchnorm
+from lungseg_core.models.model_loading import model_folder
+from lungseg_core.models.registry import build_model, get_recipe
+from lungseg_core.models.samples import list_samples
+from lungseg_core.models.weights_store import load_weights, weights_path
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n in registered_names() and not n.startswith("unet_vanilla")])

@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
 
 from lungseg_app.local_server import draw_erase_stroke
 

@@ -7,8 +7,8 @@ import re
 
 from lungseg_app.local_server import wait_until_idle
 from lungseg_core import DEFAULT_MODEL
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
 
 from .conftest import browser_sign_in
 from .people import approved_samples
@@ -17,7 +17,7 @@ TIMEOUT_MS = 180_000
 
 
 def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_store, tiny_data_dir, monkeypatch):
-    from lungseg_core.model_versions import default_model_name
+    from lungseg_core.models.model_versions import default_model_name
 
     monkeypatch.setenv("LUNGSEG_MODELS", str(app_store / "models"))  # what the app server reads
     approved_samples(SQLiteCorrectionsStore(app_store), mirrored=True)  # four approved corrections, new X-rays

@@ -11,9 +11,9 @@ import re
 import pytest
 
 from lungseg_core import DEFAULT_MODEL
-from lungseg_core.accounts import UserDirectory
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
+from lungseg_core.people.accounts import UserDirectory
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
 
 from lungseg_app.local_server import draw_erase_stroke, wait_until_idle
 
@@ -26,7 +26,7 @@ TIMEOUT_MS = 90_000
 @pytest.fixture()
 def candidate(app_store, tmp_path, monkeypatch):
     """A retrained version of the fastest model in the app's models folder (a one-step fine-tune)."""
-    from lungseg_core.retraining import retrain
+    from lungseg_core.learning.retraining import retrain
 
     monkeypatch.setenv("LUNGSEG_MODELS", str(app_store / "models"))
     store = approved_samples(SQLiteCorrectionsStore(tmp_path / "other-store"))

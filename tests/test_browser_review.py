@@ -6,7 +6,7 @@ import re
 import pytest
 
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
-from lungseg_core.samples import list_samples
+from lungseg_core.models.samples import list_samples
 
 from .conftest import browser_sign_in
 

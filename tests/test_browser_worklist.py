@@ -9,10 +9,10 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.local_server import draw_erase_stroke, streamlit_app, wait_until_idle
-from lungseg_core.accounts import UserDirectory
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
-from lungseg_core.worklist import Worklist
+from lungseg_core.people.accounts import UserDirectory
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
+from lungseg_core.workflow.worklist import Worklist
 
 from .conftest import BROWSER_PEOPLE, browser_sign_in
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungseg_core.access_control import PermissionDenied
-from lungseg_core.audit import AuditLog
-from lungseg_core.case_import import ZIP_MAX_FILES, from_paths, from_uploads, from_zip, import_sources
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.people.access_control import PermissionDenied
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.workflow.case_import import ZIP_MAX_FILES, from_paths, from_uploads, from_zip, import_sources
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.errors import LungSegError
-from lungseg_core.worklist import Worklist
+from lungseg_core.workflow.worklist import Worklist
 
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
 from .people import ANN, NOBODY

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungseg_core.case_report import (figures_record, image_hash, load_ground_truth, png_bytes, records_csv,
+from lungseg_core.imaging.case_report import (figures_record, image_hash, load_ground_truth, png_bytes, records_csv,
                                       records_json)
 from lungseg_core.errors import MaskError
-from lungseg_core.lung_measurements import measure_lungs
-from lungseg_core.metrics import overlap_metrics
+from lungseg_core.imaging.lung_measurements import measure_lungs
+from lungseg_core.imaging.metrics import overlap_metrics
 
 
 def _png(arr):

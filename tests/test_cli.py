@@ -47,8 +47,8 @@ def test_predict_writes_masks_and_reports_bad_files(tmp_path, capsys):
 def test_users_command_adds_lists_changes_and_audits(tmp_path, capsys, monkeypatch):
     import io
 
-    from lungseg_core.accounts import UserDirectory
-    from lungseg_core.audit import AuditLog
+    from lungseg_core.people.accounts import UserDirectory
+    from lungseg_core.people.audit import AuditLog
 
     store = str(tmp_path / "store")
     assert main(["users", "add", "alice", "--roles", "admin,reviewer", "--store", store]) == 0

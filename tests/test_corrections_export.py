@@ -6,9 +6,9 @@ import numpy as np
 from PIL import Image
 
 from lungseg_core.cli import main
-from lungseg_core.corrections_export import export_coco, export_training_zip, rle_decode, rle_encode
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.samples import list_samples
+from lungseg_core.workflow.corrections_export import export_coco, export_training_zip, rle_decode, rle_encode
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.samples import list_samples
 
 from .people import ANN, REV
 

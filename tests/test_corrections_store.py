@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lungseg_core import read_xray
-from lungseg_core.corrections_store import SQLiteCorrectionsStore, StoreError, open_store
-from lungseg_core.review_workflow import WorkflowError
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError, open_store
+from lungseg_core.workflow.review_workflow import WorkflowError
 
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
 from .people import ANN, ANN2, REV
@@ -74,8 +74,8 @@ def test_versions_chain_and_status_log(tmp_path):
 _WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {root!r})
-    from lungseg_core.access_control import User
-    from lungseg_core.corrections_store import SQLiteCorrectionsStore
+    from lungseg_core.people.access_control import User
+    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
     store = SQLiteCorrectionsStore(sys.argv[1])
     who, n = sys.argv[2], int(sys.argv[3])
     rng = np.random.default_rng(abs(hash(who)) % 1000)
@@ -146,8 +146,8 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
     import io
     import zipfile
 
-    from lungseg_core.corrections_export import export_coco, export_training_zip
-    from lungseg_core.corrections_store import StoreFileError
+    from lungseg_core.workflow.corrections_export import export_coco, export_training_zip
+    from lungseg_core.workflow.corrections_store import StoreFileError
 
     store = SQLiteCorrectionsStore(tmp_path)
     good_image, o1, c1 = _case(seed=1)
@@ -170,7 +170,7 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
 
 
 def test_a_refused_save_leaves_no_orphan_files(tmp_path):
-    from lungseg_core.review_workflow import WorkflowError
+    from lungseg_core.workflow.review_workflow import WorkflowError
 
     store = SQLiteCorrectionsStore(tmp_path)
     image, original, corrected = _case(seed=3)
@@ -194,7 +194,7 @@ def test_a_locked_or_full_store_gives_a_clear_error(tmp_path, monkeypatch):
     def locked(*args, **kwargs):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr("lungseg_core.corrections_store.check_not_held_by_other", locked)
+    monkeypatch.setattr("lungseg_core.workflow.corrections_store.check_not_held_by_other", locked)
     with pytest.raises(StoreError, match="could not be written .*database is locked"):
         store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN)
     assert store.list_corrections() == [] and not list((tmp_path / "blobs").rglob("*.png"))
@@ -203,6 +203,6 @@ def test_a_locked_or_full_store_gives_a_clear_error(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("lungseg_core.corrections_store.os.fsync", full)
+    monkeypatch.setattr("lungseg_core.workflow.corrections_store.os.fsync", full)
     with pytest.raises(StoreError, match="No space left on device"):
         store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN)

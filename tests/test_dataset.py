@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lungseg_core.dataset import SegmentationDataset, read_manifest
+from lungseg_core.learning.dataset import SegmentationDataset, read_manifest
 
 from .conftest import SAMPLES
 

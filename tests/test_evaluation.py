@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from lungseg_core.dataset import read_manifest
-from lungseg_core.evaluation import evaluate_cases, format_table, mean_dice_full_size
-from lungseg_core.preprocessing import resize_mask
+from lungseg_core.learning.dataset import read_manifest
+from lungseg_core.learning.evaluation import evaluate_cases, format_table, mean_dice_full_size
+from lungseg_core.imaging.preprocessing import resize_mask
 
 from .conftest import SAMPLES
 
@@ -22,7 +22,7 @@ class _Oracle:
     """Predicts each sample's own reference mask (a known answer for the evaluation loop)."""
 
     def __init__(self, cases):
-        from lungseg_core.dataset import load_gray, load_mask
+        from lungseg_core.learning.dataset import load_gray, load_mask
 
         self.by_shape_sum = {int(load_gray(c.image_path).sum()): load_mask(c.mask_path) for c in cases}
 

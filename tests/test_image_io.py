@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from lungseg_core.errors import ImageReadError, MaskError
-from lungseg_core.image_io import read_mask, read_xray
+from lungseg_core.imaging.image_io import read_mask, read_xray
 
 from .conftest import SAMPLES, sample_cases
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom

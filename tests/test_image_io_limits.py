@@ -13,7 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lungseg_core import read_xray
 from lungseg_core.errors import ImageReadError
-from lungseg_core.image_io import MAX_PIXELS
+from lungseg_core.imaging.image_io import MAX_PIXELS
 
 from .dicom_factory import DX_SOP_CLASS, make_dicom
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lungseg_core.losses import LOSSES, build_loss
+from lungseg_core.learning.losses import LOSSES, build_loss
 
 
 def test_bce_matches_hand_value():

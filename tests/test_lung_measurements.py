@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.lung_measurements import LEFT, RIGHT, measure_lungs, split_lungs
+from lungseg_core.imaging.lung_measurements import LEFT, RIGHT, measure_lungs, split_lungs
 
 
 def _lungs(h=200, w=200, touching=False):

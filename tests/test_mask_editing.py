@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.mask_editing import (ADD_COLOUR, ERASE_COLOUR, EditHistory, Viewport,
+from lungseg_core.imaging.mask_editing import (ADD_COLOUR, ERASE_COLOUR, EditHistory, Viewport,
                                        apply_strokes, canvas_to_image, edit_figures, stroke_layers)
 
 

@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 
-from lungseg_core.mask_quality import flags, quality_signals
-from lungseg_core.quality_estimate import FEATURES, estimate_dice, features, fit, predict
+from lungseg_core.workflow.mask_quality import flags, quality_signals
+from lungseg_core.workflow.quality_estimate import FEATURES, estimate_dice, features, fit, predict
 
 S = 256
 

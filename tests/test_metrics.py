@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lungseg_core.errors import MaskError
-from lungseg_core.metrics import confusion, overlap_metrics, summarize
+from lungseg_core.imaging.metrics import confusion, overlap_metrics, summarize
 
 
 def test_hand_computed_values():

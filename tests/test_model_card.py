@@ -1,6 +1,6 @@
 """The Markdown card says how the weights were made; old and new card layouts both render."""
-from lungseg_core.model_card import render_markdown
-from lungseg_core.registry import get_recipe
+from lungseg_core.models.model_card import render_markdown
+from lungseg_core.models.registry import get_recipe
 
 
 def _card(**training_extra):

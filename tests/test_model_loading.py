@@ -4,7 +4,7 @@ import pytest
 
 from lungseg_core import (DEFAULT_MODEL, UnknownModelError, WeightsNotFoundError, list_models, load_model,
                           overlap_metrics, read_mask, read_xray)
-from lungseg_core.weights_store import PACKAGE_WEIGHTS_DIR, load_card
+from lungseg_core.models.weights_store import PACKAGE_WEIGHTS_DIR, load_card
 
 from .conftest import SAMPLES, sample_cases
 

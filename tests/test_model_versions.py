@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from lungseg_core.access_control import PermissionDenied
-from lungseg_core.audit import AuditLog
-from lungseg_core.model_versions import (PromotionError, default_model_name, derived_names, earlier_defaults,
+from lungseg_core.people.access_control import PermissionDenied
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.models.model_versions import (PromotionError, default_model_name, derived_names, earlier_defaults,
                                          next_version_name, promote, promoted_name, promotion_history, rollback)
-from lungseg_core.registry import DEFAULT_MODEL
-from lungseg_core.weights_store import weights_dir
+from lungseg_core.models.registry import DEFAULT_MODEL
+from lungseg_core.models.weights_store import weights_dir
 
 from .people import ADMIN, REV
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.overlay import (FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, agreement_map, contour_of,
+from lungseg_core.imaging.overlay import (FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, agreement_map, contour_of,
                                   error_map, heat_map, mask_overlay)
 
 
@@ -49,7 +49,7 @@ def test_heat_and_agreement_maps(image):
 
 
 def test_render_view_every_view_and_display_size(image):
-    from lungseg_core.overlay import VIEWS, render_view
+    from lungseg_core.imaging.overlay import VIEWS, render_view
 
     mask = np.zeros(image.shape, bool)
     mask[20:80, 30:90] = True

@@ -1,6 +1,6 @@
 import numpy as np
 
-from lungseg_core.postprocess import clean_lung_mask, fill_small_holes, keep_lungs
+from lungseg_core.imaging.postprocess import clean_lung_mask, fill_small_holes, keep_lungs
 
 
 def _two_lungs() -> np.ndarray:

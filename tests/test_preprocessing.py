@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungseg_core.preprocessing import normalize_intensity, prepare_input, resize_probability, to_channels, to_gray
+from lungseg_core.imaging.preprocessing import normalize_intensity, prepare_input, resize_probability, to_channels, to_gray
 
 
 @pytest.mark.parametrize("dtype, hi", [(np.uint8, 255), (np.uint16, 60000), (np.float32, 3.5)])
@@ -46,7 +46,7 @@ def test_resize_probability_back_to_original_size():
 
 
 def test_resize_mask_hard_or_soft():
-    from lungseg_core.preprocessing import resize_mask
+    from lungseg_core.imaging.preprocessing import resize_mask
 
     mask = np.zeros((512, 512), bool)
     mask[100:301, 50:251] = True  # edges fall inside 256^2 pixels: half of them lung
@@ -55,7 +55,7 @@ def test_resize_mask_hard_or_soft():
     assert soft.min() == 0.0 and soft.max() == 1.0 and np.any((soft > 0) & (soft < 1))
     assert abs(soft.sum() * 4 - mask.sum()) < 1.0  # a soft mask keeps the lung area exactly
     # scaled back up, the soft target puts the edge where it was; the hard one cannot
-    from lungseg_core.metrics import overlap_metrics
+    from lungseg_core.imaging.metrics import overlap_metrics
 
     back = {k: resize_probability(m, mask.shape) >= 0.5 for k, m in (("hard", hard), ("soft", soft))}
     assert overlap_metrics(back["soft"], mask).dice > overlap_metrics(back["hard"], mask).dice

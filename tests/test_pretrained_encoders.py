@@ -1,7 +1,7 @@
 import torch
 
 from lungseg_core import build_model, get_recipe
-from lungseg_core.pretrained_encoders import lite0_imagenet_state_dict
+from lungseg_core.models.pretrained_encoders import lite0_imagenet_state_dict
 
 
 def test_lite0_weights_map_onto_timm_and_into_the_encoder():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lungseg_core import DEFAULT_MODEL, UnknownModelError, build_model, get_recipe, registered_names
-from lungseg_core.losses import build_loss
+from lungseg_core.learning.losses import build_loss
 
 STUDY_RECIPES = {"unet_vanilla_bce", "unet_bn_bce_jaccard_dice", "unet_effb3", "linknet_effb3",
                  "unet_vanilla_bce_jaccard"}

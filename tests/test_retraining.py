@@ -10,14 +10,14 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lungseg_core import DEFAULT_MODEL, list_models, load_model
-from lungseg_core import retraining
-from lungseg_core.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.model_versions import default_model_name, models_dir
-from lungseg_core.retrain_jobs import active_job, cancel_job, latest_job, start_job
-from lungseg_core.retraining import decide, retrain
-from lungseg_core.access_control import PermissionDenied
-from lungseg_core.audit import AuditLog
-from lungseg_core.samples import list_samples
+from lungseg_core.learning import retraining
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.models.model_versions import default_model_name, models_dir
+from lungseg_core.learning.retrain_jobs import active_job, cancel_job, latest_job, start_job
+from lungseg_core.learning.retraining import decide, retrain
+from lungseg_core.people.access_control import PermissionDenied
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.models.samples import list_samples
 
 from .people import ADMIN, REV, approved_samples
 from .signed_in import sign_in_as
@@ -120,7 +120,7 @@ def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
 
 def test_retrain_cli_from_an_exported_zip(env, tiny_data_dir, tmp_path, capsys):
     from lungseg_core.cli import main
-    from lungseg_core.corrections_export import export_training_zip
+    from lungseg_core.workflow.corrections_export import export_training_zip
 
     archive = tmp_path / "export.zip"
     archive.write_bytes(export_training_zip(env))
@@ -165,7 +165,7 @@ def test_job_lock_failure_paths(env, tiny_data_dir, tmp_path, monkeypatch):
     import os
     import subprocess
 
-    from lungseg_core import retrain_jobs
+    from lungseg_core.learning import retrain_jobs
     from lungseg_core.cli import main
 
     lock = retrain_jobs.jobs_dir() / "active.json"
@@ -201,7 +201,7 @@ def test_job_lock_failure_paths(env, tiny_data_dir, tmp_path, monkeypatch):
 
 
 def test_two_reservations_never_share_a_version_name(tmp_path, monkeypatch):
-    from lungseg_core.model_versions import release_version_name, reserve_version_name
+    from lungseg_core.models.model_versions import release_version_name, reserve_version_name
 
     monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path))
     first, second = reserve_version_name("unet_small_bn"), reserve_version_name("unet_small_bn-ft1")
@@ -211,7 +211,7 @@ def test_two_reservations_never_share_a_version_name(tmp_path, monkeypatch):
 
 
 def test_a_finished_job_deletes_its_image_copies_but_keeps_log_and_progress(env, tmp_path):
-    from lungseg_core.retrain_jobs import read_progress, run_job
+    from lungseg_core.learning.retrain_jobs import read_progress, run_job
 
     job_dir = tmp_path / "jobs-by-hand" / "j1"
     job_dir.mkdir(parents=True)
@@ -232,7 +232,7 @@ def test_corrections_zip_bounds(tmp_path, members, message):
     import io
     import zipfile
 
-    from lungseg_core.retraining import ZipInputError, safe_extract
+    from lungseg_core.learning.retraining import ZipInputError, safe_extract
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -247,7 +247,7 @@ def test_a_manifest_pointing_outside_the_zip_is_refused(tmp_path):
     import io
     import zipfile
 
-    from lungseg_core.retraining import ZipInputError, prepare_data
+    from lungseg_core.learning.retraining import ZipInputError, prepare_data
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

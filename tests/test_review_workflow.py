@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lungseg_core.access_control import PermissionDenied
-from lungseg_core.audit import AuditLog
-from lungseg_core.case_claims import ClaimHeldError, Claims
-from lungseg_core.corrections_store import SQLiteCorrectionsStore, StoreError
-from lungseg_core.review_workflow import STATUSES, TRANSITIONS, WorkflowError
-from lungseg_core.store_schema import SCHEMA_VERSION
+from lungseg_core.people.access_control import PermissionDenied
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.workflow.case_claims import ClaimHeldError, Claims
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError
+from lungseg_core.workflow.review_workflow import STATUSES, TRANSITIONS, WorkflowError
+from lungseg_core.workflow.store_schema import SCHEMA_VERSION
 
 from .people import ADMIN, ANN, ANN2, REV, REV2
 
@@ -144,7 +144,7 @@ def test_claims_block_a_second_editor_and_lapse(tmp_path):
     store = SQLiteCorrectionsStore(tmp_path)
     claims = Claims(store.db_path)
     image, mask, fixed = _case(7)
-    from lungseg_core.corrections_store import _image_for_storage, _png  # the hash the store will give it
+    from lungseg_core.workflow.corrections_store import _image_for_storage, _png  # the hash the store will give it
     import hashlib
 
     image_hash = hashlib.sha256(_png(_image_for_storage(image))).hexdigest()
@@ -164,7 +164,7 @@ def test_claims_block_a_second_editor_and_lapse(tmp_path):
 
 def _claim_in_process(args):
     db, who, barrier = args
-    from lungseg_core.access_control import User
+    from lungseg_core.people.access_control import User
 
     barrier.wait()
     try:

@@ -6,7 +6,7 @@ import torch
 
 from lungseg_core import load_model
 from lungseg_core.cli import main
-from lungseg_core.training import checkpoint_path
+from lungseg_core.learning.training import checkpoint_path
 
 from .conftest import SAMPLES, sample_cases
 
@@ -59,9 +59,9 @@ def test_refresh_card_rewrites_figures_and_keeps_training_facts(tiny_data_dir, t
 
 
 def test_ema_and_soft_targets_train_validate_and_ship_the_average(tiny_data_dir, tmp_path):
-    from lungseg_core.registry import get_recipe
-    from lungseg_core.training import TrainOptions, train
-    from lungseg_core.weights_store import load_weights
+    from lungseg_core.models.registry import get_recipe
+    from lungseg_core.learning.training import TrainOptions, train
+    from lungseg_core.models.weights_store import load_weights
 
     recipe = get_recipe("unet_vanilla_bce").with_overrides(width=4, input_size=64, ema_decay=0.5,
                                                            soft_targets=True, batch_size=1)
@@ -72,7 +72,7 @@ def test_ema_and_soft_targets_train_validate_and_ship_the_average(tiny_data_dir,
     assert "full resolution" in card["training"]["val_dice_measured"]
     assert 0.0 <= card["training"]["best_val_dice"] <= 1.0
     # the shipped weights are the average, not the last optimiser state
-    from lungseg_core.registry import build_model
+    from lungseg_core.models.registry import build_model
 
     shipped = load_weights(build_model(recipe), out / f"{recipe.name}.safetensors").state_dict()
     ema_params = {k[len("module."):]: v for k, v in saved["ema"].items() if k.startswith("module.")}

@@ -1,7 +1,7 @@
 import torch
 
 from lungseg_core import build_model, get_recipe
-from lungseg_core.weights_store import available_names, load_card, load_weights, save_card, save_weights
+from lungseg_core.models.weights_store import available_names, load_card, load_weights, save_card, save_weights
 
 
 def test_fp16_round_trip_and_card(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lungseg_core import list_models  # noqa: E402
-from lungseg_core.weights_store import PACKAGE_WEIGHTS_DIR, load_card  # noqa: E402
+from lungseg_core.models.weights_store import PACKAGE_WEIGHTS_DIR, load_card  # noqa: E402
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Reading X-rays, preparing and cleaning masks, measuring and drawing them."""

@@ -1,0 +1,114 @@
+"""One reviewed case: segmentation with timing, comparison with a reference mask, figures and
+downloads — everything the Segment and Compare pages show, computable without Streamlit."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import MaskError
+from .image_io import binarize_mask, decode_mask_pixels
+from .lung_measurements import LungFigures, measure_lungs
+from .metrics import OverlapMetrics, overlap_metrics
+from ..models.segmenter import Segmenter
+
+
+def image_hash(pixels: np.ndarray) -> str:
+    """Content hash of the decoded pixels: the cache and store key of an image."""
+    h = hashlib.sha256()
+    h.update(str((pixels.shape, pixels.dtype.str)).encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class Segmentation:
+    model: str
+    probability: np.ndarray  # float32 HxW
+    uncertainty: np.ndarray  # float32 HxW, flip-TTA disagreement
+    mask: np.ndarray  # bool HxW, post-processed
+    seconds: float
+
+
+def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
+    """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
+    start = time.perf_counter()
+    prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
+    mask = seg.mask_from_probability(prob)
+    return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)
+
+
+@dataclass
+class GroundTruth:
+    mask: np.ndarray
+    notes: list[str]
+
+
+def load_ground_truth(data: bytes, shape: tuple[int, int]) -> GroundTruth:
+    """Read a reference mask for an image of `shape`; say what had to be done to it."""
+    notes: list[str] = []
+    raw = decode_mask_pixels(data)
+    mask = binarize_mask(raw, shape)
+    if raw.shape != tuple(shape):
+        notes.append(f"The mask is {raw.shape[1]}x{raw.shape[0]} but the image is {shape[1]}x{shape[0]}: "
+                     "it was resized to the image (nearest neighbour). Check it belongs to this image.")
+    levels = len(np.unique(raw))
+    if levels > 2:
+        notes.append(f"The mask is not binary ({levels} grey levels): thresholded at half its range.")
+    if not mask.any():
+        notes.append("The mask is empty (no lung pixels): metrics against it are 0 unless the prediction is empty too.")
+    elif mask.all():
+        raise MaskError("The mask marks every pixel as lung; it is not a lung mask.")
+    return GroundTruth(mask, notes)
+
+
+def compare(mask: np.ndarray, truth: np.ndarray) -> OverlapMetrics:
+    return overlap_metrics(mask, truth)
+
+
+def figures_record(model: str, figures: LungFigures, metrics: OverlapMetrics | None = None,
+                   case_label: str | None = None, seconds: float | None = None) -> dict[str, Any]:
+    """Flat dict of everything measured for one case (for CSV/JSON downloads)."""
+    record: dict[str, Any] = {"case": case_label or "", "model": model}
+    record.update(figures.as_dict())
+    if metrics is not None:
+        record.update({f"{k}_vs_reference": v for k, v in metrics.as_dict().items()})
+    if seconds is not None:
+        record["inference_seconds"] = round(seconds, 4)
+    return record
+
+
+def records_csv(records: list[dict[str, Any]]) -> str:
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
+
+
+def records_json(records: list[dict[str, Any]]) -> str:
+    return json.dumps(records, indent=2)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG of a bool mask (0/255), a gray or an RGB uint8 array."""
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def measure(mask: np.ndarray, spacing: tuple[float, float] | None) -> LungFigures:
+    return measure_lungs(mask, spacing)

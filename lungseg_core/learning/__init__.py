@@ -1,0 +1,1 @@
+"""Training data, augmentation, losses, training, evaluation and retraining jobs."""

@@ -1,0 +1,1 @@
+"""The registered recipes, trained weights and their cards, versions, and inference."""

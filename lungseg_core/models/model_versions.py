@@ -1,0 +1,200 @@
+"""Model versions made by retraining, kept apart from the bundled weights, and which model is
+the default.
+
+Bundled weights live in `weights/` (in git); retrained versions in `<store>/models/` (or
+$LUNGSEG_MODELS), each with a card that records its root recipe and full lineage. A retrained
+version is only ever a candidate: it becomes the default by an admin's explicit `promote`, after
+reading the gate's evidence, and `rollback` returns to any earlier default. Both check the role,
+load the model through the public `load_model` first (a version that cannot load never becomes
+the default), write `promoted.json` atomically, append to `promotions.jsonl` (the history of
+defaults is never lost) and to the audit log, with who, when and why.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..people.access_control import User, require
+from ..people.audit import AuditLog
+from ..workflow.corrections_store import default_store_dir
+from ..errors import LungSegError
+from .registry import DEFAULT_MODEL, registered_names
+from .weights_store import _atomic_write, available_names, load_card, weights_dir
+
+
+class PromotionError(LungSegError):
+    """A promotion or rollback that cannot be done (the message says why)."""
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("LUNGSEG_MODELS", default_store_dir() / "models"))
+
+
+def derived_names(directory: Path | None = None) -> list[str]:
+    """Retrained versions present (weights + a card with lineage), oldest first."""
+    d = directory or models_dir()
+    rows = []
+    for name in available_names(d):
+        card = load_card(name, d)
+        if card and "lineage" in card:
+            rows.append((card["lineage"].get("created", ""), name))
+    return [name for _, name in sorted(rows)]
+
+
+def next_version_name(base: str, directory: Path | None = None) -> str:
+    """`<root recipe>-ft<N>`: the first N not taken by a version or a reservation."""
+    root = base.split("-ft")[0]
+    d = directory or models_dir()
+    taken = {n for n in available_names(d) if n.startswith(f"{root}-ft")}
+    if d.is_dir():
+        taken |= {p.name[1:-len(".reserved")] for p in d.glob(f".{root}-ft*.reserved")}
+    n = 1
+    while f"{root}-ft{n}" in taken:
+        n += 1
+    return f"{root}-ft{n}"
+
+
+def reserve_version_name(base: str, directory: Path | None = None) -> str:
+    """A version name nobody else can get: `.<name>.reserved` is created exclusively (O_EXCL), so
+    two jobs, even in two processes at once, never publish under the same name. The reservation
+    is removed by `release_version_name` once the version is published or the job ends."""
+    d = directory or models_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    for _ in range(1000):
+        name = next_version_name(base, d)
+        try:
+            os.close(os.open(d / f".{name}.reserved", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        return name
+    raise LungSegError(f"could not reserve a version name for {base}")
+
+
+def release_version_name(name: str, directory: Path | None = None) -> None:
+    ((directory or models_dir()) / f".{name}.reserved").unlink(missing_ok=True)
+
+
+def root_recipe_name(name: str, directory: Path | None = None) -> str:
+    """The registered recipe a version descends from, following parents (cards written by release 1
+    named a retrain-of-a-retrain's recipe after its parent version)."""
+    seen: set[str] = set()
+    current = name
+    while current not in registered_names():
+        if current in seen:
+            raise LungSegError(f"the lineage of {name!r} loops at {current!r}")
+        seen.add(current)
+        card = load_card(current, directory or models_dir()) or load_card(current, models_dir())
+        if not card:
+            raise LungSegError(f"no card for {current!r}, a parent of {name!r}: its lineage is lost")
+        recipe = (card.get("recipe") or {}).get("name")
+        current = recipe if recipe and recipe != current else (card.get("lineage") or {}).get("parent", "")
+    return current
+
+
+def lineage_chain(name: str, directory: Path | None = None) -> list[str]:
+    """[root recipe, first version, …, name]."""
+    chain = [name]
+    d = directory or models_dir()
+    while chain[-1] not in registered_names():
+        card = load_card(chain[-1], d) or load_card(chain[-1], models_dir()) or {}
+        parent = (card.get("lineage") or {}).get("parent")
+        if not parent or parent in chain:
+            break
+        chain.append(parent)
+    return chain[::-1]
+
+
+def promoted_name(directory: Path | None = None) -> str | None:
+    """The promoted default, if its weights are still present."""
+    d = directory or models_dir()
+    path = d / "promoted.json"
+    if not path.is_file():
+        return None
+    try:
+        name = json.loads(path.read_text())["name"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if (d / f"{name}.safetensors").is_file() or (name in registered_names() and (weights_dir() / f"{name}.safetensors").is_file()):
+        return name
+    return None
+
+
+def default_model_name() -> str:
+    """The promoted version when there is one, else the registry's default."""
+    return promoted_name() or DEFAULT_MODEL
+
+
+def promotion_history(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Every promotion and rollback, oldest first."""
+    path = (directory or models_dir()) / "promotions.jsonl"
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line from a crash is skipped, the rest stays readable
+    return entries
+
+
+def earlier_defaults(directory: Path | None = None) -> list[str]:
+    """Models that were the default before, newest first (the registry's default included)."""
+    current = default_model_name()
+    names = [e["name"] for e in reversed(promotion_history(directory)) if e.get("name")] + [DEFAULT_MODEL]
+    return [n for n in dict.fromkeys(names) if n != current]
+
+
+def _set_default(name: str, actor: User, reason: str, action: str, audit_log: AuditLog,
+                 directory: Path | None) -> dict[str, Any]:
+    """Under an exclusive lock: two clicks (or two admins) at once make one change, not two."""
+    d = directory or models_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".promote.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            if action == "promote" and name == default_model_name():
+                raise PromotionError(f"{name} is already the default")
+            if action == "rollback" and name not in earlier_defaults(directory):
+                raise PromotionError(f"{name} was never the default: promote it instead")
+            return _write_default(name, actor, reason, action, audit_log, d)
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
+
+
+def _write_default(name: str, actor: User, reason: str, action: str, audit_log: AuditLog, d: Path) -> dict[str, Any]:
+    from .model_loading import load_model  # the same path the app uses
+
+    if not reason.strip():
+        raise PromotionError("give a reason (it is kept with the promotion history and in the audit log)")
+    try:
+        load_model(name)
+    except LungSegError as exc:
+        raise PromotionError(f"{name} cannot be loaded, so it cannot become the default: {exc}") from exc
+    previous = default_model_name()
+    entry = {"name": name, "action": action, "previous": previous, "by": actor.username, "reason": reason.strip(),
+             "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with open(d / "promotions.jsonl", "a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    _atomic_write(d / "promoted.json", lambda tmp: Path(tmp).write_text(json.dumps(entry)))
+    audit_log.append(actor.username, "promoted" if action == "promote" else "rolled_back", name,
+                     {"previous": previous}, reason.strip())
+    return entry
+
+
+def promote(name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
+    """Make `name` the default for every user (admin only)."""
+    require(actor, "promote")
+    return _set_default(name, actor, reason, "promote", audit_log, directory)
+
+
+def rollback(to_name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
+    """Return to an earlier default (admin only)."""
+    require(actor, "rollback")
+    return _set_default(to_name, actor, reason, "rollback", audit_log, directory)

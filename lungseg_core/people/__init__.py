@@ -1,0 +1,1 @@
+"""Roles and the checks every change goes through, accounts, the audit trail."""

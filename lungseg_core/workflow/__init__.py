@@ -1,0 +1,1 @@
+"""The store, review workflow, claims, the worklist and its quality estimate."""

@@ -1,0 +1,154 @@
+"""Segment the worklist's new cases with the default model, in the background or from the CLI.
+
+Uses the retraining job's mechanism (`retrain_jobs`): one job at a time (its own lock, so it can
+run beside a retrain), in its own process, progress in `progress.json` that any page can read
+after a reload, a `cancel` file checked between batches. Each case's mask and quality figures are
+stored as soon as its batch is done, so a cancelled or crashed job resumes where it stopped: the
+next run only takes cases that still have no mask.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+
+from ..people.access_control import User, require
+from ..people.audit import AuditLog
+from .case_segmentation import segment_batch
+from .corrections_store import SQLiteCorrectionsStore, StoreError
+from ..learning.retrain_jobs import (ROOT, JobBusyError, _acquire, _guard, _pid_alive, _release, _write_lock, active_job,
+                           claim_lock_for_process, jobs_dir, latest_job, read_progress, write_progress)
+from .worklist import Worklist, case_quality
+
+LOCK = "segment.json"
+WHAT = "Batch segmentation"
+BATCH = 8
+
+
+def segment_jobs_dir() -> Path:
+    return jobs_dir() / "segment"
+
+
+def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_progress: Callable[[dict[str, Any]], None] | None = None, batch: int = BATCH) -> dict[str, Any]:
+    """Segment the cases without a mask (or `numbers`), BATCH images per forward pass."""
+    require(actor, "segment")
+    todo = [c for c in worklist.list_cases() if c.mask_hash is None and (numbers is None or c.number in numbers)]
+    done, failed, started = 0, [], time.perf_counter()
+    for start in range(0, len(todo), batch):
+        if should_stop is not None and should_stop():
+            break
+        chunk, images = [], []
+        for case in todo[start:start + batch]:
+            try:
+                images.append(worklist.store.load_image(case.image_hash))
+                chunk.append(case)
+            except StoreError as exc:
+                failed.append((case.number, str(exc)))
+        for case, result in zip(chunk, segment_batch(seg, images)):
+            worklist.set_segmentation(case.number, result.mask, case_quality(result, case.pixel_spacing_mm),
+                                      seg.name, seg.version, actor)
+            done += 1
+        if on_progress:
+            on_progress({"done": done, "total": len(todo), "failed": len(failed),
+                         "per_second": done / max(1e-9, time.perf_counter() - started)})
+    summary = {"done": done, "total": len(todo), "failed": failed, "seconds": time.perf_counter() - started,
+               "model": seg.name, "stopped": done + len(failed) < len(todo)}
+    if done or failed:
+        AuditLog(worklist.db_path).append(actor.username, "cases_segmented", f"{done} cases",
+                                          {"model": seg.name, "failed": len(failed)})
+    return summary
+
+
+def start_job(store_path: Path, actor: User, model: str | None = None) -> dict[str, Any]:
+    """Spawn `python -m lungseg_core segment-cases` detached; refuse if one is running."""
+    require(actor, "segment")
+    root = segment_jobs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    job_dir = root / job_id
+    info = {"id": job_id, "pid": os.getpid(), "dir": str(job_dir), "started": time.time(), "started_by": actor.username}
+    _acquire(info, LOCK, WHAT)
+    try:
+        job_dir.mkdir()
+        write_progress(job_dir, state="starting", started_by=actor.username, done=0, total=0)
+        cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--store", str(store_path), "--job-dir",
+               str(job_dir), "--started-by", actor.username]
+        if model:
+            cmd += ["--model", model]
+        with open(job_dir / "log.txt", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    except BaseException:
+        _release(job_dir, LOCK)
+        if job_dir.is_dir():
+            write_progress(job_dir, state="failed", message="the job could not be started")
+        raise
+    info["pid"] = proc.pid
+    import json
+
+    with _guard(LOCK) as lock:
+        try:
+            if json.loads(lock.read_text()).get("dir") == str(job_dir):
+                _write_lock(lock, info)
+        except (OSError, ValueError):
+            pass
+    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_started", job_id)
+    return info
+
+
+def running_job() -> dict[str, Any] | None:
+    return active_job(LOCK)
+
+
+def latest() -> dict[str, Any] | None:
+    return latest_job(segment_jobs_dir())
+
+
+def cancel(actor: User, store_path: Path, grace_s: float = 20.0) -> bool:
+    """Ask the running job to stop after its current batch (what is done stays done)."""
+    require(actor, "segment")
+    info = running_job()
+    if info is None:
+        return False
+    (Path(info["dir"]) / "cancel").touch()
+    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_cancelled", info["id"])
+    deadline = time.time() + grace_s
+    while time.time() < deadline and _pid_alive(int(info["pid"])):
+        time.sleep(0.2)
+    active_job(LOCK)
+    return True
+
+
+def run_job(job_dir: Path, store_path: Path, model: str | None, actor: User) -> int:
+    """Body of the job process (the CLI's `segment-cases --job-dir`)."""
+    from ..models.model_loading import load_model
+    from ..models.model_versions import default_model_name
+
+    claim_lock_for_process(job_dir, LOCK, WHAT, "Worklist")
+    write_progress(job_dir, state="running", pid=os.getpid())
+    cancel_flag = job_dir / "cancel"
+    try:
+        seg = load_model(model or default_model_name())
+        summary = segment_cases(Worklist(SQLiteCorrectionsStore(store_path)), seg, actor,
+                                should_stop=cancel_flag.exists, on_progress=lambda p: write_progress(job_dir, **p))
+    except Exception as exc:
+        write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        _release(job_dir, LOCK)
+    state = "cancelled" if summary["stopped"] else "done"
+    write_progress(job_dir, state=state, done=summary["done"], total=summary["total"],
+                   message=f"{summary['done']} of {summary['total']} cases segmented with {summary['model']}"
+                           + (f"; {len(summary['failed'])} could not be read" if summary["failed"] else "")
+                           + ("; cancelled (start again to continue)" if summary["stopped"] else ""))
+    return 3 if summary["stopped"] else 0
+
+
+__all__ = ["JobBusyError", "cancel", "latest", "read_progress", "run_job", "running_job", "segment_cases", "start_job"]

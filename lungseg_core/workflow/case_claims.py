@@ -1,0 +1,90 @@
+"""Claims: who is editing an image right now, so that two people never edit it at once.
+
+Opening an image to correct it claims it for `CLAIM_MINUTES` (renewed while the person keeps
+working); someone else who opens it sees who holds it and until when, and the store refuses
+their save instead of silently starting a second, unrelated "version 1". A claim lapses by itself
+when its holder walks away, so nothing stays locked.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ..people import audit
+from ..people.access_control import User, require
+from .review_workflow import WorkflowError
+from .store_schema import connect, ensure_schema, transaction
+
+CLAIM_MINUTES = 30
+
+
+class ClaimHeldError(WorkflowError):
+    """Someone else is editing this image."""
+
+    def __init__(self, claim: "Claim") -> None:
+        super().__init__(f"{claim.username} is editing this X-ray (claimed until {claim.expires_at[11:16]} UTC); "
+                         "open it again later or ask them to release it")
+        self.claim = claim
+
+
+@dataclass(frozen=True)
+class Claim:
+    image_hash: str
+    username: str
+    expires_at: str
+
+
+def live_claim(con: sqlite3.Connection, image_hash: str) -> Claim | None:
+    row = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE image_hash = ?",
+                      (image_hash,)).fetchone()
+    if row is None or row[2] <= datetime.now(timezone.utc).isoformat():
+        return None
+    return Claim(*row)
+
+
+def check_not_held_by_other(con: sqlite3.Connection, actor: User, image_hash: str) -> None:
+    """Inside a write transaction: refuse when another person's claim is live."""
+    claim = live_claim(con, image_hash)
+    if claim is not None and claim.username != actor.username:
+        raise ClaimHeldError(claim)
+
+
+class Claims:
+    def __init__(self, db_path: str | Path) -> None:
+        self.db_path = Path(db_path)
+        ensure_schema(self.db_path)
+
+    def claim(self, actor: User, image_hash: str, minutes: float = CLAIM_MINUTES) -> Claim:
+        """Take or renew the claim; raises ClaimHeldError if another person holds it. Atomic: of two
+        people claiming together, exactly one gets it."""
+        require(actor, "claim")
+        expires = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
+        with transaction(self.db_path) as con:
+            current = live_claim(con, image_hash)
+            if current is not None and current.username != actor.username:
+                raise ClaimHeldError(current)
+            con.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(image_hash) DO UPDATE SET username = excluded.username, "
+                        "expires_at = excluded.expires_at", (image_hash, actor.username, expires))
+            if current is None:
+                audit.record(con, actor.username, "claimed", image_hash[:12], {"minutes": minutes})
+        return Claim(image_hash, actor.username, expires)
+
+    def holder(self, image_hash: str) -> Claim | None:
+        con = connect(self.db_path)
+        try:
+            return live_claim(con, image_hash)
+        finally:
+            con.close()
+
+    def release(self, actor: User, image_hash: str) -> None:
+        """Give up one's own claim (a reviewer or admin may release anyone's)."""
+        with transaction(self.db_path) as con:
+            claim = live_claim(con, image_hash)
+            if claim is None:
+                return
+            if claim.username != actor.username:
+                require(actor, "reopen")
+            con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))

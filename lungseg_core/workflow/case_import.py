@@ -1,0 +1,124 @@
+"""Import many X-rays at once as worklist cases: uploaded files, a zip, or a server folder.
+
+Every file goes through the one reader (`image_io.read_xray`), one at a time (memory stays that of
+the largest file); a file that cannot be read is listed with the reader's reason and the rest are
+imported. The same pixels twice are one case. File names are only used in the report shown to
+the person importing; the store keeps pixels, size and pixel spacing, never a name or a DICOM
+identifier.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ..people.access_control import User, require
+from ..errors import LungSegError
+from ..imaging.image_io import read_xray
+from .worklist import Worklist
+
+#: One file larger than this is refused without being read (the largest detectors' 16-bit DICOMs are ~40 MB).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: A zip's bounds (zip bombs): number of members and total unpacked size.
+ZIP_MAX_FILES = 20_000
+ZIP_MAX_BYTES = 8 * 1024 ** 3
+
+Source = tuple[str, Callable[[], bytes], int]  # (name for the report, read it, size in bytes)
+
+
+@dataclass
+class ImportReport:
+    added: list[int] = field(default_factory=list)                   # new case numbers
+    duplicates: list[tuple[str, int]] = field(default_factory=list)  # (file, existing case number)
+    failed: list[tuple[str, str]] = field(default_factory=list)      # (file, why)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} new case{'s' * (len(self.added) != 1)}"]
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} already in the worklist")
+        if self.failed:
+            parts.append(f"{len(self.failed)} could not be read")
+        return ", ".join(parts)
+
+
+def import_sources(worklist: Worklist, sources: Iterable[Source], actor: User, label: str | None = None,
+                   how: str = "upload", on_file: Callable[[int], None] | None = None) -> ImportReport:
+    """Read and store each source in turn; one bad file never stops the others."""
+    require(actor, "segment")
+    report = ImportReport()
+    seen = 0
+    for name, read, size in sources:
+        seen += 1
+        if size > MAX_FILE_BYTES:
+            report.failed.append((name, f"{size / 1e6:.0f} MB is larger than the {MAX_FILE_BYTES / 1e6:.0f} MB "
+                                        "allowed for one X-ray"))
+            continue
+        try:
+            image = read_xray(read())
+            case, is_new = worklist.add_case(image.pixels, actor, label, image.pixel_spacing_mm)
+        except (LungSegError, OSError, zipfile.BadZipFile, RuntimeError) as exc:
+            report.failed.append((name, str(exc) or type(exc).__name__))
+            continue
+        if is_new:
+            report.added.append(case.number)
+        else:
+            report.duplicates.append((name, case.number))
+        if on_file:
+            on_file(seen)
+    worklist.record_import(actor, len(report.added), len(report.duplicates), len(report.failed), how)
+    return report
+
+
+def from_uploads(files: Iterable[tuple[str, bytes]]) -> Iterator[Source]:
+    for name, data in files:
+        yield name, (lambda data=data: data), len(data)
+
+
+def from_zip(path_or_file: str | Path | object) -> Iterator[Source]:
+    """Members of a zip (not extracted to disk), after checking its size bounds; folders are skipped."""
+    try:
+        zf = zipfile.ZipFile(path_or_file)  # type: ignore[arg-type]
+    except zipfile.BadZipFile as exc:
+        raise LungSegError(f"not a zip file ({exc})") from exc
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir()]
+        if len(members) > ZIP_MAX_FILES:
+            raise LungSegError(f"the zip holds {len(members)} files, more than the {ZIP_MAX_FILES} allowed")
+        total = sum(m.file_size for m in members)
+        if total > ZIP_MAX_BYTES:
+            raise LungSegError(f"the zip unpacks to {total / 1e9:.1f} GB, more than {ZIP_MAX_BYTES / 1e9:.0f} GB allowed")
+        for m in members:
+            yield m.filename, (lambda m=m: zf.read(m)), m.file_size
+
+
+def from_paths(paths: Iterable[str | Path]) -> Iterator[Source]:
+    """Files and folders (recursively, in name order); a zip file is opened and its members imported."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            files = [path]
+        else:
+            yield str(path), _missing(path), 0
+            continue
+        for f in files:
+            if f.suffix.lower() == ".zip":
+                try:
+                    for name, read, size in from_zip(f):
+                        yield f"{f}:{name}", read, size
+                except LungSegError as exc:
+                    yield str(f), _raiser(str(exc)), 0
+            else:
+                yield str(f), (lambda f=f: f.read_bytes()), f.stat().st_size
+
+
+def _missing(path: Path) -> Callable[[], bytes]:
+    return _raiser(f"no such file or folder: {path}")
+
+
+def _raiser(message: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise LungSegError(message)
+    return read

@@ -1,0 +1,480 @@
+"""The corrections store: every version of every corrected mask, who made it and when.
+
+As MONAI Label keeps labels/original and labels/final apart, each record keeps the model's own
+mask and the human's corrected mask side by side; saving never overwrites: a new version links
+to its parent. Images and masks are PNG files named by content hash (written to a temporary
+file, fsynced, renamed); the records live in SQLite (WAL mode, one transaction per save), so
+two sessions saving at once lose nothing and a process killed mid-save leaves no half record.
+
+Nothing that identifies a patient is stored: pixels, size and pixel spacing only, and a case
+label only when the user types one.
+
+Every change names the signed-in `User` who makes it: the store checks that person's role
+(`access_control`), the review state machine (`review_workflow`) and claims (`case_claims`), and
+appends the change to the audit log in the same transaction. The schema upgrades in place
+(`store_schema`): a store written by the previous release opens with nothing lost.
+
+`CorrectionsStore` is the interface; `SQLiteCorrectionsStore` the built-in implementation.
+`open_store(url)` picks one from a connection URL so that a server database can be added later.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+from PIL import Image
+
+from ..people import audit
+from ..people.access_control import User, require
+from .case_claims import check_not_held_by_other
+from ..errors import LungSegError, MaskError
+from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
+from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
+from .store_schema import connect, ensure_schema, transaction
+
+PROJECT_STORE_DIR = Path(__file__).resolve().parents[2] / "store"
+
+
+def default_store_dir() -> Path:
+    """$LUNGSEG_STORE or the project's store/ folder (kept out of git)."""
+    return Path(os.environ.get("LUNGSEG_STORE", PROJECT_STORE_DIR))
+
+
+class StoreError(LungSegError):
+    """A store operation that cannot be done as asked (unknown id, bad status, …)."""
+
+
+class StoreFileError(StoreError):
+    """An image or mask file of a record is missing or damaged."""
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Disk full, database locked or unreadable: one clear error instead of a traceback."""
+    try:
+        yield
+    except LungSegError:
+        raise  # our own refusals (roles, workflow, claims) are already clear
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the store's database could not be written ({exc}); try again in a moment") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the store's database is damaged or unreadable ({exc})") from exc
+    except OSError as exc:
+        raise StoreError(f"the store could not be written ({exc.strerror or exc})") from exc
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One saved version. Masks and image are referenced by content hash."""
+
+    id: str
+    image_hash: str
+    model_name: str
+    model_version: str
+    original_mask_hash: str
+    corrected_mask_hash: str
+    annotator: str
+    created_at: str
+    note: str
+    status: str
+    parent_id: str | None
+    case_label: str | None
+    height: int
+    width: int
+    pixel_spacing_mm: tuple[float, float] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    correction_id: str
+    status: str
+    reviewer: str
+    note: str
+    changed_at: str
+
+
+class CorrectionsStore(Protocol):
+    root: Path
+    db_path: Path
+
+    def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
+                        actor: User, model_name: str, model_version: str, note: str = "",
+                        status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
+                        pixel_spacing_mm: tuple[float, float] | None = None) -> Correction: ...
+    @staticmethod
+    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
+        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
+        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
+        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
+        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
+                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
+                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
+                     record.created_at, record.created_at))
+        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
+                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
+                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
+                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
+                                             record.model_name, record.model_version, record.created_at,
+                                             record.image_hash))
+
+    def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction: ...
+    def delete_case(self, image_hash: str, actor: User, reason: str) -> int: ...
+    def latest_version(self, image_hash: str) -> Correction | None: ...
+    def get(self, correction_id: str) -> Correction: ...
+    def list_corrections(self, status: str | None = None, annotator: str | None = None,
+                         model_name: str | None = None, latest_only: bool = False) -> list[Correction]: ...
+    def history(self, correction_id: str) -> list[Correction]: ...
+    def status_changes(self, correction_id: str) -> list[StatusChange]: ...
+    def load_image(self, content_hash: str) -> np.ndarray: ...
+    def load_mask(self, content_hash: str) -> np.ndarray: ...
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _image_for_storage(image: np.ndarray) -> np.ndarray:
+    """Keep 8- and 16-bit pixels as they are; other types (DICOM floats) are scaled to 16 bits."""
+    arr = np.asarray(image)
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr
+    lo, hi = float(arr.min()), float(arr.max())
+    return np.round((arr - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
+
+
+def _files_in_use(con: sqlite3.Connection) -> set[str]:
+    """Every content hash a record names (corrections and worklist cases)."""
+    return {h for (h,) in con.execute(
+        "SELECT image_hash FROM corrections UNION SELECT original_mask_hash FROM corrections "
+        "UNION SELECT corrected_mask_hash FROM corrections UNION SELECT image_hash FROM cases "
+        "UNION SELECT mask_hash FROM cases WHERE mask_hash IS NOT NULL "
+        "UNION SELECT thumb_hash FROM cases WHERE thumb_hash IS NOT NULL")}
+
+
+_COLUMNS = ("id, image_hash, model_name, model_version, original_mask_hash, corrected_mask_hash, annotator, "
+            "created_at, note, status, parent_id, case_label, height, width, pixel_spacing")
+
+
+class SQLiteCorrectionsStore:
+    """Built-in store: `<root>/store.sqlite` plus `<root>/blobs/<ab>/<sha256>.png`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "store.sqlite"
+        ensure_schema(self.db_path)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        return connect(self.db_path)
+
+    def _blob_path(self, content_hash: str) -> Path:
+        if not (len(content_hash) == 64 and all(c in "0123456789abcdef" for c in content_hash)):
+            raise StoreError(f"not a content hash: {content_hash!r}")
+        return self.blobs / content_hash[:2] / f"{content_hash}.png"
+
+    def _put_blob(self, data: bytes, created: list[str] | None = None) -> str:
+        """Write once, atomically: temp file in the same folder, fsync, rename. A hash whose file
+        this call wrote is appended to `created` (so a failed save can remove what it wrote)."""
+        content_hash = hashlib.sha256(data).hexdigest()
+        path = self._blob_path(content_hash)
+        if path.exists():
+            return content_hash
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            if created is not None:
+                created.append(content_hash)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return content_hash
+
+    @staticmethod
+    def _row(row: tuple) -> Correction:
+        spacing = tuple(json.loads(row[14])) if row[14] else None
+        return Correction(*row[:14], pixel_spacing_mm=spacing)  # type: ignore[arg-type]
+
+    # -- writing --------------------------------------------------------------------------
+    def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
+                        actor: User, model_name: str, model_version: str, note: str = "",
+                        status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
+                        pixel_spacing_mm: tuple[float, float] | None = None) -> Correction:
+        """Store a new version (never an update), authored by `actor`. The first version of an image
+        has no parent; every later one continues the latest version (a draft or a rejected one), so
+        two people can never start two unrelated histories of one X-ray. Blobs first, then one
+        transaction for the record, its status log and its audit entry."""
+        require(actor, "save_correction")
+        if status == "submitted":
+            require(actor, "submit")
+        check_new_version(None, status)
+        image = np.asarray(image)
+        original, corrected = np.asarray(original_mask, bool), np.asarray(corrected_mask, bool)
+        if image.ndim != 2:
+            raise StoreError("the image must be a 2-D array")
+        if original.shape != image.shape or corrected.shape != image.shape:
+            raise MaskError(f"masks {original.shape}/{corrected.shape} do not match the image {image.shape}")
+        created: list[str] = []
+        try:
+            return self._save(image, original, corrected, created, actor=actor, model_name=model_name,
+                              model_version=model_version, note=note, status=status, parent_id=parent_id,
+                              case_label=case_label, pixel_spacing_mm=pixel_spacing_mm)
+        except BaseException:
+            self._remove_unreferenced(created)  # a failed save leaves no orphan files
+            raise
+
+    def _remove_unreferenced(self, hashes: list[str]) -> None:
+        if not hashes:
+            return
+        try:
+            con = self._connect()
+            try:
+                in_use = _files_in_use(con)
+                for h in hashes:
+                    if h not in in_use:
+                        self._blob_path(h).unlink(missing_ok=True)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            pass  # the database is unreachable: an unreferenced file is harmless, a lost record is not
+
+    def _save(self, image: np.ndarray, original: np.ndarray, corrected: np.ndarray, created: list[str], *,
+              actor: User, model_name: str, model_version: str, note: str, status: str, parent_id: str | None,
+              case_label: str | None, pixel_spacing_mm: tuple[float, float] | None) -> Correction:
+        try:
+            image_hash = self._put_blob(_png(_image_for_storage(image)), created)
+            original_hash = self._put_blob(_png(original.astype(np.uint8) * 255), created)
+            corrected_hash = self._put_blob(_png(corrected.astype(np.uint8) * 255), created)
+        except OSError as exc:
+            raise StoreError(f"the store could not write its files ({exc.strerror or exc})") from exc
+        record = Correction(
+            id=uuid.uuid4().hex, image_hash=image_hash, model_name=model_name, model_version=model_version,
+            original_mask_hash=original_hash, corrected_mask_hash=corrected_hash, annotator=actor.username,
+            created_at=_now(), note=note, status=status, parent_id=parent_id,
+            case_label=case_label.strip() if case_label and case_label.strip() else None,
+            height=int(image.shape[0]), width=int(image.shape[1]),
+            pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
+        with _storage_errors(), transaction(self.db_path) as con:
+            check_not_held_by_other(con, actor, image_hash)
+            latest = self._latest_row(con, image_hash)
+            if parent_id is None and latest is not None:
+                raise WorkflowError(f"this X-ray already has a correction (latest version {latest.id[:8]} by "
+                                    f"{latest.annotator}, {latest.status}): open it and continue that version")
+            if parent_id is not None:
+                parent = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (parent_id,)).fetchone()
+                if parent is None:
+                    raise StoreError(f"parent version {parent_id} does not exist")
+                if parent[1] != image_hash:
+                    raise StoreError("a new version must be of the same image as its parent")
+                if latest is not None and latest.id != parent_id:
+                    raise WorkflowError(f"{latest.annotator} saved a newer version ({latest.id[:8]}) since this one "
+                                        "was opened: reopen the case to see it before saving")
+                check_new_version(parent[9], status)
+            con.execute(f"INSERT INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                        (*[getattr(record, f) for f in list(Correction.__dataclass_fields__)[:14]],
+                         json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None))
+            con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
+            self._touch_case(con, record, actor)
+            audit.record(con, actor.username, "correction_saved", record.id,
+                         {"status": status, "parent": parent_id, "model": model_name})
+            if status == "submitted":
+                audit.record(con, actor.username, "submitted", record.id)
+        return record
+
+    @staticmethod
+    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
+        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
+        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
+        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
+        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
+                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
+                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
+                     record.created_at, record.created_at))
+        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
+                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
+                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
+                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
+                                             record.model_name, record.model_version, record.created_at,
+                                             record.image_hash))
+
+    def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction:
+        """submit / approve / reject / reopen one version, as the state machine and roles allow.
+        The masks never change; the status, an append-only log entry and an audit entry do."""
+        if action not in TRANSITIONS:
+            raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
+        with _storage_errors(), transaction(self.db_path) as con:
+            row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
+                              (correction_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no correction {correction_id}")
+            superseded = con.execute("SELECT 1 FROM corrections WHERE parent_id = ?", (correction_id,)).fetchone()
+            if superseded:
+                raise WorkflowError("a newer version of this case exists: review that one")
+            new_status = check_transition(action, row[0], actor, row[1])
+            con.execute("UPDATE corrections SET status = ? WHERE id = ?", (new_status, correction_id))
+            con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, _now()))
+            con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (_now(), row[2]))
+            audit.record(con, actor.username, audit_action(action), correction_id,
+                         {"from": row[0], "to": new_status}, note)
+        return self.get(correction_id)
+
+    def delete_case(self, image_hash: str, actor: User, reason: str) -> int:
+        """Remove every version of one X-ray and each image/mask file no other record uses (a
+        patient's request, a wrong upload). The audit log keeps the fact and the reason, not the
+        pixels. Returns the number of files removed."""
+        require(actor, "delete_case")
+        if not reason.strip():
+            raise StoreError("give a reason for deleting a case (it is kept in the audit log)")
+        with transaction(self.db_path) as con:
+            rows = con.execute("SELECT id, image_hash, original_mask_hash, corrected_mask_hash FROM corrections "
+                               "WHERE image_hash = ?", (image_hash,)).fetchall()
+            case_files = con.execute("SELECT image_hash, mask_hash, thumb_hash FROM cases WHERE image_hash = ?",
+                                     (image_hash,)).fetchall()
+            if not rows and not case_files:
+                raise StoreError("no case with that image")
+            ids = [r[0] for r in rows]
+            marks = ", ".join("?" * len(ids))
+            con.execute(f"DELETE FROM status_changes WHERE correction_id IN ({marks})", ids)
+            con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
+            candidates = {h for r in rows + case_files for h in r[1:] if h} | {image_hash}
+            doomed = sorted(candidates - _files_in_use(con))
+            audit.record(con, actor.username, "case_deleted", image_hash[:12],
+                         {"versions": len(ids), "files": len(doomed)}, reason.strip())
+        for content_hash in doomed:  # after the commit: a crash here leaves an unreferenced file, never a record without one
+            self._blob_path(content_hash).unlink(missing_ok=True)
+        return len(doomed)
+
+    # -- reading --------------------------------------------------------------------------
+    def _latest_row(self, con: sqlite3.Connection, image_hash: str) -> Correction | None:
+        row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE image_hash = ? AND id NOT IN "
+                          "(SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL) "
+                          "ORDER BY created_at DESC LIMIT 1", (image_hash,)).fetchone()
+        return self._row(row) if row else None
+
+    def latest_version(self, image_hash: str) -> Correction | None:
+        """The version a new edit of this X-ray continues (None if it has none)."""
+        con = self._connect()
+        try:
+            return self._latest_row(con, image_hash)
+        finally:
+            con.close()
+
+    def get(self, correction_id: str) -> Correction:
+        with self._connect() as con:
+            row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no correction {correction_id}")
+        return self._row(row)
+
+    def list_corrections(self, status: str | None = None, annotator: str | None = None,
+                         model_name: str | None = None, latest_only: bool = False) -> list[Correction]:
+        """Newest first. `latest_only` keeps versions that no other version names as parent."""
+        where, args = [], []
+        for column, value in (("status", status), ("annotator", annotator), ("model_name", model_name)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if latest_only:
+            where.append("id NOT IN (SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL)")
+        sql = f"SELECT {_COLUMNS} FROM corrections" + (f" WHERE {' AND '.join(where)}" if where else "")
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY created_at DESC, id", args).fetchall()
+        return [self._row(r) for r in rows]
+
+    def history(self, correction_id: str) -> list[Correction]:
+        """The version chain from the first version to this one."""
+        chain: list[Correction] = []
+        current: str | None = correction_id
+        while current is not None:
+            record = self.get(current)
+            chain.append(record)
+            current = record.parent_id
+        return chain[::-1]
+
+    def status_changes(self, correction_id: str) -> list[StatusChange]:
+        with self._connect() as con:
+            rows = con.execute("SELECT correction_id, status, reviewer, note, changed_at FROM status_changes "
+                               "WHERE correction_id = ? ORDER BY seq", (correction_id,)).fetchall()
+        return [StatusChange(*r) for r in rows]
+
+    def _load_png(self, content_hash: str) -> np.ndarray:
+        path = self._blob_path(content_hash)
+        if not path.is_file():
+            raise StoreFileError(f"the file {content_hash[:12]} is missing from the store")
+        try:
+            with Image.open(path, formats=("PNG",)) as img:
+                return np.asarray(img).copy()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreFileError(f"the file {content_hash[:12]} in the store is damaged ({exc})") from exc
+
+    def file_problem(self, record: Correction) -> str | None:
+        """None if the record's image and masks load, else what is wrong (the record is flagged,
+        the rest of the store keeps working)."""
+        for content_hash in (record.image_hash, record.original_mask_hash, record.corrected_mask_hash):
+            try:
+                self._load_png(content_hash)
+            except StoreFileError as exc:
+                return str(exc)
+        return None
+
+    def load_image(self, content_hash: str) -> np.ndarray:
+        return self._load_png(content_hash)
+
+    def load_mask(self, content_hash: str) -> np.ndarray:
+        return self._load_png(content_hash) > 127
+
+    def iter_files(self) -> Iterator[Path]:
+        """Every file of the store (for audits such as the no-PHI test)."""
+        yield from (p for p in self.root.rglob("*") if p.is_file())
+
+
+def open_store(url: str | Path | None = None) -> CorrectionsStore:
+    """`sqlite:///path/to/dir`, a plain folder path, or None for the default (see default_store_dir)."""
+    if url is None:
+        return SQLiteCorrectionsStore(default_store_dir())
+    text = str(url)
+    if text.startswith("sqlite:///"):
+        return SQLiteCorrectionsStore(text[len("sqlite:///"):])  # sqlite:////abs -> /abs
+    if "://" in text:
+        raise StoreError(f"unsupported store URL {text!r}: only sqlite:///<folder> is built in")
+    return SQLiteCorrectionsStore(text)
