@@ -177,7 +177,7 @@ def main() -> int:
             results[base_key] = {"site_val": dice_of(base, gain_val), "home_val": dice_of(base, home_val),
                                  "site_test": dice_of(base, gain_test), "home_test": dice_of(base, home_test)}
             results_path.write_text(json.dumps(results, indent=1))
-        for n in (ns if variant == "plain" else ns[-1:]):
+        for n in (ns if variant == "plain" else [max(ns)]):
             for how in args.select.split(","):
                 picked = choose(corr_pool, n, how, base)
                 for name in args.settings.split(","):

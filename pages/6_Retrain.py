@@ -13,7 +13,7 @@ from lungseg_core.people.audit import AuditLog
 from lungseg_core.models.model_catalog import model_summaries
 from lungseg_core.models.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.learning.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
-from lungseg_core.learning.retraining import read_card_of, verdict
+from lungseg_core.learning.retraining import FINE_TUNE_EPOCHS, read_card_of, verdict
 
 import os  # noqa: E402
 
@@ -39,7 +39,8 @@ names = list_models()
 c1, c2, c3 = st.columns([2, 1, 3])
 base = c1.selectbox("Start from", names, index=names.index(chosen_model()) if chosen_model() in names else 0,
                     key="_rt_base")
-epochs = c2.number_input("Epochs", 1, 50, 1, key="_rt_epochs")
+epochs = c2.number_input("Epochs", 1, 50, FINE_TUNE_EPOCHS, key="_rt_epochs",
+                         help="The default was chosen on bench/loop.py's cross-site simulation")
 data = c3.text_input("Base training data (mixed in so the model does not forget; its val split decides)",
                      value=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else "", key="_rt_data")
 st.caption(f"{approved} approved correction(s) in the store. About a quarter are held back to judge the result.")

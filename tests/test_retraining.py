@@ -58,6 +58,8 @@ def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp
     lineage = card["lineage"]
     assert lineage["parent"] == DEFAULT_MODEL and lineage["corrections_train"] + lineage["corrections_holdout"] == 4
     assert lineage["corrections_holdout"] >= 1 and lineage["base_train_cases"] == 2
+    assert lineage["settings"]["correction_weight"] == retraining.CORRECTION_WEIGHT and lineage["settings"]["epochs"] == 1
+    assert "Fine-tune settings: 1 epochs" in (models_dir() / f"{name}.md").read_text()
     assert set(lineage["metrics_before_after"]) == {"val", "holdout", "test"}
     evidence = lineage["evidence"]["val"]
     assert set(evidence) == {"parent", "candidate"} and {"dice", "precision", "recall", "n"} <= set(evidence["parent"]["all"])
@@ -255,3 +257,14 @@ def test_a_manifest_pointing_outside_the_zip_is_refused(tmp_path):
         zf.writestr("m.png", b"x")
     with pytest.raises(ZipInputError, match="not a file inside the zip"):
         prepare_data(None, tmp_path / "job", corrections_zip=buf.getvalue())
+
+
+def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_dir, tmp_path, monkeypatch):
+    from lungseg_core.learning.retraining import prepare_data
+
+    monkeypatch.setattr(retraining, "REPLAY_PER_CORRECTION", 0)  # at least one base image is still mixed in
+    counts = prepare_data(env, tmp_path / "job", base_data=tiny_data_dir)
+    assert counts["base_train"] == 1 and counts["base_val"] == 1 and counts["base_test"] == 1
+    assert counts["corrections_train"] % retraining.CORRECTION_WEIGHT == 0
+    again = prepare_data(env, tmp_path / "job2", base_data=tiny_data_dir)
+    assert again == counts  # the same corrections replay the same base images

@@ -167,7 +167,7 @@ def latest_job(root: Path | None = None) -> dict[str, Any] | None:
     return {"id": dirs[-1].name, "dir": str(dirs[-1]), **progress}
 
 
-def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 1, size: int | None = None,
+def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 4, size: int | None = None,
               extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
     """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
     require(actor, "retrain")
@@ -228,7 +228,7 @@ def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reaso
     return True
 
 
-def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | None, epochs: int,
+def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | None, epochs: int | None,
             size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None) -> int:
     """Body of the job process (called by the CLI): trains, reports, releases the lock."""
     from ..workflow.corrections_store import open_store

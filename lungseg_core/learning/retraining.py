@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import shutil
 import time
 import zipfile
@@ -32,8 +33,16 @@ from ..models.weights_store import load_card, save_card, weights_path
 #: The candidate may lose at most this much mean validation Dice against its parent.
 VAL_TOLERANCE = 0.002
 HOLDOUT_FRACTION = 0.25
-CORRECTION_WEIGHT = 3  # each correction is seen this many times per epoch next to the base data
-FINE_TUNE_LR_FACTOR = 0.2
+# The fine-tune, as chosen on bench/loop.py's cross-site simulation (base model without Montgomery,
+# Montgomery's films as the corrections; choices on val splits, see bench/results/loop.txt). Release 2
+# did 1 epoch over every base train image plus each correction 3 times at 0.2 x the recipe's LR;
+# at 50 corrections this gives more gain per correction at the same forgetting and time: each
+# correction 4 times per epoch, 1 base image replayed per correction (a random subset, so the model
+# keeps seeing its own data without drowning the new films), 4 epochs at the recipe's LR.
+CORRECTION_WEIGHT = 4  # each training correction is seen this many times per epoch
+REPLAY_PER_CORRECTION = 1  # base train images mixed in per training correction
+FINE_TUNE_EPOCHS = 4
+FINE_TUNE_LR_FACTOR = 1.0
 
 
 #: The gate decides only with at least this many held-back corrections. Per-image Dice on another
@@ -156,7 +165,15 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
                "image_path": f"corrections/{r['image_path']}", "mask_path": f"corrections/{r['mask_path']}"}
         rows += [row] * (CORRECTION_WEIGHT if split == "train" else 1)
     if base_data is not None:
-        for case in read_manifest(base_data):
+        base_cases = read_manifest(base_data)
+        base_train = sorted((c for c in base_cases if c.split == "train"), key=lambda c: c.id)
+        n_train = len(exported) - len(holdout)
+        keep = min(len(base_train), max(1, REPLAY_PER_CORRECTION * n_train))
+        rng = random.Random(len(exported))  # the same corrections replay the same base images
+        replay = {c.id for c in rng.sample(base_train, keep)} if base_train else set()
+        for case in base_cases:
+            if case.split == "train" and case.id not in replay:
+                continue
             rows.append({"id": case.id, "source": case.source, "split": case.split,
                          "image_path": str(case.image_path.resolve()), "mask_path": str(case.mask_path.resolve())})
     with open(data / "manifest.csv", "w", newline="") as fh:
@@ -184,12 +201,13 @@ def _unique(cases: list[Case]) -> list[Case]:
 
 
 def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data: Path | None = None,
-            epochs: int = 1, size: int | None = None, batch_size: int | None = None,
+            epochs: int | None = None, size: int | None = None, batch_size: int | None = None,
             corrections_zip: bytes | None = None, on_progress: Callable[[dict[str, Any]], None] | None = None,
             should_stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> dict[str, Any]:
     """Fine-tune `base` on approved corrections; write a new version and decide on promotion.
     Raises TrainingCancelled (nothing written to the models folder) when `should_stop` says so."""
     started = time.perf_counter()
+    epochs = epochs or FINE_TUNE_EPOCHS
     job_dir = Path(job_dir)
     parent = load_model(base)
     parent_dir = model_folder(base)
@@ -252,6 +270,10 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
         "corrections_train": counts.get("corrections_train", 0) // CORRECTION_WEIGHT,
         "corrections_holdout": counts.get("corrections_holdout", 0), "base_train_cases": counts.get("base_train", 0),
         "epochs": epochs, "wall_time_min": round((time.perf_counter() - started) / 60, 2),
+        "settings": {"epochs": epochs, "learning_rate": recipe.learning_rate * FINE_TUNE_LR_FACTOR,
+                     "correction_weight": CORRECTION_WEIGHT, "replay_per_correction": REPLAY_PER_CORRECTION,
+                     "holdout_fraction": HOLDOUT_FRACTION, "ema": "off",
+                     "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
         "gate": decision.as_dict(), "metrics_before_after": dice,
         "evidence": {split: {who: _evidence(r[who]) for who in r} for split, r in results.items()},
         "shipped": root if shipped is not None else base,
@@ -285,12 +307,22 @@ def _lineage_markdown(card: dict[str, Any]) -> str:
              f"- Corrections used: {lin['corrections_train']} for training, {lin['corrections_holdout']} held back "
              f"for the decision; base training cases: {lin['base_train_cases']}",
              f"- Epochs: {lin['epochs']}; job time {lin['wall_time_min']} min; created {lin['created']}",
+             f"- Fine-tune settings: {_settings_words(lin.get('settings'))}",
              f"- Lineage: {' → '.join(lin['chain'])}",
              f"- Gate: {verdict(gate)} — {gate['reason']} (promotion is an admin's separate, explicit step)", "",
              "| split | parent Dice | candidate Dice |", "|---|---|---|"]
     for split, d in lin["metrics_before_after"].items():
         lines.append(f"| {split} | {d.get('parent', float('nan')):.4f} | {d.get('candidate', float('nan')):.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def _settings_words(settings: dict[str, Any] | None) -> str:
+    if not settings:
+        return "not recorded (an earlier release)"
+    return (f"{settings['epochs']} epochs at LR {settings['learning_rate']:.1e}, each correction "
+            f"{settings['correction_weight']}x per epoch, {settings['replay_per_correction']} base image(s) replayed "
+            f"per correction, {settings['holdout_fraction']:.0%} held back for the gate, weight average "
+            f"{settings['ema']} (chosen by {settings['chosen_by']})")
 
 
 def verdict(gate: dict[str, Any]) -> str:
