@@ -60,9 +60,13 @@ def _fails(message: str):  # type: ignore[no-untyped-def]
 def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
     """Start / watch / cancel the background segmentation of new cases (survives reloads)."""
 
-    @st.fragment(run_every=2.0 if batch.running_job() else None)
+    was_running = batch.running_job() is not None
+
+    @st.fragment(run_every=2.0 if was_running else None)
     def panel() -> None:
         running = batch.running_job()
+        if running is None and was_running:
+            st.rerun(scope="app")  # the job just ended: refresh the counts and the table
         last = batch.latest()
         if running is not None:
             progress = batch.read_progress(Path(running["dir"])) or {}
