@@ -96,7 +96,7 @@ def _thumb_url(worklist: Worklist, case: Case) -> str | None:
     if not case.thumb_hash:
         return None
     try:
-        data = worklist.store._blob_path(case.thumb_hash).read_bytes()
+        data = worklist.store.blob_path(case.thumb_hash).read_bytes()
     except (OSError, LungSegError):
         return None
     return "data:image/png;base64," + base64.b64encode(data).decode()

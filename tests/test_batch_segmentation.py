@@ -60,7 +60,7 @@ def test_cancel_then_resume_segments_each_case_once(worklist, seg):
 
 def test_a_damaged_file_is_reported_and_the_rest_segmented(worklist, seg):
     victim = worklist.list_cases()[2]
-    worklist.store._blob_path(victim.image_hash).write_bytes(b"garbage")
+    worklist.store.blob_path(victim.image_hash).write_bytes(b"garbage")
     summary = batch.segment_cases(worklist, seg, ANN)
     assert summary["done"] == 7 and [n for n, _ in summary["failed"]] == [victim.number]
 

@@ -156,7 +156,7 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
     bad = store.save_correction(bad_image, o2, c2, model_name="m", model_version="1", actor=ANN, status="submitted")
     for r in (good, bad):
         store.review(r.id, "approve", actor=REV)
-    store._blob_path(bad.image_hash).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    store.blob_path(bad.image_hash).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(StoreFileError, match="damaged"):
         store.load_image(bad.image_hash)
     assert "damaged" in store.file_problem(store.get(bad.id)) and store.file_problem(store.get(good.id)) is None
@@ -164,7 +164,7 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
         assert len([n for n in zf.namelist() if n.startswith("masks/")]) == 1
         assert bad.id in zf.read("SKIPPED.txt").decode()
     assert len(export_coco(store)["annotations"]) == 1
-    store._blob_path(bad.image_hash).unlink()
+    store.blob_path(bad.image_hash).unlink()
     with pytest.raises(StoreFileError, match="missing"):
         store.load_image(bad.image_hash)
 

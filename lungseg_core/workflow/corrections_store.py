@@ -60,7 +60,7 @@ class StoreFileError(StoreError):
 
 
 @contextlib.contextmanager
-def _storage_errors() -> Iterator[None]:
+def storage_errors() -> Iterator[None]:
     """Disk full, database locked or unreadable: one clear error instead of a traceback."""
     try:
         yield
@@ -145,17 +145,17 @@ class CorrectionsStore(Protocol):
     def load_mask(self, content_hash: str) -> np.ndarray: ...
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _png(array: np.ndarray) -> bytes:
+def png_of(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 
-def _image_for_storage(image: np.ndarray) -> np.ndarray:
+def image_for_storage(image: np.ndarray) -> np.ndarray:
     """Keep 8- and 16-bit pixels as they are; other types (DICOM floats) are scaled to 16 bits."""
     arr = np.asarray(image)
     if arr.dtype in (np.uint8, np.uint16):
@@ -191,16 +191,16 @@ class SQLiteCorrectionsStore:
     def _connect(self) -> sqlite3.Connection:
         return connect(self.db_path)
 
-    def _blob_path(self, content_hash: str) -> Path:
+    def blob_path(self, content_hash: str) -> Path:
         if not (len(content_hash) == 64 and all(c in "0123456789abcdef" for c in content_hash)):
             raise StoreError(f"not a content hash: {content_hash!r}")
         return self.blobs / content_hash[:2] / f"{content_hash}.png"
 
-    def _put_blob(self, data: bytes, created: list[str] | None = None) -> str:
+    def put_blob(self, data: bytes, created: list[str] | None = None) -> str:
         """Write once, atomically: temp file in the same folder, fsync, rename. A hash whose file
         this call wrote is appended to `created` (so a failed save can remove what it wrote)."""
         content_hash = hashlib.sha256(data).hexdigest()
-        path = self._blob_path(content_hash)
+        path = self.blob_path(content_hash)
         if path.exists():
             return content_hash
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,10 +253,10 @@ class SQLiteCorrectionsStore:
                               model_version=model_version, note=note, status=status, parent_id=parent_id,
                               case_label=case_label, pixel_spacing_mm=pixel_spacing_mm)
         except BaseException:
-            self._remove_unreferenced(created)  # a failed save leaves no orphan files
+            self.remove_unreferenced(created)  # a failed save leaves no orphan files
             raise
 
-    def _remove_unreferenced(self, hashes: list[str]) -> None:
+    def remove_unreferenced(self, hashes: list[str]) -> None:
         if not hashes:
             return
         try:
@@ -265,7 +265,7 @@ class SQLiteCorrectionsStore:
                 in_use = _files_in_use(con)
                 for h in hashes:
                     if h not in in_use:
-                        self._blob_path(h).unlink(missing_ok=True)
+                        self.blob_path(h).unlink(missing_ok=True)
             finally:
                 con.close()
         except (sqlite3.Error, OSError):
@@ -275,19 +275,19 @@ class SQLiteCorrectionsStore:
               actor: User, model_name: str, model_version: str, note: str, status: str, parent_id: str | None,
               case_label: str | None, pixel_spacing_mm: tuple[float, float] | None) -> Correction:
         try:
-            image_hash = self._put_blob(_png(_image_for_storage(image)), created)
-            original_hash = self._put_blob(_png(original.astype(np.uint8) * 255), created)
-            corrected_hash = self._put_blob(_png(corrected.astype(np.uint8) * 255), created)
+            image_hash = self.put_blob(png_of(image_for_storage(image)), created)
+            original_hash = self.put_blob(png_of(original.astype(np.uint8) * 255), created)
+            corrected_hash = self.put_blob(png_of(corrected.astype(np.uint8) * 255), created)
         except OSError as exc:
             raise StoreError(f"the store could not write its files ({exc.strerror or exc})") from exc
         record = Correction(
             id=uuid.uuid4().hex, image_hash=image_hash, model_name=model_name, model_version=model_version,
             original_mask_hash=original_hash, corrected_mask_hash=corrected_hash, annotator=actor.username,
-            created_at=_now(), note=note, status=status, parent_id=parent_id,
+            created_at=utc_now(), note=note, status=status, parent_id=parent_id,
             case_label=case_label.strip() if case_label and case_label.strip() else None,
             height=int(image.shape[0]), width=int(image.shape[1]),
             pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
-        with _storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), transaction(self.db_path) as con:
             check_not_held_by_other(con, actor, image_hash)
             latest = self._latest_row(con, image_hash)
             if parent_id is None and latest is not None:
@@ -338,7 +338,7 @@ class SQLiteCorrectionsStore:
         The masks never change; the status, an append-only log entry and an audit entry do."""
         if action not in TRANSITIONS:
             raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
-        with _storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), transaction(self.db_path) as con:
             row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
                               (correction_id,)).fetchone()
             if row is None:
@@ -349,8 +349,8 @@ class SQLiteCorrectionsStore:
             new_status = check_transition(action, row[0], actor, row[1])
             con.execute("UPDATE corrections SET status = ? WHERE id = ?", (new_status, correction_id))
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
-                        "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, _now()))
-            con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (_now(), row[2]))
+                        "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, utc_now()))
+            con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (utc_now(), row[2]))
             audit.record(con, actor.username, audit_action(action), correction_id,
                          {"from": row[0], "to": new_status}, note)
         return self.get(correction_id)
@@ -381,7 +381,7 @@ class SQLiteCorrectionsStore:
             audit.record(con, actor.username, "case_deleted", image_hash[:12],
                          {"versions": len(ids), "files": len(doomed)}, reason.strip())
         for content_hash in doomed:  # after the commit: a crash here leaves an unreferenced file, never a record without one
-            self._blob_path(content_hash).unlink(missing_ok=True)
+            self.blob_path(content_hash).unlink(missing_ok=True)
         return len(doomed)
 
     # -- reading --------------------------------------------------------------------------
@@ -438,7 +438,7 @@ class SQLiteCorrectionsStore:
         return [StatusChange(*r) for r in rows]
 
     def _load_png(self, content_hash: str) -> np.ndarray:
-        path = self._blob_path(content_hash)
+        path = self.blob_path(content_hash)
         if not path.is_file():
             raise StoreFileError(f"the file {content_hash[:12]} is missing from the store")
         try:

@@ -25,7 +25,7 @@ import numpy as np
 from ..people import audit
 from ..people.access_control import User, require
 from .case_claims import CLAIM_MINUTES, live_claim
-from .corrections_store import SQLiteCorrectionsStore, StoreError, _image_for_storage, _now, _png, _storage_errors
+from .corrections_store import SQLiteCorrectionsStore, StoreError, image_for_storage, png_of, storage_errors, utc_now
 from ..imaging.lung_measurements import measure_lungs
 from .review_workflow import CASE_STATUSES, IN_PROGRESS, NEW, REJECTED, SEGMENTED, SUBMITTED, case_status
 from .store_schema import connect, transaction
@@ -134,7 +134,7 @@ class Worklist:
         return out
 
     def list_cases(self, status: str | None = None) -> list[Case]:
-        with _storage_errors():
+        with storage_errors():
             con = connect(self.db_path)
             try:
                 cases = self._cases(con)
@@ -181,16 +181,16 @@ class Worklist:
             raise StoreError("the image must be a 2-D array")
         created: list[str] = []
         try:
-            with _storage_errors():
-                image_hash = self.store._put_blob(_png(_image_for_storage(image)), created)
-                thumb_hash = self.store._put_blob(_png(thumbnail(image)), created)
+            with storage_errors():
+                image_hash = self.store.put_blob(png_of(image_for_storage(image)), created)
+                thumb_hash = self.store.put_blob(png_of(thumbnail(image)), created)
                 with transaction(self.db_path) as con:
                     row = con.execute("SELECT number FROM cases WHERE image_hash = ?", (image_hash,)).fetchone()
                     if row is not None:
                         created.clear()  # the files belong to the existing case
                         number, is_new = int(row[0]), False
                     else:
-                        at = _now()
+                        at = utc_now()
                         cur = con.execute(
                             "INSERT INTO cases (image_hash, label, height, width, pixel_spacing, thumb_hash, added_at, "
                             "added_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,7 +199,7 @@ class Worklist:
                              thumb_hash, at, actor.username, at))
                         number, is_new = int(cur.lastrowid), True
         except BaseException:
-            self.store._remove_unreferenced(created)
+            self.store.remove_unreferenced(created)
             raise
         return self.get(number), is_new
 
@@ -209,9 +209,9 @@ class Worklist:
 
     def set_label(self, number: int, label: str, actor: User) -> Case:
         require(actor, "save_correction")
-        with _storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), transaction(self.db_path) as con:
             if con.execute("UPDATE cases SET label = ?, updated_at = ? WHERE number = ?",
-                           ((label or "").strip() or None, _now(), int(number))).rowcount != 1:
+                           ((label or "").strip() or None, utc_now(), int(number))).rowcount != 1:
                 raise StoreError(f"there is no case {number}")
             audit.record(con, actor.username, "case_labelled", str(number))
         return self.get(number)
@@ -224,10 +224,10 @@ class Worklist:
         case = self.get(number)
         if mask.shape != (case.height, case.width):
             raise StoreError(f"mask {mask.shape} does not match case {number} ({case.height}, {case.width})")
-        with _storage_errors():
-            mask_hash = self.store._put_blob(_png(mask.astype(np.uint8) * 255))
+        with storage_errors():
+            mask_hash = self.store.put_blob(png_of(mask.astype(np.uint8) * 255))
             with transaction(self.db_path) as con:
-                at = _now()
+                at = utc_now()
                 con.execute("UPDATE cases SET mask_hash = ?, model_name = ?, model_version = ?, segmented_at = ?, "
                             "quality = ?, updated_at = ? WHERE number = ?",
                             (mask_hash, model_name, model_version, at, json.dumps(quality), at, int(number)))
@@ -237,7 +237,7 @@ class Worklist:
         missing = [c for c in self.list_cases() if c.thumb_hash is None]
         for c in missing:
             try:
-                thumb = self.store._put_blob(_png(thumbnail(self.store.load_image(c.image_hash))))
+                thumb = self.store.put_blob(png_of(thumbnail(self.store.load_image(c.image_hash))))
             except StoreError:
                 continue  # a damaged file is flagged elsewhere; the row shows no preview
             with transaction(self.db_path) as con:
@@ -251,7 +251,7 @@ class Worklist:
         queue = queue or ANNOTATOR_QUEUE
         require(actor, "approve" if SUBMITTED in queue else "claim")
         expires = (datetime.now(timezone.utc) + timedelta(minutes=CLAIM_MINUTES)).isoformat()
-        with _storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), transaction(self.db_path) as con:
             mine = {h for (h,) in con.execute("SELECT image_hash FROM claims WHERE username = ?", (actor.username,))}
             candidates = [c for c in self._cases(con) if c.status in queue and c.number != after
                           and (c.holder is None or c.holder == actor.username)]
