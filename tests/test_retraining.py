@@ -263,6 +263,7 @@ def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_di
     from lungseg_core.learning.retraining import prepare_data
 
     monkeypatch.setattr(retraining, "REPLAY_PER_CORRECTION", 0)  # at least one base image is still mixed in
+    monkeypatch.setattr(retraining, "REPLAY_MIN", 0)
     counts = prepare_data(env, tmp_path / "job", base_data=tiny_data_dir)
     assert counts["base_train"] == 1 and counts["base_val"] == 1 and counts["base_test"] == 1
     assert counts["corrections_train"] % retraining.CORRECTION_WEIGHT == 0

@@ -37,10 +37,11 @@ HOLDOUT_FRACTION = 0.25
 # Montgomery's films as the corrections; choices on val splits, see bench/results/loop.txt). Release 2
 # did 1 epoch over every base train image plus each correction 3 times at 0.2 x the recipe's LR;
 # at 50 corrections this gives more gain per correction at the same forgetting and time: each
-# correction 4 times per epoch, 1 base image replayed per correction (a random subset, so the model
-# keeps seeing its own data without drowning the new films), 4 epochs at the recipe's LR.
+# correction 4 times per epoch, 1 base image replayed per correction and at least 50 (a random subset,
+# so the model keeps seeing its own data without drowning the new films), 4 epochs at the recipe's LR.
 CORRECTION_WEIGHT = 4  # each training correction is seen this many times per epoch
-REPLAY_PER_CORRECTION = 1  # base train images mixed in per training correction
+REPLAY_PER_CORRECTION = 1  # base train images mixed in per training correction ...
+REPLAY_MIN = 50  # ... and never fewer (with 10-25 corrections, 1 per correction forgot > 0.002 Dice)
 FINE_TUNE_EPOCHS = 4
 FINE_TUNE_LR_FACTOR = 1.0
 
@@ -168,7 +169,7 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
         base_cases = read_manifest(base_data)
         base_train = sorted((c for c in base_cases if c.split == "train"), key=lambda c: c.id)
         n_train = len(exported) - len(holdout)
-        keep = min(len(base_train), max(1, REPLAY_PER_CORRECTION * n_train))
+        keep = min(len(base_train), max(1, REPLAY_PER_CORRECTION * n_train, REPLAY_MIN))
         rng = random.Random(len(exported))  # the same corrections replay the same base images
         replay = {c.id for c in rng.sample(base_train, keep)} if base_train else set()
         for case in base_cases:
@@ -272,6 +273,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
         "epochs": epochs, "wall_time_min": round((time.perf_counter() - started) / 60, 2),
         "settings": {"epochs": epochs, "learning_rate": recipe.learning_rate * FINE_TUNE_LR_FACTOR,
                      "correction_weight": CORRECTION_WEIGHT, "replay_per_correction": REPLAY_PER_CORRECTION,
+                     "replay_min": REPLAY_MIN,
                      "holdout_fraction": HOLDOUT_FRACTION, "ema": "off",
                      "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
         "gate": decision.as_dict(), "metrics_before_after": dice,
@@ -321,7 +323,7 @@ def _settings_words(settings: dict[str, Any] | None) -> str:
         return "not recorded (an earlier release)"
     return (f"{settings['epochs']} epochs at LR {settings['learning_rate']:.1e}, each correction "
             f"{settings['correction_weight']}x per epoch, {settings['replay_per_correction']} base image(s) replayed "
-            f"per correction, {settings['holdout_fraction']:.0%} held back for the gate, weight average "
+            f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back for the gate, weight average "
             f"{settings['ema']} (chosen by {settings['chosen_by']})")
 
 
