@@ -84,7 +84,8 @@ def main() -> int:
                     page.get_by_text("No case is waiting").wait_for()
                 else:
                     page.wait_for_function("u => location.href !== u", arg=before)
-                    page.locator("canvas.upper-canvas").wait_for(state="visible")
+                    wait_until_idle(page)
+                    page.locator("canvas.upper-canvas").last.wait_for(state="visible")
                 wait_until_idle(page)
                 waits.append(time.perf_counter() - start)
                 clicks.append(n)
