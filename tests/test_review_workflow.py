@@ -144,10 +144,10 @@ def test_claims_block_a_second_editor_and_lapse(tmp_path):
     store = SQLiteCorrectionsStore(tmp_path)
     claims = Claims(store.db_path)
     image, mask, fixed = _case(7)
-    from lungseg_core.workflow.corrections_store import image_for_storage, _png  # the hash the store will give it
+    from lungseg_core.workflow.corrections_store import image_for_storage, png_of  # the hash the store will give it
     import hashlib
 
-    image_hash = hashlib.sha256(_png(image_for_storage(image))).hexdigest()
+    image_hash = hashlib.sha256(png_of(image_for_storage(image))).hexdigest()
     claims.claim(ANN, image_hash)
     claims.claim(ANN, image_hash)  # renewing one's own claim
     with pytest.raises(ClaimHeldError, match="ann is editing this X-ray"):
