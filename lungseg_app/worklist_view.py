@@ -9,7 +9,7 @@ import streamlit as st
 from lungseg_core import LungSegError
 from lungseg_core.workflow import batch_segmentation as batch
 from lungseg_core.people.access_control import User
-from lungseg_core.workflow.case_import import from_uploads, from_zip, import_sources
+from lungseg_core.workflow.case_import import from_uploads, from_zip, import_sources, unreadable
 from lungseg_core.imaging.image_io import UPLOAD_TYPES
 from lungseg_core.workflow.worklist import Case, Worklist
 
@@ -35,7 +35,7 @@ def import_panel(worklist: Worklist, user: User) -> None:
                     for name, read, size in from_zip(z):
                         yield f"{z.name}: {name}", read, size
                 except LungSegError as exc:
-                    yield z.name, _fails(str(exc)), 0
+                    yield z.name, unreadable(str(exc)), 0
 
         with st.spinner("Reading and storing the X-rays…"):
             report = import_sources(worklist, sources(), user, label or None, how="upload")
@@ -49,12 +49,6 @@ def import_panel(worklist: Worklist, user: User) -> None:
             st.dataframe([{"file": n, "result": f"already case {c}"} for n, c in report.duplicates]
                          + [{"file": n, "result": f"not imported: {why}"} for n, why in report.failed],
                          hide_index=True, width="stretch")
-
-
-def _fails(message: str):  # type: ignore[no-untyped-def]
-    def read() -> bytes:
-        raise LungSegError(message)
-    return read
 
 
 def segmentation_panel(store_root: Path, user: User, pending: int) -> None:

@@ -23,10 +23,9 @@ def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    from .workflow.corrections_store import default_store_dir
+    from .cli import _store_root  # the one reading of --store / $LUNGSEG_STORE
 
-    text = args.store or str(default_store_dir())
-    return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
+    return _store_root(args)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

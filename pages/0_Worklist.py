@@ -9,7 +9,8 @@ from lungseg_app.state import cached_store, sidebar
 from lungseg_app.worklist_view import case_table, import_panel, segmentation_panel
 from lungseg_core import LungSegError
 from lungseg_core.workflow.review_workflow import CASE_STATUSES
-from lungseg_core.workflow.worklist import SORTS, filter_cases, progress_share, rows_csv, rows_json, sort_cases
+from lungseg_core.workflow.worklist import (SORTS, filter_cases, progress_share, rows_csv, rows_json, sort_cases,
+                                           status_counts)
 
 st.set_page_config(page_title="Worklist · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -31,13 +32,14 @@ if message:
     st.info(message)
 
 try:
-    worklist.ensure_thumbnails(user)
     cases = worklist.list_cases()
+    if worklist.ensure_thumbnails(cases):
+        cases = worklist.list_cases()
 except LungSegError as exc:
     st.error(f"The worklist cannot be read: {exc}")
     st.stop()
 
-counts = {s: sum(c.status == s for c in cases) for s in CASE_STATUSES}
+counts = status_counts(cases)
 cols = st.columns(len(CASE_STATUSES))
 for col, status in zip(cols, CASE_STATUSES):
     col.metric(status.capitalize(), counts[status])

@@ -53,15 +53,20 @@ BROWSER_PEOPLE = {"admin": ("head of imaging 1", "admin"),
 def app_store(tmp_path_factory) -> Path:
     """The corrections store used by the app server in browser tests, with an admin, an annotator
     and a reviewer (BROWSER_PEOPLE)."""
+    root = tmp_path_factory.mktemp("browser-store")
+    add_browser_people(root)
+    return root
+
+
+def add_browser_people(store_dir: Path) -> None:
+    """The admin, annotator and reviewer of BROWSER_PEOPLE, in the store at `store_dir`."""
     from lungseg_core.people.accounts import UserDirectory
 
-    root = tmp_path_factory.mktemp("browser-store")
-    users = UserDirectory(root / "store.sqlite")
+    users = UserDirectory(Path(store_dir) / "store.sqlite")
     admin = users.create_first_admin("admin", BROWSER_PEOPLE["admin"][0])
     for name, (password, roles) in BROWSER_PEOPLE.items():
         if name != "admin":
             users.add_user(admin, name, roles, password, must_change_password=False)
-    return root
 
 
 def browser_sign_in(page, url: str, username: str, password: str | None = None) -> None:

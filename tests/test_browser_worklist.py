@@ -9,22 +9,18 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.local_server import draw_erase_stroke, streamlit_app, wait_until_idle
-from lungseg_core.people.accounts import UserDirectory
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.worklist import Worklist
 
-from .conftest import BROWSER_PEOPLE, browser_sign_in
+from .conftest import add_browser_people, browser_sign_in
 
 TIMEOUT_MS = 120_000
 
 
 def test_import_segment_next_edit_save_and_next_review(browser, tmp_path):
     store_dir = tmp_path / "store"
-    users = UserDirectory(store_dir / "store.sqlite")
-    admin = users.create_first_admin("admin", BROWSER_PEOPLE["admin"][0])
-    for name in ("browser-annotator", "browser-reviewer"):
-        users.add_user(admin, name, BROWSER_PEOPLE[name][1], BROWSER_PEOPLE[name][0], must_change_password=False)
+    add_browser_people(store_dir)
     files = []
     for i, s in enumerate(list_samples()[:3]):
         path = tmp_path / f"film_{i}.png"

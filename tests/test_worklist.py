@@ -169,7 +169,7 @@ def test_store_written_by_release_2_upgrades_to_cases(tmp_path):
     assert cases[0].label == "ward 3 film" and cases[0].pixel_spacing_mm == (0.15, 0.15)
     assert cases[1].holder == "amy"  # release 2's claim is kept
     assert all(c.mask_hash and c.model_name for c in cases)
-    assert worklist.ensure_thumbnails(ADMIN) == 3 and all(c.thumb_hash for c in worklist.list_cases())
+    assert worklist.ensure_thumbnails(worklist.list_cases()) == 3 and all(c.thumb_hash for c in worklist.list_cases())
     # users and audit carried over
     con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
     assert con.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 2

@@ -167,43 +167,54 @@ def latest_job(root: Path | None = None) -> dict[str, Any] | None:
     return {"id": dirs[-1].name, "dir": str(dirs[-1]), **progress}
 
 
-def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 4, size: int | None = None,
-              extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
-    """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
-    require(actor, "retrain")
-    root = jobs_dir()
+def new_job_dir(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    job_dir = root / job_id
-    info = {"id": job_id, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
-            "started_by": actor.username}
-    _acquire(info)  # held by this (live) server process until the job process takes it over
+    return root / (time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+
+
+def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progress: dict[str, Any],
+              lock_name: str = RETRAIN_LOCK, what: str = "A retraining job") -> dict[str, Any]:
+    """Take the lock (held by this live server process until the job process takes it over), start
+    `cmd` detached with its log in the job folder, and hand the lock to it. A failed start never
+    leaves a lock behind. Shared by retraining and batch segmentation."""
+    _acquire(info, lock_name, what)
     try:
         job_dir.mkdir()
-        write_progress(job_dir, state="starting", base=base, epochs=epochs, started_by=actor.username)
-        cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
-               "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
-        if data_dir is not None:
-            cmd += ["--data", str(data_dir)]
-        if size:
-            cmd += ["--size", str(size)]
-        cmd += extra_args or []
+        write_progress(job_dir, **first_progress)
         with open(job_dir / "log.txt", "w") as log:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
     except BaseException:
-        _release(job_dir)  # a failed start never leaves a lock behind
+        _release(job_dir, lock_name)
         if job_dir.is_dir():
             write_progress(job_dir, state="failed", message="the job could not be started")
         raise
     info["pid"] = proc.pid
-    with _guard() as lock:  # hand the lock to the job, unless it has already finished and released it
+    with _guard(lock_name) as lock:  # hand the lock to the job, unless it has already finished and released it
         try:
             if json.loads(lock.read_text()).get("dir") == str(job_dir):
                 _write_lock(lock, info)
         except (OSError, ValueError):
             pass
-    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "retrain_started", job_id,
+    return info
+
+
+def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 4, size: int | None = None,
+              extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
+    """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
+    require(actor, "retrain")
+    job_dir = new_job_dir(jobs_dir())
+    info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
+            "started_by": actor.username}
+    cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
+           "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
+    if data_dir is not None:
+        cmd += ["--data", str(data_dir)]
+    if size:
+        cmd += ["--size", str(size)]
+    cmd += extra_args or []
+    spawn_job(job_dir, cmd, info, {"state": "starting", "base": base, "epochs": epochs, "started_by": actor.username})
+    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "retrain_started", job_dir.name,
                                                        {"base": base, "epochs": epochs})
     return info
 

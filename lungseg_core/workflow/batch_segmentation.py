@@ -9,10 +9,8 @@ next run only takes cases that still have no mask.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +19,8 @@ from ..people.access_control import User, require
 from ..people.audit import AuditLog
 from .case_segmentation import segment_batch
 from .corrections_store import SQLiteCorrectionsStore, StoreError
-from ..learning.retrain_jobs import (ROOT, JobBusyError, _acquire, _guard, _pid_alive, _release, _write_lock, active_job,
-                           claim_lock_for_process, jobs_dir, latest_job, read_progress, write_progress)
+from ..learning.retrain_jobs import (JobBusyError, _pid_alive, _release, active_job, claim_lock_for_process, jobs_dir,
+                                    latest_job, new_job_dir, read_progress, spawn_job, write_progress)
 from .worklist import Worklist, case_quality
 
 LOCK = "segment.json"
@@ -69,37 +67,14 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
 def start_job(store_path: Path, actor: User, model: str | None = None) -> dict[str, Any]:
     """Spawn `python -m lungseg_core segment-cases` detached; refuse if one is running."""
     require(actor, "segment")
-    root = segment_jobs_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    job_dir = root / job_id
-    info = {"id": job_id, "pid": os.getpid(), "dir": str(job_dir), "started": time.time(), "started_by": actor.username}
-    _acquire(info, LOCK, WHAT)
-    try:
-        job_dir.mkdir()
-        write_progress(job_dir, state="starting", started_by=actor.username, done=0, total=0)
-        cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--store", str(store_path), "--job-dir",
-               str(job_dir), "--started-by", actor.username]
-        if model:
-            cmd += ["--model", model]
-        with open(job_dir / "log.txt", "w") as log:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    except BaseException:
-        _release(job_dir, LOCK)
-        if job_dir.is_dir():
-            write_progress(job_dir, state="failed", message="the job could not be started")
-        raise
-    info["pid"] = proc.pid
-    import json
-
-    with _guard(LOCK) as lock:
-        try:
-            if json.loads(lock.read_text()).get("dir") == str(job_dir):
-                _write_lock(lock, info)
-        except (OSError, ValueError):
-            pass
-    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_started", job_id)
+    job_dir = new_job_dir(segment_jobs_dir())
+    info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "started": time.time(),
+            "started_by": actor.username}
+    cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--store", str(store_path), "--job-dir",
+           str(job_dir), "--started-by", actor.username] + (["--model", model] if model else [])
+    spawn_job(job_dir, cmd, info, {"state": "starting", "started_by": actor.username, "done": 0, "total": 0},
+              LOCK, WHAT)
+    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_started", job_dir.name)
     return info
 
 

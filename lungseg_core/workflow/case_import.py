@@ -109,16 +109,17 @@ def from_paths(paths: Iterable[str | Path]) -> Iterator[Source]:
                     for name, read, size in from_zip(f):
                         yield f"{f}:{name}", read, size
                 except LungSegError as exc:
-                    yield str(f), _raiser(str(exc)), 0
+                    yield str(f), unreadable(str(exc)), 0
             else:
                 yield str(f), (lambda f=f: f.read_bytes()), f.stat().st_size
 
 
 def _missing(path: Path) -> Callable[[], bytes]:
-    return _raiser(f"no such file or folder: {path}")
+    return unreadable(f"no such file or folder: {path}")
 
 
-def _raiser(message: str) -> Callable[[], bytes]:
+def unreadable(message: str) -> Callable[[], bytes]:
+    """A source that cannot be read: the import lists it with `message`."""
     def read() -> bytes:
         raise LungSegError(message)
     return read

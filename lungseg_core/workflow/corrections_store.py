@@ -115,24 +115,6 @@ class CorrectionsStore(Protocol):
                         actor: User, model_name: str, model_version: str, note: str = "",
                         status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
                         pixel_spacing_mm: tuple[float, float] | None = None) -> Correction: ...
-    @staticmethod
-    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
-        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
-        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
-        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
-        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
-                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
-                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
-                     record.created_at, record.created_at))
-        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
-                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
-                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
-                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
-                                             record.model_name, record.model_version, record.created_at,
-                                             record.image_hash))
-
     def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction: ...
     def delete_case(self, image_hash: str, actor: User, reason: str) -> int: ...
     def latest_version(self, image_hash: str) -> Correction | None: ...

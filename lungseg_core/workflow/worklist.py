@@ -113,9 +113,12 @@ class Worklist:
     def _cases(self, con: Any, where: str = "", args: Iterable[Any] = ()) -> list[Case]:
         rows = con.execute(f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY number", tuple(args)).fetchall()
         latest: dict[str, tuple[str, str, str, str]] = {}
+        # one case (get, by_image: every import and page run) reads only its own versions, not the whole table
+        only = " AND image_hash = ?" if len(rows) == 1 else ""
         for vid, image_hash, status, author, created in con.execute(
                 "SELECT id, image_hash, status, annotator, created_at FROM corrections WHERE id NOT IN "
-                "(SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL)"):
+                "(SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL)" + only,
+                (rows[0][1],) if only else ()):
             if image_hash not in latest or created > latest[image_hash][3]:
                 latest[image_hash] = (vid, status, author, created)
         now = datetime.now(timezone.utc).isoformat()
@@ -161,15 +164,7 @@ class Worklist:
         return found[0] if found else None
 
     def counts(self) -> dict[str, int]:
-        cases = self.list_cases()
-        return {s: sum(c.status == s for c in cases) for s in CASE_STATUSES}
-
-    def neighbours(self, number: int, numbers: list[int]) -> tuple[int | None, int | None]:
-        """Previous and next case numbers around `number` in a list the user is looking at."""
-        if number not in numbers:
-            return None, numbers[0] if numbers else None
-        i = numbers.index(number)
-        return (numbers[i - 1] if i > 0 else None), (numbers[i + 1] if i + 1 < len(numbers) else None)
+        return status_counts(self.list_cases())
 
     # -- writing --------------------------------------------------------------------------
     def add_case(self, image: np.ndarray, actor: User, label: str | None = None,
@@ -232,9 +227,10 @@ class Worklist:
                             "quality = ?, updated_at = ? WHERE number = ?",
                             (mask_hash, model_name, model_version, at, json.dumps(quality), at, int(number)))
 
-    def ensure_thumbnails(self, actor: User) -> int:
-        """Cases carried over from an earlier release have no preview yet: make them (once)."""
-        missing = [c for c in self.list_cases() if c.thumb_hash is None]
+    def ensure_thumbnails(self, cases: list[Case]) -> int:
+        """Cases carried over from an earlier release have no preview yet: make them (once). Takes the
+        cases the caller already read; returns how many it made (0: nothing to re-read)."""
+        missing = [c for c in cases if c.thumb_hash is None]
         for c in missing:
             try:
                 thumb = self.store.put_blob(png_of(thumbnail(self.store.load_image(c.image_hash))))
@@ -328,6 +324,11 @@ def sort_cases(cases: list[Case], by: str = "priority") -> list[Case]:
     order = {s: i for i, s in enumerate(ANNOTATOR_QUEUE + REVIEWER_QUEUE)}
     return sorted(cases, key=lambda c: (order.get(c.status, 99), 0 if c.flags else 1,
                                         c.estimated_dice if c.estimated_dice is not None else 1.0, c.number))
+
+
+def status_counts(cases: list[Case]) -> dict[str, int]:
+    """Cases per status, every status present (the worklist's counters)."""
+    return {s: sum(c.status == s for c in cases) for s in CASE_STATUSES}
 
 
 def progress_share(counts: dict[str, int]) -> float:
