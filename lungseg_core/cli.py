@@ -181,6 +181,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_click(args: argparse.Namespace) -> int:
+    from .learning.click_training import ClickTrainOptions, train_click_model
+
+    path = train_click_model(ClickTrainOptions(
+        Path(args.data), Path(args.out), base=args.base, max_steps=args.max_steps, max_minutes=args.max_minutes,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, limit=args.limit,
+        checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None))
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lungseg_core", description="LungSeg Studio engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("images", nargs="+", help="PNG, JPEG or DICOM files")
             p.add_argument("--out", default="masks", help="output folder for <stem>_mask.png")
+
+    p = sub.add_parser("train-click", help="train the click-to-fix network from the default's weights (resumes)")
+    p.add_argument("--data", required=True, help="folder with manifest.csv (its train split is used)")
+    p.add_argument("--out", default="runs/click_fix", help="where click_fix.safetensors and the training log go")
+    p.add_argument("--checkpoint-dir", help="where the resumable checkpoint goes (default: --out)")
+    p.add_argument("--base", default=DEFAULT_MODEL)
+    p.add_argument("--max-steps", type=int, default=3000)
+    p.add_argument("--max-minutes", type=float, default=60.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--limit", type=int, help="first N train cases only (smoke tests)")
+    p.set_defaults(func=_cmd_train_click)
 
     p = sub.add_parser("refresh-card", help="re-evaluate a model's val/test figures with its current inference settings")
     p.add_argument("--model", default=DEFAULT_MODEL)
