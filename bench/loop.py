@@ -73,6 +73,11 @@ SETTINGS: dict[str, dict] = {
     # what `retrain` now ships: floor, with the gate's 25 % held back
     "floor_gate": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                    "ema": 0.0},
+    # the gate's fit, then (once the gate has decided) one more epoch with every correction training
+    "gate_all": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                 "ema": 0.0, "then_all_epochs": 1},
+    "gate3_all": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                  "ema": 0.0, "then_all_epochs": 1},
 }
 
 
@@ -198,8 +203,15 @@ def main() -> int:
                     train(r, TrainOptions(data_dir=run / "data", out_dir=run / "out", epochs=s["epochs"], resume=False,
                                           evaluate_test=False, init_weights=base_weights, output_name="ft",
                                           learning_rate=recipe.learning_rate * s["lr_factor"]))
+                    weights = run / "out" / "ft.safetensors"
+                    if s.get("then_all_epochs"):  # after the gate: all corrections train, from the gated weights
+                        write_manifest(run / "data_all", picked, home_train, home_val, {**s, "holdout": 0.0})
+                        train(r, TrainOptions(data_dir=run / "data_all", out_dir=run / "out", epochs=s["then_all_epochs"],
+                                              resume=False, evaluate_test=False, init_weights=weights,
+                                              output_name="ft_all", learning_rate=recipe.learning_rate * s["lr_factor"]))
+                        weights = run / "out" / "ft_all.safetensors"
                     minutes = (time.perf_counter() - started) / 60
-                    tuned = segmenter_from_weights(r, run / "out" / "ft.safetensors")
+                    tuned = segmenter_from_weights(r, weights)
                     row = {"n": n, "select": how, "settings": name, "variant": variant, **counts, "minutes": minutes,
                            "site_val": dice_of(tuned, gain_val), "home_val": dice_of(tuned, home_val)}
                     if args.test:

@@ -269,3 +269,31 @@ def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_di
     assert counts["corrections_train"] % retraining.CORRECTION_WEIGHT == 0
     again = prepare_data(env, tmp_path / "job2", base_data=tiny_data_dir)
     assert again == counts  # the same corrections replay the same base images
+
+
+def test_once_the_gate_recommends_all_corrections_train(env, tiny_data_dir, tmp_path, monkeypatch):
+    """The held-back corrections are used for the decision, then train too (one more epoch from the
+    gated weights); the card says so and its val figures are the shipped weights'."""
+    real_decide = retraining.decide
+
+    def recommending(*args, **kwargs):
+        d = real_decide(*args, **kwargs)
+        return retraining.GateDecision(True, "test: recommended", d.parent_val_dice, d.candidate_val_dice,
+                                       d.parent_holdout_dice, d.candidate_holdout_dice)
+
+    monkeypatch.setattr(retraining, "decide", recommending)
+    job = tmp_path / "job"
+    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
+    lineage = result["card"]["lineage"]
+    assert lineage["all_corrections"]["corrections"] == 4 and lineage["all_corrections"]["epochs"] == 1
+    import csv
+    rows = list(csv.DictReader(open(job / "data_all" / "manifest.csv")))
+    assert not [r for r in rows if r["split"] == "holdout"]
+    held = {r["id"] for r in csv.DictReader(open(job / "data" / "manifest.csv")) if r["split"] == "holdout"}
+    assert held and all(sum(r["id"] == h and r["split"] == "train" for r in rows) == retraining.CORRECTION_WEIGHT
+                        for h in held)
+    assert lineage["all_corrections"]["val_dice"] == lineage["metrics_before_after"]["val"]["candidate"]
+    assert "all 4 corrections training" in (models_dir() / f"{result['name']}.md").read_text()
+    gated = load_model(result["name"], directory=job / "out")
+    shipped = load_model(result["name"])
+    assert gated.version == shipped.version  # the published file is the all-corrections fit (copied over)

@@ -44,6 +44,9 @@ REPLAY_PER_CORRECTION = 1  # base train images mixed in per training correction 
 REPLAY_MIN = 50  # ... and never fewer (with 10-25 corrections, 1 per correction forgot > 0.002 Dice)
 FINE_TUNE_EPOCHS = 4
 FINE_TUNE_LR_FACTOR = 1.0
+# Once the gate recommends the candidate, the corrections it held back for its decision train too:
+# this many more epochs, from the gated weights, with every correction (bench/loop.py `gate_all`).
+ALL_CORRECTIONS_EPOCHS = 1
 
 
 #: The gate decides only with at least this many held-back corrections. Per-image Dice on another
@@ -188,6 +191,26 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
     return counts
 
 
+def all_corrections_data(data: Path, dest: Path) -> int:
+    """`dest/manifest.csv`: the job's manifest with the held-back corrections training too (each
+    CORRECTION_WEIGHT times, as the others); returns how many corrections train now."""
+    rows = []
+    with open(data / "manifest.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            for key in ("image_path", "mask_path"):
+                r[key] = str((data / r[key]).resolve())
+            if r["split"] == "holdout":
+                rows += [{**r, "split": "train"}] * CORRECTION_WEIGHT
+            else:
+                rows.append(r)
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["id", "source", "split", "image_path", "mask_path"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len({r["id"] for r in rows if r["source"] == "corrections" and r["split"] == "train"})
+
+
 def _mean_dice(report: dict[str, Any]) -> float:
     return report["by_source"]["all"]["dice"]["mean"]
 
@@ -265,6 +288,24 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     decision = decide(dice.get("val", {}).get("parent"), dice.get("val", {}).get("candidate"),
                       dice.get("holdout", {}).get("parent"), dice.get("holdout", {}).get("candidate"),
                       holdout_n=len(holdout))
+    all_trained = None
+    if decision.promote and holdout and ALL_CORRECTIONS_EPOCHS > 0:
+        if on_progress:
+            on_progress({"phase": "training on all corrections"})
+        n_all = all_corrections_data(data, job_dir / "data_all")
+        train(recipe, TrainOptions(
+            data_dir=job_dir / "data_all", out_dir=job_dir / "out_all", epochs=ALL_CORRECTIONS_EPOCHS,
+            batch_size=batch_size, resume=False, evaluate_test=False, init_weights=weights_path(name, out),
+            output_name=name, learning_rate=recipe.learning_rate * FINE_TUNE_LR_FACTOR, on_progress=on_progress,
+            should_stop=should_stop, max_steps=max_steps))
+        shutil.copy2(weights_path(name, job_dir / "out_all"), weights_path(name, out))
+        final = load_model(name, directory=out)
+        all_trained = {"epochs": ALL_CORRECTIONS_EPOCHS, "corrections": n_all}
+        for split, cases in (("val", val), ("test", test)):
+            if cases:  # the shipped weights' own figures; the held-back figures stay the gated fit's
+                results[split]["candidate"] = evaluate_cases(final, cases)["by_source"]
+        dice = {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
+        all_trained["val_dice"] = dice.get("val", {}).get("candidate")
     card["title"] = f"{parent.card.get('title', base) if parent.card else base} — fine-tuned ({name})"
     card["lineage"] = {
         "parent": base, "chain": card["lineage"]["chain"], "root_recipe": root, "parent_version": parent.version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -275,7 +316,9 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
                      "correction_weight": CORRECTION_WEIGHT, "replay_per_correction": REPLAY_PER_CORRECTION,
                      "replay_min": REPLAY_MIN,
                      "holdout_fraction": HOLDOUT_FRACTION, "ema": "off",
+                     "then_all_corrections_epochs": ALL_CORRECTIONS_EPOCHS,
                      "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
+        "all_corrections": all_trained,
         "gate": decision.as_dict(), "metrics_before_after": dice,
         "evidence": {split: {who: _evidence(r[who]) for who in r} for split, r in results.items()},
         "shipped": root if shipped is not None else base,
@@ -310,6 +353,9 @@ def _lineage_markdown(card: dict[str, Any]) -> str:
              f"for the decision; base training cases: {lin['base_train_cases']}",
              f"- Epochs: {lin['epochs']}; job time {lin['wall_time_min']} min; created {lin['created']}",
              f"- Fine-tune settings: {_settings_words(lin.get('settings'))}",
+             *([f"- After the gate recommended it: {lin['all_corrections']['epochs']} more epoch(s) with all "
+                f"{lin['all_corrections']['corrections']} corrections training (these are the shipped weights; val "
+                f"and test figures are theirs, held-back figures are the gated fit's)"] if lin.get("all_corrections") else []),
              f"- Lineage: {' → '.join(lin['chain'])}",
              f"- Gate: {verdict(gate)} — {gate['reason']} (promotion is an admin's separate, explicit step)", "",
              "| split | parent Dice | candidate Dice |", "|---|---|---|"]
@@ -323,8 +369,10 @@ def _settings_words(settings: dict[str, Any] | None) -> str:
         return "not recorded (an earlier release)"
     return (f"{settings['epochs']} epochs at LR {settings['learning_rate']:.1e}, each correction "
             f"{settings['correction_weight']}x per epoch, {settings['replay_per_correction']} base image(s) replayed "
-            f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back for the gate, weight average "
-            f"{settings['ema']} (chosen by {settings['chosen_by']})")
+            f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back for the gate"
+            + (f", then {settings['then_all_corrections_epochs']} epoch(s) with every correction once the gate recommends"
+               if settings.get("then_all_corrections_epochs") else "")
+            + f", weight average {settings['ema']} (chosen by {settings['chosen_by']})")
 
 
 def verdict(gate: dict[str, Any]) -> str:
