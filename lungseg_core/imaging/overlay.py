@@ -19,6 +19,18 @@ def display_gray(image: np.ndarray) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
+def windowed_gray(image: np.ndarray, level: float = 0.5, width: float = 1.0, invert: bool = False) -> np.ndarray:
+    """RGB uint8 for display with a window: grey levels level +- width/2 (on the robustly normalised
+    0-1 scale) stretched to black-white, optionally inverted. (0.5, 1.0, False) = display_gray."""
+    gray = normalize_intensity(image)
+    width = max(float(width), 1e-3)
+    shown = np.clip((gray - (level - width / 2)) / width, 0.0, 1.0)
+    if invert:
+        shown = 1.0 - shown
+    g = (shown * 255).astype(np.uint8)
+    return np.repeat(g[:, :, None], 3, axis=2)
+
+
 def _blend(base: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], opacity: float) -> np.ndarray:
     out = base.astype(np.float32)
     out[where] = (1 - opacity) * out[where] + opacity * np.array(colour, np.float32)
@@ -34,11 +46,14 @@ def contour_of(mask: np.ndarray, thickness: int | None = None) -> np.ndarray:
 
 
 def mask_overlay(image: np.ndarray, mask: np.ndarray, opacity: float = 0.4, style: str = "fill",
-                 colour: tuple[int, int, int] = MASK_COLOUR) -> np.ndarray:
-    """The X-ray with the mask drawn over it, either filled (with its outline) or as contour only."""
-    if style not in ("fill", "contour"):
-        raise ValueError("style must be 'fill' or 'contour'")
-    base = display_gray(image)
+                 colour: tuple[int, int, int] = MASK_COLOUR, base: np.ndarray | None = None) -> np.ndarray:
+    """The X-ray with the mask drawn over it: filled (with its outline), contour only, or hidden.
+    `base`: the RGB picture to draw on (a windowed X-ray); default display_gray(image)."""
+    if style not in ("fill", "contour", "hidden"):
+        raise ValueError("style must be 'fill', 'contour' or 'hidden'")
+    base = display_gray(image) if base is None else base
+    if style == "hidden":
+        return base.copy()
     mask = np.asarray(mask, bool)
     outline = contour_of(mask)
     out = _blend(base, mask, colour, opacity) if style == "fill" else base

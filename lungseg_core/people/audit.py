@@ -21,7 +21,7 @@ from ..workflow.store_schema import connect, ensure_schema, transaction
 #: Actions the log knows, in the words the audit page shows.
 ACTION_LABELS = {
     "sign_in": "signed in", "sign_in_failed": "sign-in refused", "sign_out": "signed out",
-    "password_changed": "changed password",
+    "password_changed": "changed password", "working_copy_discarded": "discarded unsaved edits",
     "user_added": "added a user", "user_disabled": "disabled a user", "user_enabled": "enabled a user",
     "password_reset": "reset a password", "roles_changed": "changed roles",
     "correction_saved": "saved a correction", "submitted": "submitted", "approved": "approved",

@@ -291,6 +291,8 @@ class SQLiteCorrectionsStore:
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
                         "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
             self._touch_case(con, record, actor)
+            # the saved version now holds this person's edit: their working copy is done with
+            con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?", (actor.username, image_hash))
             audit.record(con, actor.username, "correction_saved", record.id,
                          {"status": status, "parent": parent_id, "model": model_name})
             if status == "submitted":
@@ -357,6 +359,7 @@ class SQLiteCorrectionsStore:
             con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM working_copies WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
             candidates = {h for r in rows + case_files for h in r[1:] if h} | {image_hash}
             doomed = sorted(candidates - _files_in_use(con))

@@ -114,7 +114,22 @@ GROUP BY first.image_hash
 ORDER BY first.created_at
 """
 
-_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2, _RELEASE_3)
+# Release 4: working copies. Each person's unsaved edit of a case (the mask on their screen), kept
+# on every change so that a reload, a lost connection or a switch to another case loses nothing;
+# removed when that person saves the case or discards the edit.
+_RELEASE_4 = """
+CREATE TABLE IF NOT EXISTS working_copies (
+    username TEXT NOT NULL,
+    image_hash TEXT NOT NULL,
+    mask_png BLOB NOT NULL,
+    start_hash TEXT NOT NULL,
+    steps INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (username, image_hash)
+)
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 

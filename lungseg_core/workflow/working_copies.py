@@ -1,0 +1,94 @@
+"""Working copies: each person's unsaved edit of a case, kept in the store on every change.
+
+The editor writes the mask on screen here after each edit, so a reload, a lost connection or a
+switch to another case loses nothing; opening the case again offers it back ("restored unsaved
+edits") with a way to discard it. Saving a version removes it (in the save's transaction), as does
+deleting the case. Autosaves are not audited one by one (each would be a stroke); discarding is.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .corrections_store import StoreError
+from ..people import audit
+from ..people.access_control import User, require
+from .corrections_store import png_of, storage_errors, utc_now
+from .store_schema import connect, transaction
+
+
+def mask_digest(mask: np.ndarray) -> str:
+    """A short fingerprint of a mask: which start a working copy was made from."""
+    m = np.asarray(mask, bool)
+    return hashlib.sha256(np.packbits(m).tobytes() + str(m.shape).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class WorkingCopy:
+    username: str
+    image_hash: str
+    mask: np.ndarray
+    start_hash: str  # mask_digest of the mask the edit started from (model mask or a saved version)
+    steps: int  # edit steps it holds
+    updated_at: str
+
+
+class WorkingCopies:
+    """Per (person, X-ray) unsaved masks in the store's database."""
+
+    def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
+        self.db_path = store.db_path
+
+    def keep(self, actor: User, image_hash: str, mask: np.ndarray, start_hash: str, steps: int) -> None:
+        """Write (or replace) this person's working copy of the X-ray; atomic."""
+        require(actor, "save_correction")
+        png = png_of(np.asarray(mask, bool).astype(np.uint8) * 255)
+        with storage_errors(), transaction(self.db_path) as con:
+            con.execute("INSERT INTO working_copies (username, image_hash, mask_png, start_hash, steps, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username, image_hash) DO UPDATE SET "
+                        "mask_png = excluded.mask_png, start_hash = excluded.start_hash, steps = excluded.steps, "
+                        "updated_at = excluded.updated_at",
+                        (actor.username, image_hash, png, start_hash, int(steps), utc_now()))
+
+    def get(self, actor: User, image_hash: str) -> WorkingCopy | None:
+        """This person's working copy of the X-ray, or None (also when it cannot be decoded: a damaged
+        row is reported as missing rather than breaking the editor)."""
+        with storage_errors():
+            con = connect(self.db_path)
+            try:
+                row = con.execute("SELECT mask_png, start_hash, steps, updated_at FROM working_copies "
+                                  "WHERE username = ? AND image_hash = ?", (actor.username, image_hash)).fetchone()
+            finally:
+                con.close()
+        if row is None:
+            return None
+        try:
+            mask = np.asarray(Image.open(io.BytesIO(row[0]))) > 127
+        except (UnidentifiedImageError, OSError, ValueError):
+            return None
+        if mask.ndim != 2:
+            return None
+        return WorkingCopy(actor.username, image_hash, mask, row[1], int(row[2]), row[3])
+
+    def discard(self, actor: User, image_hash: str, audited: bool = True) -> bool:
+        """Remove this person's working copy; True if there was one."""
+        with storage_errors(), transaction(self.db_path) as con:
+            gone = con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?",
+                               (actor.username, image_hash)).rowcount > 0
+            if gone and audited:
+                audit.record(con, actor.username, "working_copy_discarded", image_hash[:12])
+        return gone
+
+    def count(self) -> int:
+        con = connect(self.db_path)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM working_copies").fetchone()[0])
+        finally:
+            con.close()
+
+
+__all__ = ["StoreError", "WorkingCopies", "WorkingCopy", "mask_digest"]
