@@ -4,6 +4,8 @@ nobody else holds, claimed for the user), with keyboard shortcuts (Streamlit's o
 do not fire while the user types in a text box)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from lungseg_app.state import CASE_KEY, Case, cached_store, current_case
@@ -75,9 +77,11 @@ def go_previous() -> bool:
     return True
 
 
-def nav_bar(user: User, review: bool = False, unsaved: bool = False) -> None:
+def nav_bar(user: User, review: bool = False, unsaved: bool = False,
+            discard: Callable[[], None] | None = None) -> None:
     """Previous / Next buttons (and their shortcuts) above the case. With unsaved edits on screen,
-    leaving asks first."""
+    leaving asks first: keep them for later (they are the person's working copy in the store) or
+    discard them (`discard`)."""
     current = current_case()
     if current is not None and current.number is not None and st.query_params.get("case") != str(current.number):
         st.query_params["case"] = str(current.number)  # the address bar is the case's link (page switches clear it)
@@ -95,11 +99,16 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False) -> None:
         move = None
     pending = st.session_state.get("_nav_pending")
     if pending:
-        st.warning("This case has edits that are not saved. Save them first, or leave and drop them.")
-        k1, k2 = st.columns(2)
-        if k1.button("Leave and drop my edits", key="_nav_drop"):
+        st.warning("This case has edits that are not saved. They are kept for you and come back when you reopen "
+                   "the case; or discard them now.")
+        k1, k2, k3 = st.columns(3)
+        if k1.button("Leave, keep them for later", key="_nav_keep"):
             move = st.session_state.pop("_nav_pending")
-        if k2.button("Stay here", key="_nav_stay"):
+        if k2.button("Leave and discard my edits", key="_nav_drop"):
+            move = st.session_state.pop("_nav_pending")
+            if discard is not None:
+                discard()
+        if k3.button("Stay here", key="_nav_stay"):
             st.session_state.pop("_nav_pending")
             st.rerun()
     if move == "previous":
@@ -145,3 +154,33 @@ def add_current_to_worklist(user: User, model: str) -> None:
             return
         case.number = entry.number
         st.rerun()
+
+
+def make_current_a_case(user: User, model: str) -> int | None:
+    """Correct page: the first edit of an X-ray that is not a case yet makes it one (segmented with
+    the chosen model), so that its link (`?case=N`) reopens it and its unsaved edits after a reload.
+    Returns the case number (None if this person may not add cases or the store refused)."""
+    case = current_case()
+    if case is None:
+        return None
+    if case.number is not None:
+        return case.number
+    worklist = cached_worklist()
+    known = worklist.by_image(case.hash)
+    if known is None and user.can("segment"):
+        from lungseg_app.state import cached_model
+        from lungseg_core.workflow.case_segmentation import segment_batch
+        from lungseg_core.workflow.worklist import case_quality
+
+        try:
+            known, _ = worklist.add_case(case.pixels, user, None, case.meta.get("pixel_spacing_mm"))
+            seg = cached_model(model)
+            result = segment_batch(seg, [case.pixels])[0]
+            worklist.set_segmentation(known.number, result.mask, case_quality(result, known.pixel_spacing_mm),
+                                      seg.name, seg.version, user)
+        except LungSegError:
+            return None
+    if known is not None:
+        case.number = known.number
+        st.query_params["case"] = str(known.number)
+    return case.number

@@ -18,8 +18,9 @@ import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
 from lungseg_core.people.access_control import User  # noqa: E402
+from lungseg_core.workflow.corrections_store import stored_image_hash  # noqa: E402
 from lungseg_core.models.byte_lru import ByteLRU  # noqa: E402
-from lungseg_core.imaging.case_report import GroundTruth, Segmentation, image_hash, load_ground_truth, segment  # noqa: E402
+from lungseg_core.imaging.case_report import GroundTruth, Segmentation, load_ground_truth, segment  # noqa: E402
 from lungseg_core.models.samples import Sample  # noqa: E402
 from lungseg_core.models.segmenter import Segmenter  # noqa: E402
 
@@ -118,7 +119,7 @@ def current_case() -> Case | None:
 def set_case_from_bytes(data: bytes, label: str) -> Case:
     """Decode an upload and make it the current case; raises ImageReadError with a user message."""
     image = read_xray(data)
-    case = Case(image.pixels, image.meta, label, image_hash(image.pixels))
+    case = Case(image.pixels, image.meta, label, stored_image_hash(image.pixels))  # the store's key, as a case's
     previous = current_case()
     if previous is not None and previous.hash == case.hash:
         return previous  # same picture again: keep its ground truth

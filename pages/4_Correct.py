@@ -2,24 +2,84 @@
 undo / redo / reset) and save it as a new version in the corrections store."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
-from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, nav_bar
-from lungseg_app.editing import edit_session
+from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
+from lungseg_app.editing import EditSession, edit_session
+from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
+                                     canvas_size, overview, view_from_overview, window_size, zoom_by)
 from lungseg_app.state import (cached_claims, cached_model, cached_segmentation, cached_store, chosen_model,
                                current_case, sidebar)
 from lungseg_app.widgets import case_input
 from lungseg_core import LungSegError, overlap_metrics
 from lungseg_core.workflow.case_claims import ClaimHeldError
+from lungseg_core.imaging.canvas_objects import CanvasGeometry
 from lungseg_core.imaging.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
-from lungseg_core.imaging.overlay import mask_overlay
+from lungseg_core.people.access_control import User
+from lungseg_core.workflow.working_copies import WorkingCopies
+from streamlit_image_coordinates import streamlit_image_coordinates
 
 st.set_page_config(page_title="Correct · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
-st.title("Correct")
+# a compact page: the whole X-ray fits above the fold at 1280x720
+st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;} h3 {padding-top: 0.2rem;}</style>")
+st.markdown("### Correct")
+
+
+def _pick_tool(name: str) -> None:
+    st.session_state["_tool"] = name
+
+
+def _nudge_brush(step: int) -> None:
+    st.session_state["_brush"] = int(min(60, max(1, st.session_state.get("_brush", 6) + step)))
+
+
+def _toggle_mask() -> None:
+    current = st.session_state.get("_mask_style", "Fill")
+    if current == "Hidden":
+        st.session_state["_mask_style"] = st.session_state.get("_mask_style_before", "Fill")
+    else:
+        st.session_state["_mask_style_before"] = current
+        st.session_state["_mask_style"] = "Hidden"
+
+
+def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+    """The mask on screen becomes this person's working copy (the X-ray a case, so a reload finds it)."""
+    if user.can("save_correction") and held_by is None:
+        make_current_a_case(user, model)
+        try:
+            edit.persist(copies, user)
+        except LungSegError as exc:
+            st.warning(f"Your edit is on this page but could not be kept in the store ({exc}); save soon.")
+
+
+def _after_change(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+    _keep(edit, copies, user, held_by, model)
+    st.rerun()
+
+
+def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None:
+    """Say when unsaved edits came back from the store, and offer to drop them."""
+    if edit.restored is not None:
+        c1, c2 = st.columns([3, 1])
+        c1.info(f"Restored your unsaved edits of this case (last changed {edit.restored.updated_at[:16].replace('T', ' ')} "
+                "UTC). Save them, keep editing, or discard them.")
+        if c2.button("Discard them", key="_discard_copy"):
+            copies.discard(user, edit.case_hash)
+            st.session_state.pop("edit_session", None)
+            st.rerun()
+    elif edit.stale_copy is not None:
+        c1, c2, c3 = st.columns([2, 1, 1])
+        c1.warning(f"You left unsaved edits of this case ({edit.stale_copy.updated_at[:16].replace('T', ' ')} UTC), "
+                   "made on an earlier version: someone has saved since. Restore them over the latest version?")
+        if c2.button("Restore them", key="_restore_copy"):
+            edit.restore(edit.stale_copy)
+            st.rerun()
+        if c3.button("Discard them", key="_discard_stale"):
+            copies.discard(user, edit.case_hash)
+            edit.stale_copy = None
+            st.rerun()
 case_from_link()
 
 case = current_case()
@@ -60,127 +120,152 @@ if latest is not None:
     except LungSegError as exc:
         st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
         st.stop()
-    st.info(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
-            f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
-edit = edit_session(case.hash, model, result.mask, continue_from)
+    st.caption(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
+               f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
+copies = WorkingCopies(store)
+edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
+                    user=user)
 h, w = case.pixels.shape
-nav_bar(user, unsaved=edit.unsaved)
+nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
 saved_message = st.session_state.pop("_saved_message", None)
 if saved_message:
     st.success(saved_message)
 
+fixer = cached_click_fixer()
 tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
          "Add polygon": ("polygon", True), "Cut polygon": ("polygon", False)}
-c1, c2, c3 = st.columns([3, 1, 2])
-tool = c1.radio("Tool", list(tools), horizontal=True, key="_tool",
-                help="Polygons: click the corners, click the first corner again to close, then Apply. "
-                     "Keys: Alt+1 to Alt+4 pick a tool.")
+if fixer is not None:
+    tools.update({"Fix: add lung (click)": ("point", True), "Fix: remove (click)": ("point", False)})
 
+view: Viewport = st.session_state.get(VIEW_KEY) if st.session_state.get("_view_case") == case.hash else None
+if view is None or (view.x1 > w or view.y1 > h):
+    view = Viewport.whole((h, w))
+st.session_state[VIEW_KEY], st.session_state["_view_case"] = view, case.hash
 
-def _pick_tool(name: str) -> None:
-    st.session_state["_tool"] = name
+# Objects the canvas sent since the last run go into the history before anything is drawn, with the
+# geometry of the canvas they were drawn on (the screen then shows exactly the mask that is saved).
+raw = st.session_state.get(edit.canvas_key)
+objects = (((raw or {}).get("drawing") or {}).get("raw") or {}).get("objects") if isinstance(raw, dict) else None
+geometry: CanvasGeometry | None = st.session_state.get("_canvas_geometry")
+if objects and geometry is not None and st.session_state.get("_geometry_case") == case.hash:
+    if edit.take_objects(objects, geometry, case.pixels, fixer):
+        _keep(edit, copies, user, held_by, model)
 
-
-with c1:  # hidden buttons that carry the tool shortcuts (a radio cannot have one); the radio shows the choice
-    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, len(tools) + 1))
-            + "</style>")
+left, right = st.columns([0.62, 0.38], gap="small")
+with right:
+    restore_notice(edit, copies, user)
+    tool = st.radio("Tool", list(tools), horizontal=True, key="_tool",
+                    help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
+                         "in a missed lung region (add) or a false one (remove); the model corrects that region. "
+                         "Keys: Alt+1 to Alt+6 pick a tool.")
+    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
+            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>")
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
                   args=(name,))
-brush = c2.slider("Brush size", 2, 60, 14, key="_brush")
-zoom = c3.select_slider("Zoom", options=[1, 2, 4, 8], value=1, key="_zoom",
-                        help="Zoom into a region for fine edges; strokes map back to the full image.")
-if zoom > 1:
-    z1, z2 = st.columns(2)
-    cx = z1.slider("Region centre x (px)", 0, w - 1, w // 2, key="_zoom_x")
-    cy = z2.slider("Region centre y (px)", 0, h - 1, h // 2, key="_zoom_y")
-    viewport = Viewport.zoom((h, w), cx, cy, zoom)
-else:
-    viewport = Viewport.whole((h, w))
+    brush = st.slider("Brush width (image px)", 1, 60, 6, key="_brush",
+                      help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
+    st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
+    st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
+    d1, d2 = st.columns([3, 2])
+    style_name = d1.radio("Mask", list(MASK_STYLES), horizontal=True, key="_mask_style",
+                          help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
+    st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
+    invert = d2.checkbox("Invert", key="_invert")
+    with st.expander("Brightness / contrast", expanded=False):
+        level = st.slider("Window centre (%)", 0, 100, 50, key="_level")
+        width_pct = st.slider("Window width (%)", 5, 100, 100, key="_wwidth")
+    display = Display(MASK_STYLES[style_name], level / 100, width_pct / 100, invert)
+    st.caption("Overview: click to zoom there, drag a box to zoom to it.")
+    event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
+                                        key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in")
+    if event and event.get("unix_time") != st.session_state.get("_overview_seen"):
+        st.session_state["_overview_seen"] = event.get("unix_time")
+        view = view_from_overview(event, (h, w), view)
+        st.session_state[VIEW_KEY] = view
+        st.rerun()
+    z1, z2, z3 = st.columns(3)
+    if z1.button("Zoom in", key="_zoom_in", disabled=view.width <= w / 8):
+        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 2.0)
+        st.rerun()
+    if z2.button("Zoom out", key="_zoom_out", disabled=view == Viewport.whole((h, w))):
+        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 0.5)
+        st.rerun()
+    if z3.button("Whole image", key="_zoom_all", disabled=view == Viewport.whole((h, w)), shortcut="Alt+0"):
+        st.session_state[VIEW_KEY] = Viewport.whole((h, w))
+        st.rerun()
 
-if edit.pending_viewport is not None and edit.pending_viewport != viewport:
-    edit.commit_pending()  # strokes drawn in the previous view are kept before the view changes
+    b1, b2, b3 = st.columns(3)
+    if b1.button("Undo", key="_undo", disabled=edit.history.position == 0, shortcut="Ctrl+Z"):
+        edit.undo()
+        _after_change(edit, copies, user, held_by, model)
+    if b2.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1,
+                 shortcut="Ctrl+Y"):
+        edit.redo()
+        _after_change(edit, copies, user, held_by, model)
+    if b3.button("Reset to model", key="_reset", help="Back to the model's mask (one undo step)"):
+        edit.reset()
+        _after_change(edit, copies, user, held_by, model)
 
 mode, adds = tools[tool]
-canvas_w, canvas_h = viewport.canvas_size(700)
-background = mask_overlay(viewport.crop(case.pixels), viewport.crop(edit.history.current), opacity=0.3)
-background = Image.fromarray(background).resize((canvas_w, canvas_h), Image.NEAREST if zoom > 1 else Image.BILINEAR)
+size = canvas_size(view, canvas_box(window_size()))
+geometry = CanvasGeometry(view, size[0], size[1])
+st.session_state["_canvas_geometry"], st.session_state["_geometry_case"] = geometry, case.hash
+colour = ADD_CSS if adds else ERASE_CSS
+with left:
+    st_canvas(
+        fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
+        stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
+        update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
+        initial_drawing=edit.initial_drawing, point_display_radius=4,
+    )
+working = edit.history.current
 
-canvas = st_canvas(
-    fill_color=ADD_CSS if adds else ERASE_CSS, stroke_width=brush, stroke_color=ADD_CSS if adds else ERASE_CSS,
-    background_image=background, update_streamlit=True, width=canvas_w, height=canvas_h, drawing_mode=mode,
-    key=edit.canvas_key, return_image_data=True,
-)
-strokes = canvas.image_data if canvas is not None else None
-if strokes is not None and strokes.shape[:2] == (canvas_h, canvas_w) and strokes[:, :, 3].any():
-    edit.pending_rgba, edit.pending_viewport = np.asarray(strokes), viewport
-working = edit.working_mask()
+with right:
+    figures = edit_figures(result.mask, working)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Pixels added", f"{figures.added_px:,}")
+    m2.metric("Pixels removed", f"{figures.removed_px:,}")
+    m3.metric("IoU with model mask", f"{figures.iou_with_model:.3f}",
+              help="IoU: overlap ÷ union of two masks (1 = identical).")
+    if case.truth is not None:
+        vs = overlap_metrics(working, case.truth.mask)
+        st.metric("Edit vs reference: IoU / Dice", f"{vs.iou:.3f} / {vs.dice:.3f}",
+                  help="Dice: twice the overlap ÷ the two areas added (1 = identical; 0.95 ≈ IoU 0.90).")
 
-b1, b2, b3, b4 = st.columns(4)
-if b1.button("Apply strokes", key="_apply", help="Merge what is on the canvas into the mask (needed for polygons).",
-             shortcut="Alt+A"):
-    edit.commit_pending()
-    st.rerun()
-if b2.button("Undo", key="_undo", disabled=edit.history.position == 0 and edit.pending_rgba is None, shortcut="Ctrl+Z"):
-    if edit.pending_rgba is not None:
-        edit.clear_canvas()
-    else:
-        edit.history.undo()
-    st.rerun()
-if b3.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1,
-             shortcut="Ctrl+Y"):
-    edit.history.redo()
-    edit.clear_canvas()
-    st.rerun()
-if b4.button("Reset to model mask", key="_reset"):
-    edit.history.reset()
-    edit.clear_canvas()
-    st.rerun()
-
-figures = edit_figures(result.mask, working)
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Pixels added", f"{figures.added_px:,}")
-m2.metric("Pixels removed", f"{figures.removed_px:,}")
-m3.metric("IoU with model mask", f"{figures.iou_with_model:.3f}")
-if case.truth is not None:
-    vs = overlap_metrics(working, case.truth.mask)
-    m4.metric("Edit vs reference: IoU / Dice", f"{vs.iou:.3f} / {vs.dice:.3f}")
-
-with st.expander("Preview of the edited mask (full image)", expanded=zoom > 1):
-    st.image(mask_overlay(case.pixels, working, opacity=0.4), width="stretch")
-
-st.subheader("Save")
-with st.form("save_form", clear_on_submit=False):
-    note = st.text_input("Note (what was fixed)", key="_note")
-    label = st.text_input("Case label (optional; leave empty to keep the case anonymous)", key="_case_label")
-    status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
-                      help="Submitted corrections appear for review; drafts can be saved again later.")
-    s1, s2 = st.columns(2)
-    submitted = s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S")
-    save_and_next = s2.form_submit_button("Save and next ▶", key="_save_and_next",
-                                          help="Save, then open the next case", shortcut="Ctrl+Enter")
-    submitted = submitted or save_and_next
-if submitted:
-    if held_by is not None:
-        st.error(f"Not saved: {held_by} Your edits are kept on this page.")
-    else:
-        try:
-            record = store.save_correction(
-                case.pixels, result.mask, working, actor=user, model_name=model,
-                model_version=cached_model(model).version, note=note, status=status, parent_id=edit.last_saved_id,
-                case_label=label or None, pixel_spacing_mm=case.meta.get("pixel_spacing_mm"))
-        except LungSegError as exc:
-            st.error(f"Not saved: {exc}. Your edits are kept on this page.")
+with right:
+    st.markdown("**Save**")
+    with st.form("save_form", clear_on_submit=False):
+        note = st.text_input("Note (what was fixed)", key="_note")
+        label = st.text_input("Case label (optional; leave empty to keep the case anonymous)", key="_case_label")
+        status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
+                          help="Submitted corrections appear for review; drafts can be saved again later.")
+        s1, s2 = st.columns(2)
+        submitted = s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S")
+        save_and_next = s2.form_submit_button("Save and next ▶", key="_save_and_next",
+                                              help="Save, then open the next case", shortcut="Ctrl+Enter")
+        submitted = submitted or save_and_next
+    if submitted:
+        if held_by is not None:
+            st.error(f"Not saved: {held_by} Your edits are kept on this page.")
         else:
-            edit.mark_saved(record.id)
-            if case.number is None:
-                known = cached_worklist().by_image(case.hash)
-                case.number = known.number if known is not None else None
-            message = (f"Saved version {len(store.history(record.id))} of "
-                       f"{f'case {case.number}' if case.number else 'this case'} ({record.id[:8]}, {status}) as "
-                       f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
-            if save_and_next:
-                st.session_state["_saved_message"] = message
-                go_next(user)
-                st.rerun()
-            st.success(message)
+            try:
+                record = store.save_correction(
+                    case.pixels, result.mask, working, actor=user, model_name=model,
+                    model_version=cached_model(model).version, note=note, status=status, parent_id=edit.last_saved_id,
+                    case_label=label or None, pixel_spacing_mm=case.meta.get("pixel_spacing_mm"))
+            except LungSegError as exc:
+                st.error(f"Not saved: {exc}. Your edits are kept on this page.")
+            else:
+                edit.mark_saved(record.id)
+                if case.number is None:
+                    known = cached_worklist().by_image(case.hash)
+                    case.number = known.number if known is not None else None
+                message = (f"Saved version {len(store.history(record.id))} of "
+                           f"{f'case {case.number}' if case.number else 'this case'} ({record.id[:8]}, {status}) as "
+                           f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
+                if save_and_next:
+                    st.session_state["_saved_message"] = message
+                    go_next(user)
+                    st.rerun()
+                st.success(message)

@@ -131,6 +131,12 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def stored_image_hash(image: np.ndarray) -> str:
+    """The key under which the store holds this X-ray (its cases, versions, claims and working
+    copies): the content hash of the stored PNG. The app keys an open X-ray by the same value."""
+    return hashlib.sha256(png_of(image_for_storage(np.asarray(image)))).hexdigest()
+
+
 def png_of(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", compress_level=6)
