@@ -132,5 +132,8 @@ def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
                     session.restore(copy)
                 else:
                     session.stale_copy = copy
+        # the canvas keeps reporting its last drawing until it sends a new one: what was applied stays
+        # applied across sessions of the browser tab (a discarded edit must not come back from it)
+        session.applied = st.session_state.setdefault("_canvas_applied", set())
         st.session_state[EDIT_KEY] = session
     return session

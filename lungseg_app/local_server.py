@@ -90,6 +90,7 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
         box = again
         if steady >= 3:
             break
+    x_to = min(x_to, int(box["width"]) - 4)  # the canvas is sized to the window
     page.mouse.move(box["x"] + x_from, box["y"] + y)
     page.mouse.down()
     for x in range(x_from, x_to + 1, step):
@@ -98,6 +99,34 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
     page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
     return box
+
+
+def steady_box(page, locator, rounds: int = 3) -> dict:  # type: ignore[no-untyped-def]
+    """The element's box once it has stopped moving (elements above it can still be arriving)."""
+    box = locator.bounding_box()
+    steady = 0
+    for _ in range(60):
+        page.wait_for_timeout(150)
+        again = locator.bounding_box()
+        steady = steady + 1 if again == box else 0
+        box = again
+        if steady >= rounds:
+            break
+    return box
+
+
+def metric_value(page, label: str) -> str:  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) -> str:  # type: ignore[no-untyped-def]
+    """Wait until a figure on the page differs from `before`; returns the new text."""
+    page.wait_for_function(
+        """([label, b]) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]
+             .find(e => e.innerText.includes(label));
+           const v = m && m.querySelector('[data-testid=stMetricValue]');
+           return v && v.innerText.trim() !== b; }""", arg=[label, before], timeout=timeout_ms)
+    return metric_value(page, label)
 
 
 def wait_until_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]

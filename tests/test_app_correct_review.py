@@ -2,18 +2,16 @@
 them) become a saved version; Review lists it, approves it and exports it."""
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.imaging.mask_editing import ERASE_COLOUR, Viewport
+from lungseg_core.imaging.mask_editing import ADD_CSS, ERASE_CSS
 from lungseg_core.models.samples import list_samples
 
 from .people import ANN, REV
@@ -28,11 +26,15 @@ def store_dir(tmp_path, monkeypatch):
     return tmp_path / "store"
 
 
-def _canvas_value(rgba: np.ndarray) -> dict:
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG")
-    data = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": data}, "backgroundFit": None}
+def _canvas_value(objects: list[dict]) -> dict:
+    """What the drawing canvas sends: its objects (Fabric.js JSON)."""
+    return {"drawing": {"raw": {"objects": objects}, "data": None}, "backgroundFit": None}
+
+
+def _stroke(x0: float, x1: float, y: float, width: float, erase: bool) -> dict:
+    colour = ERASE_CSS if erase else ADD_CSS
+    return {"type": "Path", "originX": "center", "originY": "center", "left": (x0 + x1) / 2, "top": y,
+            "stroke": colour, "strokeWidth": width, "path": [["M", x0, y], ["L", x1, y]]}
 
 
 def _open_sample_on_correct(sample, store_dir, user=ANN) -> AppTest:
@@ -54,12 +56,10 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     at = _open_sample_on_correct(sample, store_dir)
     edit = at.session_state["edit_session"]
     model_mask = edit.history.original
-    vp = Viewport.whole(model_mask.shape)
-    w, h = vp.canvas_size(700)
-    rgba = np.zeros((h, w, 4), np.uint8)
-    rgba[300:330, 50:650, :3] = ERASE_COLOUR  # a band across both lungs
-    rgba[300:330, 50:650, 3] = 140
-    at.session_state[edit.canvas_key] = _canvas_value(rgba)
+    geometry = at.session_state["_canvas_geometry"]
+    scale = 512 / geometry.width
+    y, half = 240 / scale, 15  # a 30 image-px band across both lungs, at image row 240
+    at.session_state[edit.canvas_key] = _canvas_value([_stroke(20, geometry.width - 20, y, 2 * half / scale, True)])
     at.run()
     removed = int(_metric(at, "Pixels removed").replace(",", ""))
     assert removed > 1000 and _metric(at, "Pixels added") == "0"
@@ -77,8 +77,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     diff = original & ~corrected
     assert int(diff.sum()) == removed and not (corrected & ~original).any()
     rows = np.flatnonzero(diff.any(axis=1))
-    scale = 512 / 700
-    assert rows.min() >= int(300 * scale) - 1 and rows.max() <= int(330 * scale) + 1  # exactly where the band went
+    assert rows.min() >= 240 - half - 1 and rows.max() <= 240 + half + 1  # exactly where the band went
 
     assert record.annotator == ANN.username and record.status == "submitted", record  # the author is the signed-in user
     # a submitted version waits for its review: saving over it is refused, the edit stays on the page
@@ -109,16 +108,14 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
 def test_undo_redo_reset_and_zoom(store_dir):
     at = _open_sample_on_correct(list_samples()[1], store_dir)
     edit = at.session_state["edit_session"]
-    vp = Viewport.whole(edit.history.original.shape)
-    w, h = vp.canvas_size(700)
-    rgba = np.zeros((h, w, 4), np.uint8)
-    rgba[10:40, 10:40] = (*ERASE_COLOUR, 140)
-    rgba[10:40, 10:40, :3] = (0, 255, 0)
-    at.session_state[edit.canvas_key] = _canvas_value(rgba)
+    square = {"type": "Polygon", "originX": "center", "originY": "center", "left": 25, "top": 25, "fill": ADD_CSS,
+              "stroke": ADD_CSS, "strokeWidth": 1, "points": [{"x": 10, "y": 10}, {"x": 40, "y": 10},
+                                                               {"x": 40, "y": 40}, {"x": 10, "y": 40}]}
+    at.session_state[edit.canvas_key] = _canvas_value([square])
     at.run()
     added = _metric(at, "Pixels added")
-    assert added != "0"
-    at.button(key="_apply").click().run()
+    assert added != "0" and at.session_state["edit_session"].history.position == 1
+    at.run()  # the canvas still reports the same drawing: it is not applied twice
     assert _metric(at, "Pixels added") == added and at.session_state["edit_session"].history.position == 1
     at.button(key="_undo").click().run()
     assert _metric(at, "Pixels added") == "0"
@@ -126,6 +123,28 @@ def test_undo_redo_reset_and_zoom(store_dir):
     assert _metric(at, "Pixels added") == added
     at.button(key="_reset").click().run()
     assert _metric(at, "Pixels added") == "0"
-    at.select_slider(key="_zoom").set_value(4).run()
-    assert not at.exception
-    assert at.slider(key="_zoom_x").value == 256
+    at.button(key="_zoom_in").click().run()
+    assert not at.exception and at.session_state["_view"].width == 256
+    at.button(key="_zoom_all").click().run()
+    assert at.session_state["_view"].width == 512
+
+
+def test_unsaved_edit_is_kept_in_the_store_and_restored_in_a_new_session(store_dir):
+    """A new browser session (a reload) of the same person gets the edit back from the store."""
+    sample = list_samples()[1]
+    at = _open_sample_on_correct(sample, store_dir)
+    edit = at.session_state["edit_session"]
+    geometry = at.session_state["_canvas_geometry"]
+    at.session_state[edit.canvas_key] = _canvas_value([_stroke(20, geometry.width - 20, geometry.height / 2, 20, True)])
+    at.run()
+    removed = _metric(at, "Pixels removed")
+    assert removed != "0"
+    number = at.session_state["case"].number
+    assert number is not None  # the edited X-ray became a case
+    again = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120)
+    sign_in_as(again, SQLiteCorrectionsStore(store_dir), ANN)
+    again.query_params["case"] = str(number)
+    again.run()
+    assert not again.exception
+    assert any("Restored your unsaved edits" in i.value for i in again.info)
+    assert _metric(again, "Pixels removed") == removed

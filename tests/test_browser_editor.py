@@ -1,0 +1,210 @@
+"""Real browser, the editor at 1280x720: the whole X-ray in view; every control (tools, the canvas's
+own toolbar, brush width, polygon, click-to-fix, undo/redo, overview zoom, mask display, window,
+invert, shortcuts) used, then saved; the stored mask equals the mask drawn on screen. A reload
+brings unsaved edits back, and they can be discarded."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from lungseg_app.local_server import metric_value, steady_box, streamlit_app, wait_metric_change, wait_until_idle
+from lungseg_core.models.samples import list_samples
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.workflow.working_copies import WorkingCopies
+from tests.people import ANN  # noqa: F401  (roles of the browser annotator match)
+
+from .conftest import add_browser_people, browser_sign_in
+
+TIMEOUT_MS = 120_000
+
+
+def _open_sample(page, url):  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/Correct")
+    page.get_by_text("Open an X-ray here").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
+    page.get_by_role("option", name=list_samples()[0].label).click()
+    page.get_by_role("button", name="Open sample").click()
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(state="visible")
+    wait_until_idle(page)
+    return canvas
+
+
+def _pick(page, tool: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True).click()
+    wait_until_idle(page)
+
+
+def _stroke(page, box, y: float, x0: float, x1: float) -> None:  # type: ignore[no-untyped-def]
+    page.mouse.move(box["x"] + x0, box["y"] + y)
+    page.mouse.down()
+    for x in np.linspace(x0, x1, 25):
+        page.mouse.move(box["x"] + float(x), box["y"] + y)
+    page.mouse.up()
+
+
+def _screen_mask(page, canvas, box) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden."""
+    radio = page.get_by_test_id("stRadio").filter(has_text="Mask")
+    radio.get_by_text("Fill", exact=True).click()
+    wait_until_idle(page)
+    page.wait_for_timeout(800)
+    shown = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+    radio.get_by_text("Hidden", exact=True).click()
+    wait_until_idle(page)
+    page.wait_for_timeout(800)
+    hidden = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+    return np.abs(shown - hidden).sum(axis=2) > 24
+
+
+def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_path):
+    store_dir = tmp_path / "store"
+    add_browser_people(store_dir)
+    with streamlit_app(env={"LUNGSEG_STORE": str(store_dir)}) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        browser_sign_in(page, url, "browser-annotator")
+        canvas = _open_sample(page, url)
+        box = steady_box(page, canvas)
+        # the whole X-ray is in view without scrolling
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720 and box["width"] >= 400, box
+        scale = 512 / box["width"]
+
+        # erase brush, 20 image px wide, across the lower lungs
+        _pick(page, "Erase brush")
+        page.get_by_role("heading", name="Correct").click()
+        for _ in range(14):
+            page.keyboard.press("Alt+K")  # wider brush (6 -> 20)
+        wait_until_idle(page)
+        y = 0.62 * box["height"]
+        _stroke(page, box, y, 0.15 * box["width"], 0.85 * box["width"])
+        removed = wait_metric_change(page, "Pixels removed", "0")
+        wait_until_idle(page)
+        # the canvas's own toolbar cannot make a ghost edit: its drawing is already in the mask
+        assert page.locator("button.dc-icon-button[aria-label='Undo']").is_disabled()  # nothing left to undo there
+        trash = page.locator("button.dc-icon-button[aria-label='Reset canvas & history']")
+        if trash.is_enabled():
+            trash.click()
+        wait_until_idle(page)
+        page.wait_for_timeout(500)
+        assert metric_value(page, "Pixels removed") == removed
+
+        # a click-to-fix click in the erased band gives the lung back there
+        _pick(page, "Fix: add lung (click)")
+        page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + y)
+        after_click = wait_metric_change(page, "Pixels removed", removed)
+        assert int(after_click.replace(",", "")) < int(removed.replace(",", ""))
+        wait_until_idle(page)
+
+        # page undo / redo walk the same history
+        page.locator(".st-key-_undo button").click()
+        assert wait_metric_change(page, "Pixels removed", after_click) == removed
+        wait_until_idle(page)
+        page.locator(".st-key-_redo button").click()
+        assert wait_metric_change(page, "Pixels removed", removed) == after_click
+        wait_until_idle(page)
+
+        # an add polygon fills exactly its corners (outside the lungs: a 40x40 image-px square)
+        _pick(page, "Add polygon")
+        added_before = metric_value(page, "Pixels added")
+        corners = [(10, 10), (50, 10), (50, 50), (10, 50)]
+        for cx, cy in corners + corners[:1]:
+            page.mouse.click(box["x"] + cx / scale, box["y"] + cy / scale)
+            page.wait_for_timeout(250)
+        added = int(wait_metric_change(page, "Pixels added", added_before).replace(",", ""))
+        assert abs(added - 40 * 40) <= 4 * 40, added  # corners exact to a pixel row, no brush outline
+        wait_until_idle(page)
+
+        # overview: a click zooms there; the canvas keeps its size; a stroke in the zoomed view lands in place
+        overview = page.locator("iframe[title='streamlit_image_coordinates.streamlit_image_coordinates']")
+        frame = overview.content_frame
+        frame.locator("img").click(position={"x": 60, "y": 60})
+        page.get_by_role("button", name="Whole image").wait_for(state="visible")
+        page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
+                               "'Whole image') && !b.disabled)")
+        wait_until_idle(page)
+        _pick(page, "Add brush")
+        zbox = steady_box(page, canvas)
+        before = metric_value(page, "Pixels added")
+        _stroke(page, zbox, 0.9 * zbox["height"], 0.1 * zbox["width"], 0.2 * zbox["width"])
+        wait_metric_change(page, "Pixels added", before)
+        wait_until_idle(page)
+        page.get_by_role("button", name="Whole image").click()
+        wait_until_idle(page)
+
+        # display: outline, window, invert; Alt+M hides and shows the mask
+        page.get_by_test_id("stRadio").filter(has_text="Mask").get_by_text("Outline", exact=True).click()
+        wait_until_idle(page)
+        page.get_by_text("Brightness / contrast").click()
+        slider = page.get_by_test_id("stSlider").filter(has_text="Window width").get_by_role("slider")
+        slider.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowLeft")
+        wait_until_idle(page)
+        page.get_by_text("Invert", exact=True).click()
+        wait_until_idle(page)
+        page.get_by_role("heading", name="Correct").click()
+        page.keyboard.press("Alt+M")
+        page.wait_for_function("() => [...document.querySelectorAll('input[type=radio]')].some("
+                               "r => r.checked && r.closest('label')?.innerText.includes('Hidden'))")
+        page.get_by_text("Invert", exact=True).click()  # back to the plain picture for the comparison
+        wait_until_idle(page)
+        slider.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        wait_until_idle(page)
+
+        on_screen = _screen_mask(page, canvas, box)
+        page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
+        wait_until_idle(page)
+        page.get_by_role("button", name="Save correction").click()
+        page.get_by_text("Saved version 1").wait_for()
+
+    store = SQLiteCorrectionsStore(store_dir)
+    (record,) = store.list_corrections()
+    stored = store.load_mask(record.corrected_mask_hash)
+    original = store.load_mask(record.original_mask_hash)
+    assert (stored & ~original).sum() >= 1500 and (original & ~stored).sum() > 300  # the polygon, brush, erase
+    assert stored[15:45, 15:45].all()  # the polygon
+    shown = cv2.resize(on_screen.astype(np.uint8), stored.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    iou = (shown & stored).sum() / max(1, (shown | stored).sum())
+    assert iou > 0.97, iou  # the stored mask is the one drawn on screen
+    assert WorkingCopies(store).count() == 0  # the save took the working copy's place
+
+
+def test_a_reload_brings_unsaved_edits_back_and_they_can_be_discarded(browser, tmp_path):
+    store_dir = tmp_path / "store"
+    add_browser_people(store_dir)
+    with streamlit_app(env={"LUNGSEG_STORE": str(store_dir)}) as url:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        browser_sign_in(page, url, "browser-annotator")
+        canvas = _open_sample(page, url)
+        box = steady_box(page, canvas)
+        assert box["y"] + box["height"] <= 900
+        _pick(page, "Erase brush")
+        _stroke(page, box, 0.5 * box["height"], 0.1 * box["width"], 0.9 * box["width"])
+        removed = wait_metric_change(page, "Pixels removed", "0")
+        wait_until_idle(page)
+        assert "case=" in page.url  # the edited X-ray became a case: its link reopens it
+        page.reload()
+        page.get_by_text("Restored your unsaved edits").wait_for()
+        assert metric_value(page, "Pixels removed") == removed
+        page.get_by_role("button", name="Discard them").click()
+        try:
+            wait_metric_change(page, "Pixels removed", removed)
+        except Exception:
+            page.screenshot(path="/tmp/probe/discard.png")
+            raise
+        assert metric_value(page, "Pixels removed") == "0"
+        wait_until_idle(page)
+        page.reload()
+        page.locator("canvas.upper-canvas").wait_for(state="visible")
+        wait_until_idle(page)
+        assert page.get_by_text("Restored your unsaved edits").count() == 0
+    assert WorkingCopies(SQLiteCorrectionsStore(store_dir)).count() == 0
