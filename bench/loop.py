@@ -76,6 +76,9 @@ SETTINGS: dict[str, dict] = {
     # the gate's fit, then (once the gate has decided) one more epoch with every correction training
     "gate_all": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                  "ema": 0.0, "then_all_epochs": 1},
+    # the same with the extra epoch at a tenth of the LR (gate_all's full-LR epoch forgot 0.0044)
+    "gate_all_low": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                     "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1},
     "gate3_all": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                   "ema": 0.0, "then_all_epochs": 1},
 }
@@ -208,7 +211,8 @@ def main() -> int:
                         write_manifest(run / "data_all", picked, home_train, home_val, {**s, "holdout": 0.0})
                         train(r, TrainOptions(data_dir=run / "data_all", out_dir=run / "out", epochs=s["then_all_epochs"],
                                               resume=False, evaluate_test=False, init_weights=weights,
-                                              output_name="ft_all", learning_rate=recipe.learning_rate * s["lr_factor"]))
+                                              output_name="ft_all",
+                                              learning_rate=recipe.learning_rate * s.get("then_all_lr_factor", s["lr_factor"])))
                         weights = run / "out" / "ft_all.safetensors"
                     minutes = (time.perf_counter() - started) / 60
                     tuned = segmenter_from_weights(r, weights)

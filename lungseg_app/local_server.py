@@ -77,7 +77,9 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     """On the Correct page: pick the erase brush, wait until the canvas stops moving, drag a
     horizontal stroke at canvas row `y` and wait until the figures count removed pixels. Returns
     the canvas box the stroke was drawn in."""
+    wait_until_idle(page)  # the canvas is re-rendered once the window's size is known
     page.get_by_text("Erase brush").click()
+    wait_until_idle(page)
     canvas = page.locator("canvas.upper-canvas")
     canvas.wait_for(state="visible")
     wait_until_idle(page)

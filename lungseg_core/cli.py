@@ -93,7 +93,8 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
                                                             job_dir.name, {"base": args.base, "epochs": args.epochs})
     code = run_job(job_dir, args.base, Path(args.store) if args.store else None, Path(args.data) if args.data else None,
                    args.epochs, args.size, args.max_steps,
-                   Path(args.corrections_zip) if args.corrections_zip else None)
+                   Path(args.corrections_zip) if args.corrections_zip else None,
+                   all_corrections_epochs=args.then_all_epochs)
     progress = json.loads((job_dir / "progress.json").read_text())
     print(progress.get("message", progress.get("state")))
     if progress.get("result"):
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="override the input size")
     p.add_argument("--max-steps", type=int, help="stop after N steps (smoke tests)")
     p.add_argument("--job-dir", help="where progress.json, log and intermediate files go")
+    p.add_argument("--then-all-epochs", type=int,
+                   help="once the gate recommends, train this many more epochs with every correction (default 0: "
+                        "it forgot too much on bench/loop.py)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # set by the app, which audits the start itself
     p.set_defaults(func=_cmd_retrain)
 

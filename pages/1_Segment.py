@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lungseg_app.case_navigation import add_current_to_worklist
+from lungseg_app.editor_view import window_size
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
 from lungseg_app.widgets import case_input, case_notices
@@ -13,9 +14,16 @@ from lungseg_core.imaging.overlay import VIEWS, render_view
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
-st.title("Segment")
-
-case_input()
+# a compact page: the whole X-ray fits above the fold at 1280x720
+st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;}</style>")
+st.markdown("### Segment")
+had_case = current_case() is not None
+if not had_case:
+    case_input()  # full width until an X-ray is open
+view_col, figures_col = st.columns([3, 2], gap="large")
+if had_case:
+    with figures_col:
+        case_input()  # beside the picture, which stays above the fold
 
 case = current_case()
 model = chosen_model()
@@ -26,16 +34,19 @@ if case is None or model is None:
 with st.spinner(f"Segmenting with {model}…"):
     result = cached_segmentation(case.hash, model, case.pixels)
 
-case_notices(case.meta)
-truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image", key="truth_upload",
-                              type=list(UPLOAD_TYPES))
-truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
-if truth_error:
-    st.error(truth_error)
+with figures_col:
+    case_notices(case.meta)
+    truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image",
+                                  key="truth_upload", type=list(UPLOAD_TYPES))
+    truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
+    if truth_error:
+        st.error(truth_error)
 truth = case.truth
 if truth is not None:
     for note in truth.notes:
-        st.warning(note)
+        figures_col.warning(note)
+window = window_size()
+image_side = max(320, min(int((window[0] - (300 if window[0] >= 768 else 0) - 160) * 0.6) - 24, window[1] - 260))
 
 
 @st.fragment
@@ -49,15 +60,14 @@ def viewer() -> None:
     picture = render_view(view, case.pixels, result.mask, result.probability, result.uncertainty,
                           truth.mask if truth is not None else None, opacity, style, max_side=1400)
     st.image(picture, caption=f"{case.label} · {model} · {view} · {result.seconds * 1000:.0f} ms",
-             width="stretch")
+             width=image_side)
     if view == "Errors vs reference":
         st.caption("Green: both agree · red: predicted lung not in the reference (false positive) · "
                    "blue: reference lung the model missed (false negative)")
     elif view == "Uncertainty":
-        st.caption("Bright where the model and its mirrored view disagree: check those edges first.")
+        st.caption("Uncertainty: bright where the model and its mirrored view disagree — check those edges first.")
 
 
-view_col, figures_col = st.columns([3, 2], gap="large")
 with view_col:
     viewer()
 

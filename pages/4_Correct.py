@@ -81,6 +81,7 @@ def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None
             edit.stale_copy = None
             st.rerun()
 case_from_link()
+window_size()  # asked as the page loads, so the canvas has its size when an X-ray is opened
 
 case = current_case()
 model = chosen_model()

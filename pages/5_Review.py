@@ -3,7 +3,6 @@ approve, reject or reopen with a note (reviewers, never their own work); delete 
 export approved cases for training (zip) or as COCO JSON."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from lungseg_app.case_navigation import cached_worklist, case_from_link, nav_bar
@@ -12,7 +11,7 @@ from lungseg_core import LungSegError
 from lungseg_core.workflow.corrections_export import export_coco_json, export_training_zip
 from lungseg_core.workflow.corrections_store import STATUSES
 from lungseg_core.imaging.mask_editing import edit_figures
-from lungseg_core.imaging.overlay import error_map, mask_overlay
+from lungseg_core.imaging.overlay import change_map, mask_overlay
 
 st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -64,8 +63,10 @@ else:
     start = next((i for i, r in enumerate(records) if focus_case is not None and r.id == focus_case.latest_version_id), 0)
     chosen = by_label[st.selectbox("Case", labels, index=start,
                                    key=f"_f_case_{focus_case.number if focus_case else 'any'}")]
-    if focus_case is not None and chosen.image_hash == focus_case.image_hash:
-        st.markdown(f"### {focus_case.title}")
+    shown_case = cases_by_image.get(chosen.image_hash)
+    st.markdown(f"### {shown_case.title if shown_case else (chosen.case_label or 'X-ray')}"
+                + (f" · label: {chosen.case_label}" if chosen.case_label and shown_case and
+                   chosen.case_label not in shown_case.title else ""))
     try:
         image = store.load_image(chosen.image_hash)
         original = store.load_mask(chosen.original_mask_hash)
@@ -81,10 +82,12 @@ else:
                 width="stretch")
         b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {chosen.annotator}",
                 width="stretch")
-        c.image(error_map(image, corrected, original), width="stretch",
-                caption=f"Difference: red added ({change.added_px:,} px), blue removed ({change.removed_px:,} px)")
+        c.image(change_map(image, original, corrected), width="stretch",
+                caption=f"Changes, in the editor's colours: green added ({change.added_px:,} px), red removed "
+                        f"({change.removed_px:,} px)")
         st.metric("Changed pixels", f"{change.added_px + change.removed_px:,}")
-        st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f}")
+        st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f} (overlap ÷ union; 1 = "
+                   "the annotator changed nothing)")
 
     st.markdown("**Versions of this case**")
     st.dataframe([{"version": i + 1, "id": v.id[:8], "saved": v.created_at[:19].replace("T", " "),
@@ -106,13 +109,20 @@ else:
     elif chosen.annotator == user.username and chosen.status == "submitted":
         st.caption("This is your own correction: another reviewer must approve or reject it.")
     elif actions:
+        unchanged = image is not None and change.added_px + change.removed_px == 0
+        confirmed = True
+        if unchanged and chosen.status == "submitted":
+            st.warning("This correction changed nothing: the saved mask is the model's own. Approve it only if "
+                       "the model's mask was right as it is.")
+            confirmed = st.checkbox("The model's mask is right: approve it unchanged", key=f"_unchanged_ok_{chosen.id}")
         note_round = st.session_state.setdefault("_review_note_round", 0)
         review_note = st.text_input("Review note", key=f"_review_note_{note_round}")
         buttons = [(label, action, False) for label, action in actions]
         buttons += [(f"{label} and next ▶", action, True) for label, action in actions if action != "reopen"]
         cols = st.columns(len(buttons))
         for col, (label, action, then_next) in zip(cols, buttons):
-            if col.button(label, key=f"_{action}{'_next' if then_next else ''}"):
+            if col.button(label, key=f"_{action}{'_next' if then_next else ''}",
+                          disabled=action == "approve" and not confirmed):
                 try:
                     store.review(chosen.id, action, actor=user, note=review_note)
                 except LungSegError as exc:

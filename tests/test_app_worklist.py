@@ -148,6 +148,10 @@ def test_approve_and_next_clears_the_note_and_opens_the_next_submission(store_di
     at = _page("5_Review.py", store_dir, REV, {"case": "1"})
     note = next(t for t in at.text_input if t.key.startswith("_review_note"))
     note.set_value("edges fine")
+    # these corrections changed nothing: approving asks for a confirmation first
+    assert any("changed nothing" in w.value for w in at.warning)
+    assert at.button(key="_approve_next").disabled
+    next(c for c in at.checkbox if c.key.startswith("_unchanged_ok_")).check().run()
     at.button(key="_approve_next").click().run()
     assert not at.exception
     assert worklist.get(1).status == "approved" and at.session_state["case"].number == 2

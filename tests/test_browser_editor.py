@@ -14,7 +14,6 @@ from lungseg_app.local_server import metric_value, steady_box, streamlit_app, wa
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.working_copies import WorkingCopies
-from tests.people import ANN  # noqa: F401  (roles of the browser annotator match)
 
 from .conftest import add_browser_people, browser_sign_in
 
@@ -27,6 +26,8 @@ def _open_sample(page, url):  # type: ignore[no-untyped-def]
     page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     page.get_by_role("option", name=list_samples()[0].label).click()
     page.get_by_role("button", name="Open sample").click()
+    page.get_by_text("Brush width").wait_for()
+    wait_until_idle(page)
     canvas = page.locator("canvas.upper-canvas")
     canvas.wait_for(state="visible")
     wait_until_idle(page)
@@ -46,18 +47,27 @@ def _stroke(page, box, y: float, x0: float, x1: float) -> None:  # type: ignore[
     page.mouse.up()
 
 
-def _screen_mask(page, canvas, box) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden."""
+def _shot(canvas) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+
+
+def _screen_mask(page, canvas) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden
+    (each picture taken once the canvas has changed to it)."""
     radio = page.get_by_test_id("stRadio").filter(has_text="Mask")
-    radio.get_by_text("Fill", exact=True).click()
-    wait_until_idle(page)
-    page.wait_for_timeout(800)
-    shown = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
-    radio.get_by_text("Hidden", exact=True).click()
-    wait_until_idle(page)
-    page.wait_for_timeout(800)
-    hidden = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
-    return np.abs(shown - hidden).sum(axis=2) > 24
+    pictures = []
+    for style in ("Fill", "Hidden"):
+        before = _shot(canvas)
+        radio.get_by_text(style, exact=True).click()
+        wait_until_idle(page)
+        for _ in range(60):
+            page.wait_for_timeout(250)
+            now = _shot(canvas)
+            if now.shape == before.shape and (np.abs(now - before).sum(axis=2) > 24).sum() > 500:
+                break
+        page.wait_for_timeout(500)
+        pictures.append(_shot(canvas))
+    return np.abs(pictures[0] - pictures[1]).sum(axis=2) > 24
 
 
 def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_path):
@@ -158,7 +168,9 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
             page.keyboard.press("ArrowRight")
         wait_until_idle(page)
 
-        on_screen = _screen_mask(page, canvas, box)
+        page.get_by_test_id("stRadio").filter(has_text="Mask").get_by_text("Outline", exact=True).click()
+        wait_until_idle(page)
+        on_screen = _screen_mask(page, canvas)
         page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
         wait_until_idle(page)
         page.get_by_role("button", name="Save correction").click()

@@ -271,9 +271,10 @@ def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_di
     assert again == counts  # the same corrections replay the same base images
 
 
-def test_once_the_gate_recommends_all_corrections_train(env, tiny_data_dir, tmp_path, monkeypatch):
-    """The held-back corrections are used for the decision, then train too (one more epoch from the
-    gated weights); the card says so and its val figures are the shipped weights'."""
+def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, tmp_path, monkeypatch):
+    """Asked for (off by default: it forgot too much on the loop bench), the held-back corrections are
+    used for the decision, then train too (one more epoch from the gated weights); the card says so
+    and its val figures are the shipped weights'."""
     real_decide = retraining.decide
 
     def recommending(*args, **kwargs):
@@ -283,7 +284,8 @@ def test_once_the_gate_recommends_all_corrections_train(env, tiny_data_dir, tmp_
 
     monkeypatch.setattr(retraining, "decide", recommending)
     job = tmp_path / "job"
-    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
+    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
+                     all_corrections_epochs=1)
     lineage = result["card"]["lineage"]
     assert lineage["all_corrections"]["corrections"] == 4 and lineage["all_corrections"]["epochs"] == 1
     import csv

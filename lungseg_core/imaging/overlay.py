@@ -123,3 +123,17 @@ def render_view(view: str, image: np.ndarray, mask: np.ndarray, probability: np.
     if view == "Errors vs reference" and truth is not None:
         return error_map(img, m, _fit(np.asarray(truth, bool), max_side, cv2.INTER_NEAREST), opacity=max(opacity, 0.05))
     return mask_overlay(img, m, opacity=opacity, style=style)
+
+
+#: Same meaning, same colour as the editor's brushes: added lung green, removed lung red.
+ADDED_COLOUR = (0, 220, 0)
+REMOVED_COLOUR = (255, 0, 64)
+
+
+def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+    """What a correction changed: the kept lung faint, added lung green, removed lung red."""
+    before, after = np.asarray(before, bool), np.asarray(after, bool)
+    out = _blend(display_gray(image), before & after, MASK_COLOUR, opacity * 0.35)
+    out = _blend(out, after & ~before, ADDED_COLOUR, opacity)
+    return _blend(out, before & ~after, REMOVED_COLOUR, opacity)
+

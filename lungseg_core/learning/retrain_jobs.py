@@ -240,7 +240,8 @@ def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reaso
 
 
 def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | None, epochs: int | None,
-            size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None) -> int:
+            size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None,
+            all_corrections_epochs: int | None = None) -> int:
     """Body of the job process (called by the CLI): trains, reports, releases the lock."""
     from ..workflow.corrections_store import open_store
     from .retraining import retrain, verdict
@@ -253,6 +254,7 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
         store = open_store(store_path) if store_path is not None else None
         payload = corrections_zip.read_bytes() if corrections_zip is not None else None
         result = retrain(base, store, job_dir, base_data=data_dir, epochs=epochs, size=size, corrections_zip=payload,
+                         all_corrections_epochs=all_corrections_epochs,
                          on_progress=lambda p: write_progress(job_dir, **p), should_stop=cancel_flag.exists,
                          max_steps=max_steps)
     except TrainingCancelled as exc:
