@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from lungseg_app.local_server import (launch_chromium, metric_value, steady_box, streamlit_app,  # noqa: E402
-                                      wait_metric_change, wait_until_idle)
+                                      the_canvas, wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples  # noqa: E402
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402
 
@@ -64,8 +64,7 @@ def main() -> None:
             image.wait_for(state="visible")
             out["visible_share"][f"Segment {size[0]}x{size[1]}"] = round(visible_share(page, image), 3)
             open_sample(page, url, "Correct")
-            canvas = page.locator("canvas.upper-canvas")
-            canvas.wait_for(state="visible")
+            canvas = the_canvas(page)
             out["visible_share"][f"Correct {size[0]}x{size[1]}"] = round(visible_share(page, canvas), 3)
             if size == (1280, 720):
                 box = steady_box(page, canvas)

@@ -49,9 +49,9 @@ class EditSession:
     def initial_drawing(self) -> dict[str, Any]:
         return {"objects": [], "nonce": self.nonce}
 
-    @property
-    def canvas_key(self) -> str:
-        return f"canvas-{self.case_hash[:12]}"
+    #: One canvas for every case: opening the next case swaps its picture instead of mounting a new
+    #: canvas (which took most of "Save and next"'s wait). Its drawing is always empty between edits.
+    canvas_key = "canvas-editor"
 
     def mark_saved(self, record_id: str) -> None:
         self.last_saved_id = record_id
@@ -135,5 +135,10 @@ def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
         # the canvas keeps reporting its last drawing until it sends a new one: what was applied stays
         # applied across sessions of the browser tab (a discarded edit must not come back from it)
         session.applied = st.session_state.setdefault("_canvas_applied", set())
+        # whatever the shared canvas still reports belongs to the case before: never apply it here
+        raw = st.session_state.get(session.canvas_key)
+        if isinstance(raw, dict):
+            for obj in (((raw.get("drawing") or {}).get("raw") or {}).get("objects") or []):
+                session.applied.add(json.dumps(obj, sort_keys=True))
         st.session_state[EDIT_KEY] = session
     return session

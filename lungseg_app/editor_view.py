@@ -35,20 +35,21 @@ def cached_click_fixer() -> ClickFixer | None:
 
 
 def window_size() -> tuple[int, int]:
-    """The browser window's inner size, asked once per session (streamlit-js-eval)."""
-    known = st.session_state.get(WINDOW_KEY)
-    if known:
-        return known
+    """The browser window's inner size (streamlit-js-eval). The component is drawn on every run, in
+    the sidebar, so that its arrival never shifts the page's own elements (which would re-create the
+    canvas)."""
+    value = None
     try:
         from streamlit_js_eval import streamlit_js_eval
 
-        value = streamlit_js_eval(js_expressions="[window.parent.innerWidth, window.parent.innerHeight]", key="_js_window")
+        with st.sidebar:
+            value = streamlit_js_eval(js_expressions="[window.parent.innerWidth, window.parent.innerHeight]",
+                                      key="_js_window")
     except Exception:  # noqa: BLE001 - a missing component only costs the default size
         value = None
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
         st.session_state[WINDOW_KEY] = (int(value[0]), int(value[1]))
-        return st.session_state[WINDOW_KEY]
-    return DEFAULT_WINDOW
+    return st.session_state.get(WINDOW_KEY) or DEFAULT_WINDOW
 
 
 def canvas_box(window: tuple[int, int], sidebar: bool = True) -> tuple[int, int]:

@@ -80,8 +80,7 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     wait_until_idle(page)  # the canvas is re-rendered once the window's size is known
     page.get_by_text("Erase brush").click()
     wait_until_idle(page)
-    canvas = page.locator("canvas.upper-canvas")
-    canvas.wait_for(state="visible")
+    canvas = the_canvas(page)
     wait_until_idle(page)
     box = canvas.bounding_box()
     steady = 0
@@ -98,9 +97,16 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     for x in range(x_from, x_to + 1, step):
         page.mouse.move(box["x"] + x, box["y"] + y)
     page.mouse.up()
-    removed = page.get_by_test_id("stMetric").filter(has_text="Pixels removed").get_by_test_id("stMetricValue")
-    page.wait_for_function("el => el.innerText.trim() !== '0'", arg=removed.element_handle())
+    wait_metric_change(page, "Pixels removed", "0")
     return box
+
+
+def the_canvas(page):  # type: ignore[no-untyped-def]
+    """The editor's canvas element (the component stacks a background and a drawing canvas in one
+    place; mouse events and screenshots go by position, so either one locates it)."""
+    canvas = page.locator("canvas.upper-canvas").first  # Playwright's CSS reaches into the shadow root
+    canvas.wait_for(state="visible")
+    return canvas
 
 
 def steady_box(page, locator, rounds: int = 3) -> dict:  # type: ignore[no-untyped-def]

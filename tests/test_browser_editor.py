@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lungseg_app.local_server import metric_value, steady_box, streamlit_app, wait_metric_change, wait_until_idle
+from lungseg_app.local_server import (metric_value, steady_box, streamlit_app, the_canvas, wait_metric_change,
+                                      wait_until_idle)
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.working_copies import WorkingCopies
@@ -28,8 +29,7 @@ def _open_sample(page, url):  # type: ignore[no-untyped-def]
     page.get_by_role("button", name="Open sample").click()
     page.get_by_text("Brush width").wait_for()
     wait_until_idle(page)
-    canvas = page.locator("canvas.upper-canvas")
-    canvas.wait_for(state="visible")
+    canvas = the_canvas(page)
     wait_until_idle(page)
     return canvas
 
@@ -216,7 +216,7 @@ def test_a_reload_brings_unsaved_edits_back_and_they_can_be_discarded(browser, t
         assert metric_value(page, "Pixels removed") == "0"
         wait_until_idle(page)
         page.reload()
-        page.locator("canvas.upper-canvas").wait_for(state="visible")
+        the_canvas(page)
         wait_until_idle(page)
         assert page.get_by_text("Restored your unsaved edits").count() == 0
     assert WorkingCopies(SQLiteCorrectionsStore(store_dir)).count() == 0
