@@ -73,7 +73,11 @@ def main() -> int:
                     n += 2
                 if i % 5 != 4:  # 8 of 10 cases get a small edit
                     # re-clicking the already chosen erase brush changes nothing; not counted
-                    draw_erase_stroke(page, 250 + 10 * (i % 5), 150, 260, 15)
+                    try:
+                        draw_erase_stroke(page, 250 + 10 * (i % 5), 150, 260, 15)
+                    except Exception:
+                        page.screenshot(path="/tmp/probe/wl_fail.png")
+                        raise
                     edited += 1
                     wait_until_idle(page)
                 before = page.url

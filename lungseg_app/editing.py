@@ -32,7 +32,8 @@ class EditSession:
     history: EditHistory
     start_hash: str = ""  # fingerprint of the mask this edit started from
     nonce: int = 0  # bumped to empty the canvas's drawing (no remount)
-    applied: set[str] = field(default_factory=set)  # fingerprints of canvas objects already in the history
+    applied: set[str] = field(default_factory=set)  # fingerprints of this case's canvas objects in the history
+    ignored: set[str] = field(default_factory=set)  # what the shared canvas still showed of the case before
     clicks: list[Click] = field(default_factory=list)  # clicks of the current click-to-fix run
     last_saved_id: str | None = None
     saved_ids: list[str] = field(default_factory=list)
@@ -60,12 +61,14 @@ class EditSession:
         self.restored = None
 
     def take_objects(self, objects: list[dict[str, Any]] | None, geometry: CanvasGeometry, image: np.ndarray,
-                     fixer: ClickFixer | None) -> int:
-        """Move the canvas's new objects into the history (one step each); returns how many."""
+                     fixer: ClickFixer | None, sent_now: bool = False) -> int:
+        """Move the canvas's new objects into the history (one step each); returns how many.
+        `sent_now`: the canvas has just sent them (its change callback), so none is left over from
+        the case before, even if it looks the same."""
         fresh = []
         for obj in objects or []:
             fp = json.dumps(obj, sort_keys=True)
-            if fp not in self.applied:
+            if fp not in self.applied and (sent_now or fp not in self.ignored):
                 self.applied.add(fp)
                 fresh.append(obj)
         if not fresh:
@@ -107,6 +110,14 @@ class EditSession:
             copies.discard(user, self.case_hash, audited=False)
 
 
+def canvas_objects(key: str) -> list[dict[str, Any]]:
+    """The objects the canvas last reported (its value in session state)."""
+    raw = st.session_state.get(key)
+    if not isinstance(raw, dict):
+        return []
+    return list((((raw.get("drawing") or {}).get("raw") or {}).get("objects")) or [])
+
+
 def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
                  continue_from: tuple[str, np.ndarray] | None = None,
                  copies: WorkingCopies | None = None, user: User | None = None) -> EditSession:
@@ -132,13 +143,8 @@ def edit_session(case_hash: str, model: str, model_mask: np.ndarray,
                     session.restore(copy)
                 else:
                     session.stale_copy = copy
-        # the canvas keeps reporting its last drawing until it sends a new one: what was applied stays
-        # applied across sessions of the browser tab (a discarded edit must not come back from it)
-        session.applied = st.session_state.setdefault("_canvas_applied", set())
-        # whatever the shared canvas still reports belongs to the case before: never apply it here
-        raw = st.session_state.get(session.canvas_key)
-        if isinstance(raw, dict):
-            for obj in (((raw.get("drawing") or {}).get("raw") or {}).get("objects") or []):
-                session.applied.add(json.dumps(obj, sort_keys=True))
+        # the canvas keeps reporting its last drawing until it sends a new one: whatever it still
+        # reports belongs to the case before (or to an edit just discarded) and is never applied here
+        session.ignored = {json.dumps(obj, sort_keys=True) for obj in canvas_objects(session.canvas_key)}
         st.session_state[EDIT_KEY] = session
     return session

@@ -46,7 +46,7 @@ if truth is not None:
     for note in truth.notes:
         figures_col.warning(note)
 window = window_size()
-image_side = max(320, min(int((window[0] - (300 if window[0] >= 768 else 0) - 160) * 0.6) - 24, window[1] - 260))
+image_side = max(320, min(int((window[0] - (300 if window[0] >= 768 else 0) - 160) * 0.6) - 24, window[1] - 310))
 
 
 @st.fragment

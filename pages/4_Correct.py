@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
-from lungseg_app.editing import EditSession, edit_session
+from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
                                      canvas_size, overview, view_from_overview, window_size, zoom_by)
 from lungseg_app.state import (cached_claims, cached_model, cached_segmentation, cached_store, chosen_model,
@@ -25,6 +25,16 @@ user = sidebar()
 # a compact page: the whole X-ray fits above the fold at 1280x720
 st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;} h3 {padding-top: 0.2rem;}</style>")
 st.markdown("### Correct")
+
+
+def _canvas_sent() -> None:
+    """The canvas's change callback: what it has just sent goes into the history (before the page runs)."""
+    edit, geometry, case = st.session_state.get("edit_session"), st.session_state.get("_canvas_geometry"), current_case()
+    if edit is None or geometry is None or case is None or st.session_state.get("_geometry_case") != case.hash \
+            or edit.case_hash != case.hash:
+        return
+    took = edit.take_objects(canvas_objects(edit.canvas_key), geometry, case.pixels, cached_click_fixer(), sent_now=True)
+    st.session_state["_canvas_took"] = st.session_state.get("_canvas_took", 0) + took
 
 
 def _pick_tool(name: str) -> None:
@@ -145,12 +155,13 @@ st.session_state[VIEW_KEY], st.session_state["_view_case"] = view, case.hash
 
 # Objects the canvas sent since the last run go into the history before anything is drawn, with the
 # geometry of the canvas they were drawn on (the screen then shows exactly the mask that is saved).
-raw = st.session_state.get(edit.canvas_key)
-objects = (((raw or {}).get("drawing") or {}).get("raw") or {}).get("objects") if isinstance(raw, dict) else None
 geometry: CanvasGeometry | None = st.session_state.get("_canvas_geometry")
+changed = st.session_state.pop("_canvas_took", 0)
+objects = canvas_objects(edit.canvas_key)
 if objects and geometry is not None and st.session_state.get("_geometry_case") == case.hash:
-    if edit.take_objects(objects, geometry, case.pixels, fixer):
-        _keep(edit, copies, user, held_by, model)
+    changed += edit.take_objects(objects, geometry, case.pixels, fixer)
+if changed:
+    _keep(edit, copies, user, held_by, model)
 
 left, right = st.columns([0.62, 0.38], gap="small")
 with right:
@@ -218,7 +229,7 @@ with left:
         fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
         stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
-        initial_drawing=edit.initial_drawing, point_display_radius=4,
+        initial_drawing=edit.initial_drawing, point_display_radius=4, on_change=_canvas_sent,
     )
 working = edit.history.current
 
