@@ -61,7 +61,7 @@ def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_st
     user_page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     user_page.get_by_role("option", name=list_samples()[1].label).click()
     user_page.get_by_role("button", name="Open sample").click()
-    user_page.get_by_text(re.compile(rf"· {re.escape(name)} · Mask overlay")).wait_for()
+    user_page.get_by_text(re.compile(rf"· {re.escape(name)} · Mask overlay")).first.wait_for()
     other.close()
 
     # roll back to the previous default
