@@ -51,23 +51,31 @@ def _shot(canvas) -> np.ndarray:  # type: ignore[no-untyped-def]
     return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
 
 
+def _settled_shot(page, canvas, unlike: np.ndarray | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The canvas once its picture has stopped changing (and differs from `unlike`, if given)."""
+    last, same = None, 0
+    for _ in range(120):
+        page.wait_for_timeout(250)
+        now = _shot(canvas)
+        changed = unlike is None or (now.shape == unlike.shape and (np.abs(now - unlike).sum(axis=2) > 24).sum() > 500)
+        same = same + 1 if last is not None and changed and np.array_equal(now, last) else 0
+        last = now
+        if same >= 4:  # a second without change
+            return now
+    return last
+
+
 def _screen_mask(page, canvas) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden
-    (each picture taken once the canvas has changed to it)."""
+    """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden,
+    each picture taken once the canvas has settled on it."""
     radio = page.get_by_test_id("stRadio").filter(has_text="Mask")
-    pictures = []
-    for style in ("Fill", "Hidden"):
-        before = _shot(canvas)
-        radio.get_by_text(style, exact=True).click()
-        wait_until_idle(page)
-        for _ in range(60):
-            page.wait_for_timeout(250)
-            now = _shot(canvas)
-            if now.shape == before.shape and (np.abs(now - before).sum(axis=2) > 24).sum() > 500:
-                break
-        page.wait_for_timeout(500)
-        pictures.append(_shot(canvas))
-    return np.abs(pictures[0] - pictures[1]).sum(axis=2) > 24
+    radio.get_by_text("Hidden", exact=True).click()
+    wait_until_idle(page)
+    hidden = _settled_shot(page, canvas)
+    radio.get_by_text("Fill", exact=True).click()
+    wait_until_idle(page)
+    filled = _settled_shot(page, canvas, unlike=hidden)
+    return np.abs(filled - hidden).sum(axis=2) > 24
 
 
 def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_path):
