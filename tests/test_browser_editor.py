@@ -34,6 +34,14 @@ def _open_sample(page, url):  # type: ignore[no-untyped-def]
     return canvas
 
 
+def _annotator_page(browser, url: str, width: int, height: int):  # type: ignore[no-untyped-def]
+    """A signed-in annotator's page at this window size."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, url, "browser-annotator")
+    return page
+
+
 def _pick(page, tool: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True).click()
     wait_until_idle(page)
@@ -82,10 +90,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
     store_dir = tmp_path / "store"
     add_browser_people(store_dir)
     with streamlit_app(env={"LUNGSEG_STORE": str(store_dir)}) as url:
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        browser_sign_in(page, url, "browser-annotator")
+        page = _annotator_page(browser, url, 1280, 720)
         canvas = _open_sample(page, url)
         box = steady_box(page, canvas)
         # the whole X-ray is in view without scrolling
@@ -200,10 +205,7 @@ def test_a_reload_brings_unsaved_edits_back_and_they_can_be_discarded(browser, t
     store_dir = tmp_path / "store"
     add_browser_people(store_dir)
     with streamlit_app(env={"LUNGSEG_STORE": str(store_dir)}) as url:
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        browser_sign_in(page, url, "browser-annotator")
+        page = _annotator_page(browser, url, 1440, 900)
         canvas = _open_sample(page, url)
         box = steady_box(page, canvas)
         assert box["y"] + box["height"] <= 900
