@@ -79,6 +79,17 @@ SETTINGS: dict[str, dict] = {
     # the same with the extra epoch at a tenth of the LR (gate_all's full-LR epoch forgot 0.0044)
     "gate_all_low": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                      "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1},
+    # gate_all_low with twice the base replay in the extra epoch (more old images per new one: less forgetting)
+    "gate_all_replay": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                        "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1, "then_all_replay": 2,
+                        "then_all_replay_min": 100},
+    # gate_all_replay with a 3-epoch gate fit (time: the gate's fit is most of the minutes)
+    "gate3_all_replay": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                         "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1, "then_all_replay": 2,
+                         "then_all_replay_min": 100},
+    # gate_all_low, then the mean of the gated and the all-corrections weights (a two-point weight average)
+    "gate_all_soup": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                      "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.3, "soup": 0.5},
     "gate3_all": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                   "ema": 0.0, "then_all_epochs": 1},
 }
@@ -148,6 +159,15 @@ def write_manifest(folder: Path, corrections: list[Case], base_train: list[Case]
     return {"train_corrections": len(train_corr), "held_back": n_hold, "replay": len(replay)}
 
 
+def _soup(first: Path, second: Path, share_second: float, out: Path) -> Path:
+    """The weighted mean of two weight files of one architecture (floating tensors only)."""
+    from safetensors.torch import load_file, save_file
+    a, b = load_file(str(first)), load_file(str(second))
+    save_file({k: (a[k] * (1 - share_second) + b[k] * share_second) if a[k].is_floating_point() else b[k]
+               for k in a}, str(out))
+    return out
+
+
 def dice_of(seg, cases: list[Case]) -> float:  # type: ignore[no-untyped-def]
     return float(np.mean([overlap_metrics(seg.predict(load_gray(c.image_path)), load_mask(c.mask_path)).dice
                           for c in cases]))
@@ -208,12 +228,17 @@ def main() -> int:
                                           learning_rate=recipe.learning_rate * s["lr_factor"]))
                     weights = run / "out" / "ft.safetensors"
                     if s.get("then_all_epochs"):  # after the gate: all corrections train, from the gated weights
-                        write_manifest(run / "data_all", picked, home_train, home_val, {**s, "holdout": 0.0})
+                        write_manifest(run / "data_all", picked, home_train, home_val,
+                                       {**s, "holdout": 0.0, "replay": s.get("then_all_replay", s["replay"]),
+                                        "replay_min": s.get("then_all_replay_min", s.get("replay_min", 0))})
                         train(r, TrainOptions(data_dir=run / "data_all", out_dir=run / "out", epochs=s["then_all_epochs"],
                                               resume=False, evaluate_test=False, init_weights=weights,
                                               output_name="ft_all",
                                               learning_rate=recipe.learning_rate * s.get("then_all_lr_factor", s["lr_factor"])))
-                        weights = run / "out" / "ft_all.safetensors"
+                        if s.get("soup"):
+                            weights = _soup(weights, run / "out" / "ft_all.safetensors", s["soup"], run / "out" / "soup.safetensors")
+                        else:
+                            weights = run / "out" / "ft_all.safetensors"
                     minutes = (time.perf_counter() - started) / 60
                     tuned = segmenter_from_weights(r, weights)
                     row = {"n": n, "select": how, "settings": name, "variant": variant, **counts, "minutes": minutes,

@@ -67,7 +67,7 @@ def main() -> int:
             for i in range(args.cases):
                 n = 0
                 if i == 0:  # once per session: erase brush and "submitted" stay chosen
-                    page.get_by_text("Erase brush").click()
+                    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Erase brush", exact=True).click()
                     page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
                     wait_until_idle(page)
                     n += 2

@@ -78,8 +78,8 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     horizontal stroke at canvas row `y` and wait until the figures count removed pixels. Returns
     the canvas box the stroke was drawn in."""
     wait_until_idle(page)  # the canvas is re-rendered once the window's size is known
-    page.get_by_text("Erase brush").click()
-    wait_until_idle(page)
+    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Erase brush", exact=True).click()
+    wait_for_tool(page, "Erase brush")
     canvas = the_canvas(page)
     wait_until_idle(page)
     box = canvas.bounding_box()
@@ -135,6 +135,16 @@ def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) 
            const v = m && m.querySelector('[data-testid=stMetricValue]');
            return v && v.innerText.trim() !== b; }""", arg=[label, before], timeout=timeout_ms)
     return metric_value(page, label)
+
+
+def wait_for_tool(page, tool: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """On the Correct page: until the canvas draws with `tool`. The caption that says so is drawn after
+    the canvas in the same run, so once it shows, a stroke uses the tool (waiting for the page to look
+    idle is not enough: a short run can end before Streamlit shows that it is running)."""
+    page.wait_for_function(
+        """(tool) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+             .some(e => e.innerText.startsWith('On the canvas: ' + tool))""", arg=tool, timeout=timeout_ms)
+    wait_until_idle(page)
 
 
 def wait_until_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]

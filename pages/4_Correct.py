@@ -234,6 +234,9 @@ with left:
 working = edit.history.current
 
 with right:
+    # drawn after the canvas, so it shows once the canvas has the tool (a stroke made before would use the old one)
+    st.caption(f"On the canvas: **{tool}**" + (f", {brush} px wide on the X-ray" if mode == "freedraw" else ""),
+               help="The tool the canvas is drawing with now.")
     figures = edit_figures(result.mask, working)
     m1, m2, m3 = st.columns(3)
     m1.metric("Pixels added", f"{figures.added_px:,}")

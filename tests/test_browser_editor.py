@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lungseg_app.local_server import (metric_value, steady_box, streamlit_app, the_canvas, wait_metric_change,
-                                      wait_until_idle)
+from lungseg_app.local_server import (metric_value, steady_box, streamlit_app, the_canvas, wait_for_tool,
+                                      wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.working_copies import WorkingCopies
@@ -44,7 +44,7 @@ def _annotator_page(browser, url: str, width: int, height: int):  # type: ignore
 
 def _pick(page, tool: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True).click()
-    wait_until_idle(page)
+    wait_for_tool(page, tool)
 
 
 def _stroke(page, box, y: float, x0: float, x1: float) -> None:  # type: ignore[no-untyped-def]
@@ -100,9 +100,9 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         # erase brush, 20 image px wide, across the lower lungs
         _pick(page, "Erase brush")
         page.get_by_role("heading", name="Correct").click()
-        for _ in range(14):
-            page.keyboard.press("Alt+K")  # wider brush (6 -> 20)
-        wait_until_idle(page)
+        for width in range(7, 21):
+            page.keyboard.press("Alt+K")  # wider brush (6 -> 20), a pixel a key press
+            wait_for_tool(page, f"Erase brush, {width} px wide")
         y = 0.62 * box["height"]
         _stroke(page, box, y, 0.15 * box["width"], 0.85 * box["width"])
         removed = wait_metric_change(page, "Pixels removed", "0")

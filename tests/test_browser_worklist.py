@@ -8,7 +8,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from lungseg_app.local_server import draw_erase_stroke, streamlit_app, wait_until_idle
+from lungseg_app.local_server import draw_erase_stroke, streamlit_app, wait_for_tool, wait_until_idle
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.worklist import Worklist
@@ -59,11 +59,10 @@ def test_import_segment_next_edit_save_and_next_review(browser, tmp_path):
         page.get_by_role("button", name="Next case").first.click()
         page.wait_for_url(re.compile(rf"/Correct\?case={first.number}$"))
         assert worklist.get(first.number).holder == "browser-annotator"
-        wait_until_idle(page)
+        wait_for_tool(page, "Add brush")  # the page is drawn down to the figures: its shortcuts are there
         page.get_by_role("heading", name="Correct").click()  # focus on the page, not in a text box
         page.keyboard.press("Alt+2")  # the erase brush's shortcut
-        page.wait_for_function("() => [...document.querySelectorAll('input[type=radio]')].some("
-                               "r => r.checked && r.closest('label')?.innerText.includes('Erase brush'))")
+        wait_for_tool(page, "Erase brush")
         draw_erase_stroke(page, 300, 80, 620, 20)
         page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
         wait_until_idle(page)
