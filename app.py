@@ -1,4 +1,8 @@
-"""LungSeg Studio home page: what the app does, the models and their test scores, sample cases."""
+"""LungSeg Studio's entry point: names the pages (Home first) and runs the one asked for.
+
+`st.navigation` instead of the pages/ folder's automatic menu, so that the first page is called
+Home (the automatic menu names it after this file). The URLs stay those of the folder's pages
+(/Worklist, /Correct?case=N, ...), so links people have sent keep working."""
 from __future__ import annotations
 
 import os
@@ -7,50 +11,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
-from lungseg_app.state import set_case_from_bytes, set_case_from_sample, sidebar  # noqa: E402
-from lungseg_core import LungSegError  # noqa: E402
-from lungseg_core.models.model_catalog import model_summaries  # noqa: E402
-from lungseg_core.models.samples import list_samples  # noqa: E402
+from lungseg_app.navigation import app_pages  # noqa: E402
 
-st.set_page_config(page_title="LungSeg Studio", page_icon="🫁", layout="wide")
-sidebar()
-st.title("LungSeg Studio")
-st.write(
-    "Segment the lungs on chest X-rays with trained neural networks and check the result against a "
-    "reference mask. Correct the mask by hand so that the corrections can retrain the models."
-)
-
-own, rest = st.columns([1, 3])
-with own:
-    st.subheader("Open your own X-ray")
-    upload = st.file_uploader("PNG, JPEG, 16-bit PNG or DICOM", type=["png", "jpg", "jpeg", "dcm", "dicom"],
-                              key="_home_upload", help="Nothing that identifies the patient is kept: no file name, "
-                                                       "no DICOM identifiers.")
-    if upload is not None:
-        try:
-            set_case_from_bytes(upload.getvalue(), "your X-ray")
-        except LungSegError as exc:
-            st.error(str(exc))
-        else:
-            st.switch_page("pages/1_Segment.py")
-with rest:
-    st.subheader("…or try a sample case")
-samples = list_samples()
-cols = rest.columns(len(samples))
-for col, sample in zip(cols, samples):
-    col.image(str(sample.image_path), caption=sample.label, width="stretch")
-    if col.button("Open", key=f"open_{sample.id}"):
-        set_case_from_sample(sample)
-        st.switch_page("pages/1_Segment.py")
-st.caption("Test-split cases from the NLM Montgomery County and Shenzhen sets (see samples/README.md for "
-           "attribution; Shenzhen masks CC BY-NC-SA 4.0).")
-
-st.subheader("Models")
-summaries = model_summaries()
-if summaries:
-    st.dataframe(summaries, hide_index=True)
-    st.caption("Per-image mean on the test split, as written by the training code in each model card. "
-               "Dice: twice the overlap ÷ the two areas added; IoU: overlap ÷ union (1 = a perfect mask for both); "
-               "precision: share of the predicted lung that is lung; recall: share of the lung that was found.")
-else:
-    st.warning("No trained weights found in weights/. Train a model: `python -m lungseg_core train --help`.")
+st.navigation(app_pages()).run()

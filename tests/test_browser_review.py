@@ -9,6 +9,7 @@ from lungseg_core import list_models, load_model, overlap_metrics, read_mask, re
 from lungseg_core.models.samples import list_samples
 
 from lungseg_app.local_server import wait_until_idle
+from lungseg_app.navigation import PAGES
 
 from .conftest import browser_sign_in
 
@@ -65,3 +66,14 @@ def test_bad_file_shows_error_and_page_keeps_working(page, tmp_path):
     page.locator("input[type=file]").nth(0).set_input_files(str(list_samples()[0].image_path))
     page.get_by_test_id("stImage").locator("img").first.wait_for(state="visible")
     page.get_by_test_id("stMetricLabel").get_by_text("Share of image").wait_for()  # figures shown again
+
+
+def test_the_menu_starts_at_home_and_pages_keep_their_addresses(page, app_url):
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_text("Home", exact=True).wait_for()
+    assert [t.strip() for t in nav.locator("a").all_inner_texts()] == [title for _, title, _ in PAGES]
+    nav.get_by_text("Home", exact=True).click()
+    page.get_by_text("Open your own X-ray").wait_for()
+    assert page.url.rstrip("/") == app_url.rstrip("/")
+    nav.get_by_text("Correct", exact=True).click()
+    page.wait_for_url(f"{app_url}/Correct")  # the address links and bookmarks use
