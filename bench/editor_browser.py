@@ -104,11 +104,16 @@ def main() -> None:
                     strokes.append(time.perf_counter() - t)
                     wait_until_idle(page)
                 # click-to-fix: erase N separate holes inside the lungs (not timed), then one click in each
-                page.locator(".st-key-_reset button").click()
+                wait_until_idle(page)
+                page.locator(".st-key-_reset button").first.click()
+                page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stMetric]')].some("
+                                       "e => e.innerText.includes('Pixels removed') && e.innerText.trim().endsWith('0'))")
                 wait_until_idle(page)
                 for width in range(7, 13):
                     page.keyboard.press("Alt+K")
                     wait_for_tool(page, f"Erase brush, {width} px wide")
+                canvas.scroll_into_view_if_needed()  # the buttons on the right may have scrolled the page
+                box = steady_box(page, canvas)
                 scale = box["width"] / 512
                 holes = hole_centres(args.n)
                 for x, y in holes:

@@ -64,9 +64,10 @@ def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: 
             st.warning(f"Your edit is on this page but could not be kept in the store ({exc}); save soon.")
 
 
-def _after_change(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+    """Undo, Redo or Reset (a button's callback: done before the run that draws the result)."""
+    {"undo": edit.undo, "redo": edit.redo, "reset": edit.reset}[step]()
     _keep(edit, copies, user, held_by, model)
-    st.rerun()
 
 
 def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None:
@@ -165,60 +166,17 @@ if changed:
 
 left, right = st.columns([0.62, 0.38], gap="small")
 with right:
-    restore_notice(edit, copies, user)
-    tool = st.radio("Tool", list(tools), horizontal=True, key="_tool",
-                    help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
-                         "in a missed lung region (add) or a false one (remove); the model corrects that region. "
-                         "Keys: Alt+1 to Alt+6 pick a tool.")
-    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
-            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>")
-    for i, name in enumerate(tools, start=1):
-        st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
-                  args=(name,))
-    brush = st.slider("Brush width (image px)", 1, 60, 6, key="_brush",
-                      help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
-    st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
-    st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
-    d1, d2 = st.columns([3, 2])
-    style_name = d1.radio("Mask", list(MASK_STYLES), horizontal=True, key="_mask_style",
-                          help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
-    st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
-    invert = d2.checkbox("Invert", key="_invert")
-    with st.expander("Brightness / contrast", expanded=False):
-        level = st.slider("Window centre (%)", 0, 100, 50, key="_level")
-        width_pct = st.slider("Window width (%)", 5, 100, 100, key="_wwidth")
-    display = Display(MASK_STYLES[style_name], level / 100, width_pct / 100, invert)
-    st.caption("Overview: click to zoom there, drag a box to zoom to it.")
-    event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
-                                        key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in")
-    if event and event.get("unix_time") != st.session_state.get("_overview_seen"):
-        st.session_state["_overview_seen"] = event.get("unix_time")
-        view = view_from_overview(event, (h, w), view)
-        st.session_state[VIEW_KEY] = view
-        st.rerun()
-    z1, z2, z3 = st.columns(3)
-    if z1.button("Zoom in", key="_zoom_in", disabled=view.width <= w / 8):
-        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 2.0)
-        st.rerun()
-    if z2.button("Zoom out", key="_zoom_out", disabled=view == Viewport.whole((h, w))):
-        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 0.5)
-        st.rerun()
-    if z3.button("Whole image", key="_zoom_all", disabled=view == Viewport.whole((h, w)), shortcut="Alt+0"):
-        st.session_state[VIEW_KEY] = Viewport.whole((h, w))
-        st.rerun()
+    controls, figures_box, save_box = st.container(), st.container(), st.container()
 
-    b1, b2, b3 = st.columns(3)
-    if b1.button("Undo", key="_undo", disabled=edit.history.position == 0, shortcut="Ctrl+Z"):
-        edit.undo()
-        _after_change(edit, copies, user, held_by, model)
-    if b2.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1,
-                 shortcut="Ctrl+Y"):
-        edit.redo()
-        _after_change(edit, copies, user, held_by, model)
-    if b3.button("Reset to model", key="_reset", help="Back to the model's mask (one undo step)"):
-        edit.reset()
-        _after_change(edit, copies, user, held_by, model)
-
+# The canvas and the figures go out first, drawn with the controls' values as they stand (a widget's
+# new value is in session state before the run); the controls' widgets follow. A click's corrected
+# mask then reaches the browser before the page's tools are rebuilt, and the canvas's reply to being
+# emptied (which starts the next run) no longer cuts the figures off.
+tool = st.session_state.get("_tool") if st.session_state.get("_tool") in tools else next(iter(tools))
+brush = int(st.session_state.get("_brush", 6))
+style_name = st.session_state.get("_mask_style", "Fill")
+display = Display(MASK_STYLES.get(style_name, "fill"), st.session_state.get("_level", 50) / 100,
+                  st.session_state.get("_wwidth", 100) / 100, bool(st.session_state.get("_invert", False)))
 mode, adds = tools[tool]
 size = canvas_size(view, canvas_box(window_size()))
 geometry = CanvasGeometry(view, size[0], size[1])
@@ -233,7 +191,7 @@ with left:
     )
 working = edit.history.current
 
-with right:
+with figures_box:
     # drawn after the canvas, so it shows once the canvas has the tool (a stroke made before would use the old one)
     st.caption(f"On the canvas: **{tool}**" + (f", {brush} px wide on the X-ray" if mode == "freedraw" else ""),
                help="The tool the canvas is drawing with now.")
@@ -248,7 +206,59 @@ with right:
         st.metric("Edit vs reference: IoU / Dice", f"{vs.iou:.3f} / {vs.dice:.3f}",
                   help="Dice: twice the overlap ÷ the two areas added (1 = identical; 0.95 ≈ IoU 0.90).")
 
-with right:
+with controls:
+    restore_notice(edit, copies, user)
+    st.radio("Tool", list(tools), horizontal=True, key="_tool",
+             help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
+                  "in a missed lung region (add) or a false one (remove); the model corrects that region. "
+                  "Keys: Alt+1 to Alt+6 pick a tool.")
+    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
+            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>")
+    for i, name in enumerate(tools, start=1):
+        st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
+                  args=(name,))
+    st.slider("Brush width (image px)", 1, 60, 6, key="_brush",
+              help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
+    st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
+    st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
+    d1, d2 = st.columns([3, 2])
+    d1.radio("Mask", list(MASK_STYLES), horizontal=True, key="_mask_style",
+             help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
+    st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
+    d2.checkbox("Invert", key="_invert")
+    with st.expander("Brightness / contrast", expanded=False):
+        st.slider("Window centre (%)", 0, 100, 50, key="_level")
+        st.slider("Window width (%)", 5, 100, 100, key="_wwidth")
+    st.caption("Overview: click to zoom there, drag a box to zoom to it.")
+    event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
+                                        key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",
+                                        image_format="JPEG", jpeg_quality=92)
+    if event and event.get("unix_time") != st.session_state.get("_overview_seen"):
+        st.session_state["_overview_seen"] = event.get("unix_time")
+        st.session_state[VIEW_KEY] = view_from_overview(event, (h, w), view)
+        st.rerun()
+    z1, z2, z3 = st.columns(3)
+    if z1.button("Zoom in", key="_zoom_in", disabled=view.width <= w / 8):
+        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 2.0)
+        st.rerun()
+    if z2.button("Zoom out", key="_zoom_out", disabled=view == Viewport.whole((h, w))):
+        st.session_state[VIEW_KEY] = zoom_by(view, (h, w), 0.5)
+        st.rerun()
+    if z3.button("Whole image", key="_zoom_all", disabled=view == Viewport.whole((h, w)), shortcut="Alt+0"):
+        st.session_state[VIEW_KEY] = Viewport.whole((h, w))
+        st.rerun()
+
+    # history buttons act in their callbacks, before the next run draws the canvas
+    b1, b2, b3 = st.columns(3)
+    change = (copies, user, held_by, model)
+    b1.button("Undo", key="_undo", disabled=edit.history.position == 0, shortcut="Ctrl+Z",
+              on_click=_history_step, args=(edit, "undo", *change))
+    b2.button("Redo", key="_redo", disabled=edit.history.position >= len(edit.history.versions) - 1,
+              shortcut="Ctrl+Y", on_click=_history_step, args=(edit, "redo", *change))
+    b3.button("Reset to model", key="_reset", help="Back to the model's mask (one undo step)",
+              on_click=_history_step, args=(edit, "reset", *change))
+
+with save_box:
     st.markdown("**Save**")
     with st.form("save_form", clear_on_submit=False):
         note = st.text_input("Note (what was fixed)", key="_note")

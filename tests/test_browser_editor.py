@@ -27,7 +27,7 @@ def _open_sample(page, url):  # type: ignore[no-untyped-def]
     page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
     page.get_by_role("option", name=list_samples()[0].label).click()
     page.get_by_role("button", name="Open sample").click()
-    page.get_by_text("Brush width").wait_for()
+    page.get_by_text("Brush width").first.wait_for()
     wait_until_idle(page)
     canvas = the_canvas(page)
     wait_until_idle(page)
