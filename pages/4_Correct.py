@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
@@ -182,6 +183,7 @@ size = canvas_size(view, canvas_box(window_size()))
 geometry = CanvasGeometry(view, size[0], size[1])
 st.session_state["_canvas_geometry"], st.session_state["_geometry_case"] = geometry, case.hash
 colour = ADD_CSS if adds else ERASE_CSS
+ring_colour = "#5fd35f" if adds else "#ff6b6b"
 with left:
     st_canvas(
         fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
@@ -213,7 +215,9 @@ with controls:
                   "in a missed lung region (add) or a false one (remove); the model corrects that region. "
                   "Keys: Alt+1 to Alt+6 pick a tool.")
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
-            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>")
+            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>"
+            + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour),
+            unsafe_allow_javascript=True)
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
                   args=(name,))

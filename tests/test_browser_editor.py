@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from lungseg_app.brush_cursor import RING_ID
 from lungseg_app.local_server import (metric_value, steady_box, streamlit_app, the_canvas, wait_for_tool,
                                       wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples
@@ -103,6 +104,15 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         for width in range(7, 21):
             page.keyboard.press("Alt+K")  # wider brush (6 -> 20), a pixel a key press
             wait_for_tool(page, f"Erase brush, {width} px wide")
+        # the brush's size under the pointer: a ring as wide as 20 image px on screen, centred on it
+        ring = page.locator(f"#{RING_ID}")
+        cx, cy = box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"]
+        page.mouse.move(cx - 5, cy)
+        page.mouse.move(cx, cy)
+        ring.wait_for(state="visible")
+        rbox = ring.bounding_box()
+        assert abs(rbox["width"] - 20 / scale) <= 1.5, (rbox, scale)
+        assert abs(rbox["x"] + rbox["width"] / 2 - cx) <= 1.5 and abs(rbox["y"] + rbox["height"] / 2 - cy) <= 1.5
         y = 0.62 * box["height"]
         _stroke(page, box, y, 0.15 * box["width"], 0.85 * box["width"])
         removed = wait_metric_change(page, "Pixels removed", "0")
@@ -118,6 +128,8 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
 
         # a click-to-fix click in the erased band gives the lung back there
         _pick(page, "Fix: add lung (click)")
+        page.mouse.move(cx + 5, cy)  # no brush, no ring
+        ring.wait_for(state="hidden")
         page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + y)
         after_click = wait_metric_change(page, "Pixels removed", removed)
         assert int(after_click.replace(",", "")) < int(removed.replace(",", ""))
