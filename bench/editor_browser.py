@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from lungseg_app.local_server import (launch_chromium, metric_value, steady_box, streamlit_app,  # noqa: E402
+from lungseg_app.local_server import (launch_chromium, metric_value, pick_tool, steady_box, streamlit_app,  # noqa: E402
                                       the_canvas, wait_for_tool, wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples  # noqa: E402
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402
@@ -89,8 +89,7 @@ def main() -> None:
             if size == (1280, 720):
                 box = steady_box(page, canvas)
                 strokes, clicks = [], []
-                page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Erase brush", exact=True).click()
-                wait_for_tool(page, "Erase brush")
+                pick_tool(page, "Erase brush")
                 for i in range(args.n):
                     y = box["y"] + box["height"] * (0.3 + 0.4 * i / args.n)
                     before = metric_value(page, "Pixels removed")
@@ -125,9 +124,7 @@ def main() -> None:
                     page.mouse.up()
                     wait_metric_change(page, "Pixels removed", before)
                     wait_until_idle(page)
-                page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Fix: add lung (click)",
-                                                                                   exact=True).click()
-                wait_for_tool(page, "Fix: add lung (click)")
+                pick_tool(page, "Fix: add lung (click)")
                 missed = 0
                 for x, y in holes:
                     before = metric_value(page, "Pixels removed")

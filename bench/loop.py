@@ -87,6 +87,14 @@ SETTINGS: dict[str, dict] = {
     "gate3_all_replay": {"epochs": 3, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                          "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1, "then_all_replay": 2,
                          "then_all_replay_min": 100},
+    # gate_all_replay with the encoder frozen in both fits (less to forget, cheaper steps)
+    "gate_all_frozen": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                        "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1, "then_all_replay": 2,
+                        "then_all_replay_min": 100, "freeze_encoder": True},
+    # the same with the decoder at 3x the LR (it alone has to carry the change)
+    "gate_all_frozen_lr3": {"epochs": 4, "lr_factor": 3.0, "weight": 4, "replay": 1, "replay_min": 50,
+                            "holdout": 0.25, "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.3,
+                            "then_all_replay": 2, "then_all_replay_min": 100, "freeze_encoder": True},
     # gate_all_low, then the mean of the gated and the all-corrections weights (a two-point weight average)
     "gate_all_soup": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                       "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.3, "soup": 0.5},
@@ -225,7 +233,8 @@ def main() -> int:
                     r = recipe.with_overrides(ema_decay=s["ema"])
                     train(r, TrainOptions(data_dir=run / "data", out_dir=run / "out", epochs=s["epochs"], resume=False,
                                           evaluate_test=False, init_weights=base_weights, output_name="ft",
-                                          learning_rate=recipe.learning_rate * s["lr_factor"]))
+                                          learning_rate=recipe.learning_rate * s["lr_factor"],
+                                          freeze_encoder=s.get("freeze_encoder", False)))
                     weights = run / "out" / "ft.safetensors"
                     if s.get("then_all_epochs"):  # after the gate: all corrections train, from the gated weights
                         write_manifest(run / "data_all", picked, home_train, home_val,
@@ -234,7 +243,8 @@ def main() -> int:
                         train(r, TrainOptions(data_dir=run / "data_all", out_dir=run / "out", epochs=s["then_all_epochs"],
                                               resume=False, evaluate_test=False, init_weights=weights,
                                               output_name="ft_all",
-                                              learning_rate=recipe.learning_rate * s.get("then_all_lr_factor", s["lr_factor"])))
+                                              learning_rate=recipe.learning_rate * s.get("then_all_lr_factor", s["lr_factor"]),
+                                              freeze_encoder=s.get("freeze_encoder", False)))
                         if s.get("soup"):
                             weights = _soup(weights, run / "out" / "ft_all.safetensors", s["soup"], run / "out" / "soup.safetensors")
                         else:

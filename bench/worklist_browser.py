@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lungseg_app.local_server import (draw_erase_stroke, launch_chromium, sign_in_for_bench,  # noqa: E402
+from lungseg_app.local_server import (draw_erase_stroke, pick_tool, launch_chromium, sign_in_for_bench,  # noqa: E402
                                      streamlit_app, wait_until_idle)
 from lungseg_core.people.access_control import command_line_user  # noqa: E402
 from lungseg_core.workflow.batch_segmentation import segment_cases  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> int:
             for i in range(args.cases):
                 n = 0
                 if i == 0:  # once per session: erase brush and "submitted" stay chosen
-                    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Erase brush", exact=True).click()
+                    pick_tool(page, "Erase brush")
                     page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
                     wait_until_idle(page)
                     n += 2

@@ -78,8 +78,7 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
     horizontal stroke at canvas row `y` and wait until the figures count removed pixels. Returns
     the canvas box the stroke was drawn in."""
     wait_until_idle(page)  # the canvas is re-rendered once the window's size is known
-    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text("Erase brush", exact=True).click()
-    wait_for_tool(page, "Erase brush")
+    pick_tool(page, "Erase brush")
     canvas = the_canvas(page)
     wait_until_idle(page)
     box = canvas.bounding_box()
@@ -135,6 +134,18 @@ def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) 
            const v = m && m.querySelector('[data-testid=stMetricValue]');
            return v && v.innerText.trim() !== b; }""", arg=[label, before], timeout=timeout_ms)
     return metric_value(page, label)
+
+
+def pick_tool(page, tool: str) -> None:  # type: ignore[no-untyped-def]
+    """On the Correct page: choose `tool` in the Tool radio and wait until the canvas draws with it.
+    While a layout change is re-rendered the outgoing radio can still be on the page: wait for one."""
+    option = page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True)
+    for _ in range(200):
+        if option.count() == 1:
+            break
+        page.wait_for_timeout(100)
+    option.click()
+    wait_for_tool(page, tool)
 
 
 def wait_for_tool(page, tool: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.brush_cursor import RING_ID
-from lungseg_app.local_server import (metric_value, steady_box, streamlit_app, the_canvas, wait_for_tool,
+from lungseg_app.local_server import (metric_value, pick_tool, steady_box, streamlit_app, the_canvas, wait_for_tool,
                                       wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -41,11 +41,6 @@ def _annotator_page(browser, url: str, width: int, height: int):  # type: ignore
     page.set_default_timeout(TIMEOUT_MS)
     browser_sign_in(page, url, "browser-annotator")
     return page
-
-
-def _pick(page, tool: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True).click()
-    wait_for_tool(page, tool)
 
 
 def _stroke(page, box, y: float, x0: float, x1: float) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +94,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         scale = 512 / box["width"]
 
         # erase brush, 20 image px wide, across the lower lungs
-        _pick(page, "Erase brush")
+        pick_tool(page, "Erase brush")
         page.get_by_role("heading", name="Correct").click()
         for width in range(7, 21):
             page.keyboard.press("Alt+K")  # wider brush (6 -> 20), a pixel a key press
@@ -127,7 +122,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         assert metric_value(page, "Pixels removed") == removed
 
         # a click-to-fix click in the erased band gives the lung back there
-        _pick(page, "Fix: add lung (click)")
+        pick_tool(page, "Fix: add lung (click)")
         page.mouse.move(cx + 5, cy)  # no brush, no ring
         ring.wait_for(state="hidden")
         page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + y)
@@ -144,7 +139,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         wait_until_idle(page)
 
         # an add polygon fills exactly its corners (outside the lungs: a 40x40 image-px square)
-        _pick(page, "Add polygon")
+        pick_tool(page, "Add polygon")
         added_before = metric_value(page, "Pixels added")
         corners = [(10, 10), (50, 10), (50, 50), (10, 50)]
         for cx, cy in corners + corners[:1]:
@@ -162,7 +157,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
                                "'Whole image') && !b.disabled)")
         wait_until_idle(page)
-        _pick(page, "Add brush")
+        pick_tool(page, "Add brush")
         zbox = steady_box(page, canvas)
         before = metric_value(page, "Pixels added")
         _stroke(page, zbox, 0.9 * zbox["height"], 0.1 * zbox["width"], 0.2 * zbox["width"])
@@ -221,7 +216,7 @@ def test_a_reload_brings_unsaved_edits_back_and_they_can_be_discarded(browser, t
         canvas = _open_sample(page, url)
         box = steady_box(page, canvas)
         assert box["y"] + box["height"] <= 900
-        _pick(page, "Erase brush")
+        pick_tool(page, "Erase brush")
         _stroke(page, box, 0.5 * box["height"], 0.1 * box["width"], 0.9 * box["width"])
         removed = wait_metric_change(page, "Pixels removed", "0")
         wait_until_idle(page)

@@ -79,3 +79,20 @@ def test_ema_and_soft_targets_train_validate_and_ship_the_average(tiny_data_dir,
     key = next(k for k in saved["model"] if k.endswith("weight"))
     assert torch.allclose(shipped[key].float(), ema_params[key].float(), atol=1e-3)  # fp16 on disk
     assert "soft (lung-fraction) targets" in (out / f"{recipe.name}.md").read_text()
+
+
+def test_a_frozen_encoder_keeps_its_weights_and_statistics_while_the_decoder_learns(tiny_data_dir, tmp_path):
+    from lungseg_core.learning.training import TrainOptions, train
+    from lungseg_core.models.registry import build_model, get_recipe
+    from lungseg_core.models.weights_store import load_weights, save_weights
+
+    recipe = get_recipe("unet_lite0_slim").with_overrides(input_size=64, batch_size=2, ema_decay=0.0)
+    start = save_weights(build_model(recipe, load_pretrained=True), "start", tmp_path)
+    train(recipe, TrainOptions(tiny_data_dir, tmp_path / "out", epochs=1, evaluate_test=False, init_weights=start,
+                               output_name="tuned", learning_rate=1e-2, freeze_encoder=True))
+    before = load_weights(build_model(recipe, load_pretrained=False), start).state_dict()
+    after = load_weights(build_model(recipe, load_pretrained=False), tmp_path / "out" / "tuned.safetensors").state_dict()
+    encoder = [k for k in before if k.startswith("encoder.")]
+    decoder = [k for k in before if not k.startswith("encoder.") and before[k].is_floating_point()]
+    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)  # incl. batch-norm running stats
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)

@@ -43,6 +43,9 @@ class TrainOptions:
     init_weights: Path | None = None  # start from these weights instead of the recipe's initialisation
     output_name: str | None = None  # file name of the result (default: the recipe name)
     learning_rate: float | None = None
+    # only the decoder and head learn; the encoder (and its batch-norm statistics) stays as loaded:
+    # a fine-tune on a few dozen films then cannot drift the features every other film relies on
+    freeze_encoder: bool = False
     on_progress: Callable[[dict[str, Any]], None] | None = None  # called after every step and epoch
     should_stop: Callable[[], bool] | None = None  # polled every step: True cancels without writing weights
 
@@ -190,7 +193,13 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
            if recipe.ema_decay else None)
     evaluated = ema.module if ema is not None else model
     loss_fn = build_loss(recipe.loss)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=recipe.weight_decay)
+    frozen = getattr(model, "encoder", None) if opts.freeze_encoder else None
+    if opts.freeze_encoder and frozen is None:
+        raise ValueError(f"{recipe.name}: freeze_encoder asked for, but the model has no encoder")
+    if frozen is not None:
+        frozen.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate,
+                                  weight_decay=recipe.weight_decay)
     steps_per_epoch = len(train_loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
                                                     total_steps=max(1, epochs * steps_per_epoch), pct_start=0.1)
@@ -218,6 +227,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     while state["epoch"] < epochs and not stop:
         epoch_start = time.perf_counter()
         model.train()
+        if frozen is not None:
+            frozen.eval()  # batch-norm statistics stay those of the loaded weights
         total, correct_dice, seen = 0.0, [], 0
         bar = tqdm(train_loader, desc=f"{name} epoch {state['epoch'] + 1}/{epochs}", leave=False)
         for x, y in bar:
