@@ -95,6 +95,10 @@ SETTINGS: dict[str, dict] = {
     "gate_all_frozen_lr3": {"epochs": 4, "lr_factor": 3.0, "weight": 4, "replay": 1, "replay_min": 50,
                             "holdout": 0.25, "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.3,
                             "then_all_replay": 2, "then_all_replay_min": 100, "freeze_encoder": True},
+    # gate_all_replay with the encoder frozen in the extra epoch only (its steps cost a third)
+    "gate_all_replay_fz": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
+                           "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.1, "then_all_replay": 2,
+                           "then_all_replay_min": 100, "then_all_freeze_encoder": True},
     # gate_all_low, then the mean of the gated and the all-corrections weights (a two-point weight average)
     "gate_all_soup": {"epochs": 4, "lr_factor": 1.0, "weight": 4, "replay": 1, "replay_min": 50, "holdout": 0.25,
                       "ema": 0.0, "then_all_epochs": 1, "then_all_lr_factor": 0.3, "soup": 0.5},
@@ -244,7 +248,8 @@ def main() -> int:
                                               resume=False, evaluate_test=False, init_weights=weights,
                                               output_name="ft_all",
                                               learning_rate=recipe.learning_rate * s.get("then_all_lr_factor", s["lr_factor"]),
-                                              freeze_encoder=s.get("freeze_encoder", False)))
+                                              freeze_encoder=s.get("then_all_freeze_encoder",
+                                                                   s.get("freeze_encoder", False))))
                         if s.get("soup"):
                             weights = _soup(weights, run / "out" / "ft_all.safetensors", s["soup"], run / "out" / "soup.safetensors")
                         else:

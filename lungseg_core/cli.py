@@ -257,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop after N steps (smoke tests)")
     p.add_argument("--job-dir", help="where progress.json, log and intermediate files go")
     p.add_argument("--then-all-epochs", type=int,
-                   help="once the gate recommends, train this many more epochs with every correction (default 0: "
-                        "it forgot too much on bench/loop.py)")
+                   help="once the gate recommends, train this many more epochs with every correction, at a tenth "
+                        "of the LR, more base images replayed, encoder frozen (default 1, chosen on bench/loop.py; "
+                        "0 turns it off)")
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # set by the app, which audits the start itself
     p.set_defaults(func=_cmd_retrain)
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from lungseg_core import DEFAULT_MODEL, list_models, load_model
 from lungseg_core.learning import retraining
+from lungseg_core.learning.dataset import read_manifest
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.model_versions import default_model_name, models_dir
 from lungseg_core.learning.retrain_jobs import active_job, cancel_job, latest_job, start_job
@@ -272,9 +273,9 @@ def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_di
 
 
 def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, tmp_path, monkeypatch):
-    """Asked for (off by default: it forgot too much on the loop bench), the held-back corrections are
-    used for the decision, then train too (one more epoch from the gated weights); the card says so
-    and its val figures are the shipped weights'."""
+    """The held-back corrections are used for the decision, then train too (one more epoch from the
+    gated weights, more base images replayed, the encoder frozen); the card says so and its val
+    figures are the shipped weights'."""
     real_decide = retraining.decide
 
     def recommending(*args, **kwargs):
@@ -284,10 +285,13 @@ def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, 
 
     monkeypatch.setattr(retraining, "decide", recommending)
     job = tmp_path / "job"
-    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
-                     all_corrections_epochs=1)
+    assert retraining.ALL_CORRECTIONS_EPOCHS == 1  # on by default
+    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
     lineage = result["card"]["lineage"]
     assert lineage["all_corrections"]["corrections"] == 4 and lineage["all_corrections"]["epochs"] == 1
+    assert lineage["all_corrections"]["encoder_frozen"] is True
+    base_train = [c for c in read_manifest(tiny_data_dir) if c.split == "train"]
+    assert lineage["all_corrections"]["base_replay"] == min(len(base_train), retraining.ALL_CORRECTIONS_REPLAY_MIN)
     import csv
     rows = list(csv.DictReader(open(job / "data_all" / "manifest.csv")))
     assert not [r for r in rows if r["split"] == "holdout"]

@@ -26,6 +26,7 @@ from ..errors import LungSegError
 from .evaluation import evaluate_cases
 from ..models.model_card import render_markdown
 from ..models.model_loading import load_model, model_folder
+from ..models.registry import build_model
 from ..models.model_versions import lineage_chain, models_dir, release_version_name, reserve_version_name, root_recipe_name
 from .training import TrainOptions, train
 from ..models.weights_store import load_card, save_card, weights_path
@@ -44,13 +45,19 @@ REPLAY_PER_CORRECTION = 1  # base train images mixed in per training correction 
 REPLAY_MIN = 50  # ... and never fewer (with 10-25 corrections, 1 per correction forgot > 0.002 Dice)
 FINE_TUNE_EPOCHS = 4
 FINE_TUNE_LR_FACTOR = 1.0
-# Once the gate recommends the candidate, the corrections it held back for its decision can train
-# too: this many more epochs from the gated weights with every correction. Off (0): on the loop
-# bench (50 random corrections) it raised the gain from +0.0105 to +0.0132 but forgot 0.0030 Dice
-# on the home data at a tenth of the LR (0.0044 at the full LR), past the 0.002 the issue allows;
-# the gated fit forgets 0.0005. `retrain(..., all_corrections_epochs=1)` / `--then-all-epochs 1` turn it on.
-ALL_CORRECTIONS_EPOCHS = 0
+# Once the gate recommends the candidate, the corrections it held back for its decision train too:
+# one more epoch from the gated weights with every correction, at a tenth of the LR, with twice as
+# many base images replayed (2 per correction, at least 100) and the encoder frozen (only the decoder
+# learns, so the features every other film relies on stay, and its steps cost a third). On the loop
+# bench (50 random corrections): gain +0.0105 -> +0.0129 (1.50x release 2's +0.0086), forgetting
+# 0.0005 -> 0.0017, 2.3 -> 2.5 min; with the encoder learning too it forgot 0.0018-0.0025 in 4.0 min,
+# with the base replay unchanged 0.0030 (bench/results/loop.txt: gate_all_replay_fz, gate_all_replay,
+# gate_all_low). `retrain(..., all_corrections_epochs=0)` / `--then-all-epochs 0` turn it off.
+ALL_CORRECTIONS_EPOCHS = 1
 ALL_CORRECTIONS_LR_FACTOR = 0.1
+ALL_CORRECTIONS_REPLAY_PER_CORRECTION = 2
+ALL_CORRECTIONS_REPLAY_MIN = 100
+ALL_CORRECTIONS_FREEZE_ENCODER = True
 
 
 #: The gate decides only with at least this many held-back corrections. Per-image Dice on another
@@ -195,9 +202,11 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
     return counts
 
 
-def all_corrections_data(data: Path, dest: Path) -> int:
+def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) -> int:
     """`dest/manifest.csv`: the job's manifest with the held-back corrections training too (each
-    CORRECTION_WEIGHT times, as the others); returns how many corrections train now."""
+    CORRECTION_WEIGHT times, as the others) and, when the base data is given, a fresh replay of its
+    train images, ALL_CORRECTIONS_REPLAY_PER_CORRECTION per correction (at least
+    ALL_CORRECTIONS_REPLAY_MIN); returns how many corrections train now."""
     rows = []
     with open(data / "manifest.csv", newline="") as fh:
         for r in csv.DictReader(fh):
@@ -205,14 +214,23 @@ def all_corrections_data(data: Path, dest: Path) -> int:
                 r[key] = str((data / r[key]).resolve())
             if r["split"] == "holdout":
                 rows += [{**r, "split": "train"}] * CORRECTION_WEIGHT
+            elif base_data is not None and r["source"] != "corrections" and r["split"] == "train":
+                continue  # the base replay is drawn again below
             else:
                 rows.append(r)
+    n_all = len({r["id"] for r in rows if r["source"] == "corrections" and r["split"] == "train"})
+    if base_data is not None:
+        base_train = sorted((c for c in read_manifest(base_data) if c.split == "train"), key=lambda c: c.id)
+        keep = min(len(base_train), max(ALL_CORRECTIONS_REPLAY_PER_CORRECTION * n_all, ALL_CORRECTIONS_REPLAY_MIN))
+        for case in random.Random(n_all).sample(base_train, keep):
+            rows.append({"id": case.id, "source": case.source, "split": "train",
+                         "image_path": str(case.image_path.resolve()), "mask_path": str(case.mask_path.resolve())})
     dest.mkdir(parents=True, exist_ok=True)
     with open(dest / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["id", "source", "split", "image_path", "mask_path"])
         writer.writeheader()
         writer.writerows(rows)
-    return len({r["id"] for r in rows if r["source"] == "corrections" and r["split"] == "train"})
+    return n_all
 
 
 def _mean_dice(report: dict[str, Any]) -> float:
@@ -298,16 +316,20 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     if decision.promote and holdout and all_epochs > 0:
         if on_progress:
             on_progress({"phase": "training on all corrections"})
-        n_all = all_corrections_data(data, job_dir / "data_all")
+        n_all = all_corrections_data(data, job_dir / "data_all", base_data)
+        freeze = ALL_CORRECTIONS_FREEZE_ENCODER and getattr(build_model(recipe, load_pretrained=False), "encoder",
+                                                            None) is not None
         train(recipe, TrainOptions(
             data_dir=job_dir / "data_all", out_dir=job_dir / "out_all", epochs=all_epochs,
             batch_size=batch_size, resume=False, evaluate_test=False, init_weights=weights_path(name, out),
             output_name=name, learning_rate=recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR,
-            on_progress=on_progress, should_stop=should_stop, max_steps=max_steps))
+            on_progress=on_progress, should_stop=should_stop, max_steps=max_steps, freeze_encoder=freeze))
         shutil.copy2(weights_path(name, job_dir / "out_all"), weights_path(name, out))
         final = load_model(name, directory=out)
         all_trained = {"epochs": all_epochs, "corrections": n_all,
-                       "learning_rate": recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR}
+                       "learning_rate": recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR, "encoder_frozen": freeze,
+                       "base_replay": sum(1 for r in read_manifest(job_dir / "data_all", "train")
+                                          if r.source != "corrections")}
         for split, cases in (("val", val), ("test", test)):
             if cases:  # the shipped weights' own figures; the held-back figures stay the gated fit's
                 results[split]["candidate"] = evaluate_cases(final, cases)["by_source"]
@@ -323,7 +345,10 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
                      "correction_weight": CORRECTION_WEIGHT, "replay_per_correction": REPLAY_PER_CORRECTION,
                      "replay_min": REPLAY_MIN,
                      "holdout_fraction": HOLDOUT_FRACTION, "ema": "off",
-                     "then_all_corrections_epochs": all_epochs,
+                     "then_all_corrections_epochs": all_epochs, "then_all_lr_factor": ALL_CORRECTIONS_LR_FACTOR,
+                     "then_all_replay_per_correction": ALL_CORRECTIONS_REPLAY_PER_CORRECTION,
+                     "then_all_replay_min": ALL_CORRECTIONS_REPLAY_MIN,
+                     "then_all_freeze_encoder": ALL_CORRECTIONS_FREEZE_ENCODER,
                      "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
         "all_corrections": all_trained,
         "gate": decision.as_dict(), "metrics_before_after": dice,
@@ -378,6 +403,10 @@ def _settings_words(settings: dict[str, Any] | None) -> str:
             f"{settings['correction_weight']}x per epoch, {settings['replay_per_correction']} base image(s) replayed "
             f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back for the gate"
             + (f", then {settings['then_all_corrections_epochs']} epoch(s) with every correction once the gate recommends"
+               + (f" (LR x{settings['then_all_lr_factor']}, {settings['then_all_replay_per_correction']} base images "
+                  f"per correction, at least {settings['then_all_replay_min']}"
+                  + (", encoder frozen)" if settings.get("then_all_freeze_encoder") else ")")
+                  if "then_all_lr_factor" in settings else "")
                if settings.get("then_all_corrections_epochs") else "")
             + f", weight average {settings['ema']} (chosen by {settings['chosen_by']})")
 
