@@ -3,9 +3,9 @@ undo / redo / reset) and save it as a new version in the corrections store."""
 from __future__ import annotations
 
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from lungseg_app.brush_cursor import brush_cursor_html
-from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
@@ -185,7 +185,7 @@ st.session_state["_canvas_geometry"], st.session_state["_geometry_case"] = geome
 colour = ADD_CSS if adds else ERASE_CSS
 ring_colour = "#5fd35f" if adds else "#ff6b6b"
 with left:
-    editor_canvas(
+    st_canvas(
         fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
         stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
