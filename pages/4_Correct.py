@@ -28,6 +28,14 @@ st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;} h3
 st.markdown("### Correct")
 
 
+#: the controls' first values; the canvas is drawn from them before their widgets exist
+DEFAULTS = {"_brush": 6, "_mask_style": "Fill", "_level": 50, "_wwidth": 100, "_invert": False}
+
+
+def _control(key: str):  # type: ignore[no-untyped-def]
+    return st.session_state.get(key, DEFAULTS[key])
+
+
 def _canvas_sent() -> None:
     """The canvas's change callback: what it has just sent goes into the history (before the page runs)."""
     edit, geometry, case = st.session_state.get("edit_session"), st.session_state.get("_canvas_geometry"), current_case()
@@ -43,11 +51,11 @@ def _pick_tool(name: str) -> None:
 
 
 def _nudge_brush(step: int) -> None:
-    st.session_state["_brush"] = int(min(60, max(1, st.session_state.get("_brush", 6) + step)))
+    st.session_state["_brush"] = int(min(60, max(1, _control("_brush") + step)))
 
 
 def _toggle_mask() -> None:
-    current = st.session_state.get("_mask_style", "Fill")
+    current = _control("_mask_style")
     if current == "Hidden":
         st.session_state["_mask_style"] = st.session_state.get("_mask_style_before", "Fill")
     else:
@@ -174,10 +182,9 @@ with right:
 # mask then reaches the browser before the page's tools are rebuilt, and the canvas's reply to being
 # emptied (which starts the next run) no longer cuts the figures off.
 tool = st.session_state.get("_tool") if st.session_state.get("_tool") in tools else next(iter(tools))
-brush = int(st.session_state.get("_brush", 6))
-style_name = st.session_state.get("_mask_style", "Fill")
-display = Display(MASK_STYLES.get(style_name, "fill"), st.session_state.get("_level", 50) / 100,
-                  st.session_state.get("_wwidth", 100) / 100, bool(st.session_state.get("_invert", False)))
+brush = int(_control("_brush"))
+display = Display(MASK_STYLES.get(_control("_mask_style"), "fill"), _control("_level") / 100,
+                  _control("_wwidth") / 100, bool(_control("_invert")))
 mode, adds = tools[tool]
 size = canvas_size(view, canvas_box(window_size()))
 geometry = CanvasGeometry(view, size[0], size[1])
@@ -221,7 +228,7 @@ with controls:
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
                   args=(name,))
-    st.slider("Brush width (image px)", 1, 60, 6, key="_brush",
+    st.slider("Brush width (image px)", 1, 60, DEFAULTS["_brush"], key="_brush",
               help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
     st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
     st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
@@ -231,8 +238,8 @@ with controls:
     st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
     d2.checkbox("Invert", key="_invert")
     with st.expander("Brightness / contrast", expanded=False):
-        st.slider("Window centre (%)", 0, 100, 50, key="_level")
-        st.slider("Window width (%)", 5, 100, 100, key="_wwidth")
+        st.slider("Window centre (%)", 0, 100, DEFAULTS["_level"], key="_level")
+        st.slider("Window width (%)", 5, 100, DEFAULTS["_wwidth"], key="_wwidth")
     st.caption("Overview: click to zoom there, drag a box to zoom to it.")
     event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
                                         key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",

@@ -26,7 +26,6 @@ from ..errors import LungSegError
 from .evaluation import evaluate_cases
 from ..models.model_card import render_markdown
 from ..models.model_loading import load_model, model_folder
-from ..models.registry import build_model
 from ..models.model_versions import lineage_chain, models_dir, release_version_name, reserve_version_name, root_recipe_name
 from .training import TrainOptions, train
 from ..models.weights_store import load_card, save_card, weights_path
@@ -181,11 +180,9 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
         rows += [row] * (CORRECTION_WEIGHT if split == "train" else 1)
     if base_data is not None:
         base_cases = read_manifest(base_data)
-        base_train = sorted((c for c in base_cases if c.split == "train"), key=lambda c: c.id)
-        n_train = len(exported) - len(holdout)
-        keep = min(len(base_train), max(1, REPLAY_PER_CORRECTION * n_train, REPLAY_MIN))
-        rng = random.Random(len(exported))  # the same corrections replay the same base images
-        replay = {c.id for c in rng.sample(base_train, keep)} if base_train else set()
+        # the same corrections replay the same base images
+        replay = {c.id for c in replay_sample(base_cases, len(exported) - len(holdout), REPLAY_PER_CORRECTION,
+                                              REPLAY_MIN, seed=len(exported))}
         for case in base_cases:
             if case.split == "train" and case.id not in replay:
                 continue
@@ -202,11 +199,20 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
     return counts
 
 
-def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) -> int:
+def replay_sample(base_cases: list[Case], n_corrections: int, per_correction: int, minimum: int,
+                  seed: int) -> list[Case]:
+    """The base train images replayed beside `n_corrections` training corrections: `per_correction`
+    each and at least `minimum` (all of them when there are fewer), a seeded random choice."""
+    base_train = sorted((c for c in base_cases if c.split == "train"), key=lambda c: c.id)
+    keep = min(len(base_train), max(1, per_correction * n_corrections, minimum))
+    return random.Random(seed).sample(base_train, keep)
+
+
+def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) -> tuple[int, int]:
     """`dest/manifest.csv`: the job's manifest with the held-back corrections training too (each
     CORRECTION_WEIGHT times, as the others) and, when the base data is given, a fresh replay of its
     train images, ALL_CORRECTIONS_REPLAY_PER_CORRECTION per correction (at least
-    ALL_CORRECTIONS_REPLAY_MIN); returns how many corrections train now."""
+    ALL_CORRECTIONS_REPLAY_MIN); returns (corrections training now, base images replayed)."""
     rows = []
     with open(data / "manifest.csv", newline="") as fh:
         for r in csv.DictReader(fh):
@@ -220,9 +226,8 @@ def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) 
                 rows.append(r)
     n_all = len({r["id"] for r in rows if r["source"] == "corrections" and r["split"] == "train"})
     if base_data is not None:
-        base_train = sorted((c for c in read_manifest(base_data) if c.split == "train"), key=lambda c: c.id)
-        keep = min(len(base_train), max(ALL_CORRECTIONS_REPLAY_PER_CORRECTION * n_all, ALL_CORRECTIONS_REPLAY_MIN))
-        for case in random.Random(n_all).sample(base_train, keep):
+        for case in replay_sample(read_manifest(base_data), n_all, ALL_CORRECTIONS_REPLAY_PER_CORRECTION,
+                                  ALL_CORRECTIONS_REPLAY_MIN, seed=n_all):
             rows.append({"id": case.id, "source": case.source, "split": "train",
                          "image_path": str(case.image_path.resolve()), "mask_path": str(case.mask_path.resolve())})
     dest.mkdir(parents=True, exist_ok=True)
@@ -230,7 +235,7 @@ def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) 
         writer = csv.DictWriter(fh, fieldnames=["id", "source", "split", "image_path", "mask_path"])
         writer.writeheader()
         writer.writerows(rows)
-    return n_all
+    return n_all, sum(1 for r in rows if r["source"] != "corrections" and r["split"] == "train")
 
 
 def _mean_dice(report: dict[str, Any]) -> float:
@@ -316,9 +321,8 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     if decision.promote and holdout and all_epochs > 0:
         if on_progress:
             on_progress({"phase": "training on all corrections"})
-        n_all = all_corrections_data(data, job_dir / "data_all", base_data)
-        freeze = ALL_CORRECTIONS_FREEZE_ENCODER and getattr(build_model(recipe, load_pretrained=False), "encoder",
-                                                            None) is not None
+        n_all, n_replay = all_corrections_data(data, job_dir / "data_all", base_data)
+        freeze = ALL_CORRECTIONS_FREEZE_ENCODER and getattr(parent.model, "encoder", None) is not None
         train(recipe, TrainOptions(
             data_dir=job_dir / "data_all", out_dir=job_dir / "out_all", epochs=all_epochs,
             batch_size=batch_size, resume=False, evaluate_test=False, init_weights=weights_path(name, out),
@@ -328,8 +332,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
         final = load_model(name, directory=out)
         all_trained = {"epochs": all_epochs, "corrections": n_all,
                        "learning_rate": recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR, "encoder_frozen": freeze,
-                       "base_replay": sum(1 for r in read_manifest(job_dir / "data_all", "train")
-                                          if r.source != "corrections")}
+                       "base_replay": n_replay}
         for split, cases in (("val", val), ("test", test)):
             if cases:  # the shipped weights' own figures; the held-back figures stay the gated fit's
                 results[split]["candidate"] = evaluate_cases(final, cases)["by_source"]
