@@ -7,7 +7,7 @@ be lost when the canvas component is emptied (after the previous stroke was appl
 of its mouse-up: the component reports drawings 200 ms late and a new drawing cancels the report.
 
     .venv/bin/python bench/editor_fast_strokes.py [--gaps 1000,300,100]
-    # writes bench/results/editor_fast_strokes.txt
+    # writes bench/results/editor_fast_strokes.txt; also prints the bytes the app sends per stroke
 """
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def main() -> None:
     with streamlit_app(env={"LUNGSEG_STORE": str(store_dir)}) as url, sync_playwright() as pw:
         page = launch_chromium(pw).new_context(viewport={"width": 1280, "height": 720}).new_page()
         page.set_default_timeout(120_000)
+        received = [0]  # bytes the app sent over its websocket (what each run costs the network)
+        bundles = []  # which canvas bundle the page loaded (ours, patched, or the package's)
+        page.on("request", lambda r: bundles.append(r.url.rsplit("/", 1)[-1]) if r.url.endswith(".js") and "canvas" in r.url
+                else None)
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda data: received.__setitem__(0, received[0] + len(data))))
         browser_sign_in(page, url, "browser-annotator")
         open_sample(page, url, "Correct")
         canvas = the_canvas(page)
@@ -49,6 +54,7 @@ def main() -> None:
         spots = hole_centres(6 * len(gaps), spacing=30)
         db = WorkingCopies(SQLiteCorrectionsStore(store_dir)).db_path
         done = 0
+        before = received[0]
         for j, gap in enumerate(gaps):
             for x, y in spots[6 * j: 6 * j + 6]:
                 page.mouse.move(box["x"] + (x - 8) * scale, box["y"] + y * scale)
@@ -62,6 +68,10 @@ def main() -> None:
             steps = sqlite3.connect(db).execute("SELECT steps FROM working_copies").fetchone()[0]
             lines.append(f"{gap:>5} ms between strokes: {steps - done} of 6 strokes applied")
             done = steps
+        lines.append(f"canvas bundle loaded: {', '.join(sorted(set(bundles))) or 'none seen'} "
+                     "(index-canvas.js: the editor's patched copy, reports at once)")
+        lines.append(f"received from the app per applied stroke: {(received[0] - before) / 1024 / max(done, 1):.0f} KB "
+                     f"(all runs the strokes caused, over the websocket)")
     (ROOT / "bench/results/editor_fast_strokes.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -138,9 +138,11 @@ def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) 
 
 def pick_tool(page, tool: str) -> None:  # type: ignore[no-untyped-def]
     """On the Correct page: choose `tool` in the Tool radio and wait until the canvas draws with it.
-    While a layout change is re-rendered the outgoing radio can still be on the page: wait for one."""
-    option = page.get_by_test_id("stRadio").filter(has_text="Tool").get_by_text(tool, exact=True)
-    for _ in range(200):
+    While a run is re-rendering, the outgoing radio can still be on the page (marked stale): the
+    click goes to the live one."""
+    live = page.locator("[data-testid=stElementContainer]:not([data-stale=true]) [data-testid=stRadio]")
+    option = live.filter(has_text="Tool").get_by_text(tool, exact=True)
+    for _ in range(300):
         if option.count() == 1:
             break
         page.wait_for_timeout(100)

@@ -3,9 +3,9 @@ undo / redo / reset) and save it as a new version in the corrections store."""
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from lungseg_app.brush_cursor import brush_cursor_html
+from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
@@ -100,57 +100,64 @@ def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None
             copies.discard(user, edit.case_hash)
             edit.stale_copy = None
             st.rerun()
-case_from_link()
-window_size()  # asked as the page loads, so the canvas has its size when an X-ray is opened
 
-case = current_case()
-model = chosen_model()
-if case is None:
-    if user.can("claim") and st.button("Start with the next case in the worklist", key="_start_next", type="primary"):
-        if go_next(user):
-            st.rerun()
-    case_input()
+
+# Everything whose presence varies (notices, messages, the navigation's questions) goes into this one
+# container, so the editor below keeps its place in the page from run to run: a layout that shifts
+# re-mounts the canvas and, while a run is cut short, leaves the old tools on screen beside the new.
+header = st.container()
+with header:
+    case_from_link()
+    window_size()  # asked as the page loads, so the canvas has its size when an X-ray is opened
+
     case = current_case()
-if case is None or model is None:
-    st.info("Open an X-ray here, the next case from the worklist or one on the Segment page; then correct the "
-            "model's mask.")
-    st.stop()
-if case.number is None:
-    known = cached_worklist().by_image(case.hash)
-    if known is not None:
-        case.number = known.number
-
-result = cached_segmentation(case.hash, model, case.pixels)
-store = cached_store()
-try:
-    latest = store.latest_version(case.hash)
-    held_by: ClaimHeldError | None = None
-    if user.can("claim"):
-        cached_claims().claim(user, case.hash)  # taken or renewed while this person works on it
-except ClaimHeldError as exc:
-    held_by = exc
-except LungSegError as exc:
-    st.error(f"The corrections store cannot be read: {exc}")
-    st.stop()
-if held_by is not None:
-    st.warning(f"{held_by} You can look, but saving is off until the claim ends.")
-continue_from = None
-if latest is not None:
-    try:
-        continue_from = (latest.id, store.load_mask(latest.corrected_mask_hash))
-    except LungSegError as exc:
-        st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
+    model = chosen_model()
+    if case is None:
+        if user.can("claim") and st.button("Start with the next case in the worklist", key="_start_next", type="primary"):
+            if go_next(user):
+                st.rerun()
+        case_input()
+        case = current_case()
+    if case is None or model is None:
+        st.info("Open an X-ray here, the next case from the worklist or one on the Segment page; then correct the "
+                "model's mask.")
         st.stop()
-    st.caption(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
-               f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
-copies = WorkingCopies(store)
-edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
-                    user=user)
-h, w = case.pixels.shape
-nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
-saved_message = st.session_state.pop("_saved_message", None)
-if saved_message:
-    st.success(saved_message)
+    if case.number is None:
+        known = cached_worklist().by_image(case.hash)
+        if known is not None:
+            case.number = known.number
+
+    result = cached_segmentation(case.hash, model, case.pixels)
+    store = cached_store()
+    try:
+        latest = store.latest_version(case.hash)
+        held_by: ClaimHeldError | None = None
+        if user.can("claim"):
+            cached_claims().claim(user, case.hash)  # taken or renewed while this person works on it
+    except ClaimHeldError as exc:
+        held_by = exc
+    except LungSegError as exc:
+        st.error(f"The corrections store cannot be read: {exc}")
+        st.stop()
+    if held_by is not None:
+        st.warning(f"{held_by} You can look, but saving is off until the claim ends.")
+    continue_from = None
+    if latest is not None:
+        try:
+            continue_from = (latest.id, store.load_mask(latest.corrected_mask_hash))
+        except LungSegError as exc:
+            st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
+            st.stop()
+        st.caption(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
+                   f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
+    copies = WorkingCopies(store)
+    edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
+                        user=user)
+    h, w = case.pixels.shape
+    nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
+    saved_message = st.session_state.pop("_saved_message", None)
+    if saved_message:
+        st.success(saved_message)
 
 fixer = cached_click_fixer()
 tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
@@ -171,11 +178,14 @@ objects = canvas_objects(edit.canvas_key)
 if objects and geometry is not None and st.session_state.get("_geometry_case") == case.hash:
     changed += edit.take_objects(objects, geometry, case.pixels, fixer)
 if changed:
-    _keep(edit, copies, user, held_by, model)
+    with header:
+        _keep(edit, copies, user, held_by, model)
 
 left, right = st.columns([0.62, 0.38], gap="small")
 with right:
     controls, figures_box, save_box = st.container(), st.container(), st.container()
+with controls:
+    notice_box = st.container()  # the restore notice comes and goes above the tools
 
 # The canvas and the figures go out first, drawn with the controls' values as they stand (a widget's
 # new value is in session state before the run); the controls' widgets follow. A click's corrected
@@ -192,7 +202,7 @@ st.session_state["_canvas_geometry"], st.session_state["_geometry_case"] = geome
 colour = ADD_CSS if adds else ERASE_CSS
 ring_colour = "#5fd35f" if adds else "#ff6b6b"
 with left:
-    st_canvas(
+    editor_canvas(
         fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
         stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
@@ -215,8 +225,9 @@ with figures_box:
         st.metric("Edit vs reference: IoU / Dice", f"{vs.iou:.3f} / {vs.dice:.3f}",
                   help="Dice: twice the overlap ÷ the two areas added (1 = identical; 0.95 ≈ IoU 0.90).")
 
-with controls:
+with notice_box:
     restore_notice(edit, copies, user)
+with controls:
     st.radio("Tool", list(tools), horizontal=True, key="_tool",
              help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
                   "in a missed lung region (add) or a false one (remove); the model corrects that region. "

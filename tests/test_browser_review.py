@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.models.samples import list_samples
 
-from lungseg_app.local_server import wait_until_idle
 from lungseg_app.navigation import PAGES
 
 from .conftest import browser_sign_in
@@ -47,9 +47,9 @@ def test_upload_pick_model_overlay_and_iou(page, tmp_path):
     overlay = page.get_by_test_id("stImage").locator("img")
     overlay.first.wait_for(state="visible")
     caption = page.get_by_text(re.compile(rf"uploaded X-ray · {model} · Mask overlay"))
-    caption.first.wait_for()  # the outgoing layout can show it twice while the page re-renders
-    wait_until_idle(page)
-    assert caption.count() == 1
+    caption.first.wait_for()
+    # the outgoing layout can show it twice while the page re-renders; once a run completes, once only
+    expect(caption).to_have_count(1, timeout=60_000)
     page.locator("input[type=file]").nth(1).set_input_files(str(sample.mask_path))
     page.get_by_test_id("stMetricLabel").get_by_text("IoU", exact=True).wait_for()
     image = read_xray(sample.image_path.read_bytes()).pixels
