@@ -18,12 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from lungseg_app.local_server import (launch_chromium, metric_value, pick_tool, steady_box, streamlit_app,  # noqa: E402
+from lungseg_app.local_server import (hole_centres, launch_chromium, metric_value, pick_tool, steady_box, streamlit_app,  # noqa: E402
                                       the_canvas, wait_for_tool, wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples  # noqa: E402
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402
@@ -37,23 +34,6 @@ def visible_share(page, locator) -> float:  # type: ignore[no-untyped-def]
     w = max(0.0, min(box["x"] + box["width"], vw) - max(box["x"], 0))
     h = max(0.0, min(box["y"] + box["height"], vh) - max(box["y"], 0))
     return w * h / (box["width"] * box["height"])
-
-
-def hole_centres(n: int, spacing: float = 40.0) -> list[tuple[int, int]]:
-    """n points (image px) well inside the first sample's lungs, at least `spacing` apart, so that each
-    erased hole is its own region and one click fixes one hole."""
-    mask = np.asarray(Image.open(list_samples()[0].mask_path).convert("L")) > 127
-    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    ys, xs = np.nonzero(inside > 18)
-    order = np.random.default_rng(0).permutation(len(xs))
-    picked: list[tuple[int, int]] = []
-    for i in order:
-        p = (int(xs[i]), int(ys[i]))
-        if all((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= spacing ** 2 for q in picked):
-            picked.append(p)
-        if len(picked) == n:
-            break
-    return picked
 
 
 def open_sample(page, url: str, where: str) -> None:  # type: ignore[no-untyped-def]

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench.editor_browser import hole_centres, open_sample  # noqa: E402
-from lungseg_app.local_server import launch_chromium, pick_tool, steady_box, streamlit_app, the_canvas, wait_until_idle  # noqa: E402
+from bench.editor_browser import open_sample  # noqa: E402
+from lungseg_app.local_server import hole_centres, launch_chromium, pick_tool, steady_box, streamlit_app, the_canvas, wait_until_idle  # noqa: E402
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore  # noqa: E402
 from lungseg_core.workflow.working_copies import WorkingCopies  # noqa: E402
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402

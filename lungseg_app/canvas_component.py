@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ _LOG = logging.getLogger(__name__)
 _DEBOUNCE = "Bc = 200,"
 COMPONENT = "lungseg.editor_canvas"
 _HTML = '<div class="canvas-root"></div>'
-_mounted: dict[int, Any] = {}  # one registration per Streamlit runtime (AppTest makes one per test)
+_mounted: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # per runtime (AppTest: one per test)
 
 
 def bundle_dir() -> Path:
@@ -87,7 +88,7 @@ def install() -> bool:
         if not Runtime.exists():
             return False
         manager = Runtime.instance().bidi_component_registry
-        if id(manager) not in _mounted:
+        if manager not in _mounted:
             bundle = patched_bundle()
             if bundle is None:
                 return False
@@ -97,12 +98,11 @@ def install() -> bool:
                     ComponentManifest(name="lungseg", version="1",
                                       components=[ComponentConfig(name="editor_canvas", asset_dir=folder.name)]),
                     folder.parent)
-            _mounted.clear()  # an earlier runtime's (AppTest) is gone
-            _mounted[id(manager)] = component(COMPONENT, js="index-canvas.js", css="index-canvas.css", html=_HTML,
+            _mounted[manager] = component(COMPONENT, js="index-canvas.js", css="index-canvas.css", html=_HTML,
                                               isolate_styles=True)
         import streamlit_drawable_canvas as drawable_canvas
 
-        drawable_canvas.out = _mounted[id(manager)]
+        drawable_canvas.out = _mounted[manager]
         return True
     except Exception as exc:  # noqa: BLE001 - the original canvas still works, only slower to report
         _LOG.warning("Editor canvas: keeping streamlit-drawable-canvas as it is (%s)", exc)

@@ -193,3 +193,26 @@ def sign_in_for_bench(page, url: str, store_dir: Path) -> None:  # type: ignore[
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Signed in as").wait_for()
     page.wait_for_function("document.cookie.includes('lungseg_session=')")
+
+
+def hole_centres(n: int, spacing: float = 40.0) -> list[tuple[int, int]]:
+    """n points (image px) well inside the first sample's lungs, at least `spacing` apart, so that each
+    erased hole is its own region and one click fixes one hole."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from lungseg_core.models.samples import list_samples
+
+    mask = np.asarray(Image.open(list_samples()[0].mask_path).convert("L")) > 127
+    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    ys, xs = np.nonzero(inside > 18)
+    order = np.random.default_rng(0).permutation(len(xs))
+    picked: list[tuple[int, int]] = []
+    for i in order:
+        p = (int(xs[i]), int(ys[i]))
+        if all((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= spacing ** 2 for q in picked):
+            picked.append(p)
+        if len(picked) == n:
+            break
+    return picked

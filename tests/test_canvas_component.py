@@ -26,3 +26,16 @@ def test_the_assets_are_written_once_into_a_folder_named_by_their_content(tmp_pa
 
 def test_without_a_running_app_the_original_canvas_is_kept():
     assert canvas_component.install() is False
+
+
+def test_each_running_app_mounts_the_patched_canvas():
+    """Every Streamlit runtime (AppTest makes one each) gets the component registered afresh."""
+    from streamlit.testing.v1 import AppTest
+
+    script = ("import streamlit as st\nfrom lungseg_app.canvas_component import install\n"
+              "st.write(f'installed={install()}')\nfrom streamlit_drawable_canvas import st_canvas\n"
+              "st_canvas(width=64, height=64, key='c')\n")
+    for _ in range(2):
+        at = AppTest.from_string(script).run()
+        assert not at.exception
+        assert [m.value for m in at.markdown] == ["installed=True"]
