@@ -18,11 +18,14 @@ user = sidebar()
 st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;}</style>")
 st.markdown("### Segment")
 had_case = current_case() is not None
+opening = st.container()  # always there, so the columns below keep their place once an X-ray is open
 if not had_case:
-    case_input()  # full width until an X-ray is open
+    with opening:
+        case_input()  # full width until an X-ray is open
 view_col, figures_col = st.columns([3, 2], gap="large")
-if had_case:
-    with figures_col:
+input_slot = figures_col.container()  # likewise: what follows in this column keeps its place (a file
+if had_case:                          # chosen in the reference uploader as the page settles stays chosen)
+    with input_slot:
         case_input()  # beside the picture, which stays above the fold
 
 case = current_case()
