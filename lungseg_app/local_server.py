@@ -154,9 +154,20 @@ def wait_for_tool(page, tool: str, timeout_ms: int = 60_000) -> None:  # type: i
     """On the Correct page: until the canvas draws with `tool`. The caption that says so is drawn after
     the canvas in the same run, so once it shows, a stroke uses the tool (waiting for the page to look
     idle is not enough: a short run can end before Streamlit shows that it is running)."""
-    page.wait_for_function(
-        """(tool) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
-             .some(e => e.innerText.startsWith('On the canvas: ' + tool))""", arg=tool, timeout=timeout_ms)
+    try:
+        page.wait_for_function(
+            """(tool) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+                 .some(e => e.innerText.startsWith('On the canvas: ' + tool))""", arg=tool, timeout=timeout_ms)
+    except Exception as exc:  # say what the page showed instead
+        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"wait_for_tool_{int(time.time())}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
+        tools = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stRadio]')]
+            .filter(r => r.innerText.startsWith('Tool'))
+            .map(r => ({checked: r.querySelector('input:checked')?.closest('label')?.innerText,
+                        stale: !!r.closest('[data-stale=true]')}))""")
+        raise AssertionError(f"the canvas never drew with {tool!r}; captions {captions}, tool radios {tools}, "
+                             f"screenshot {shot}") from exc
     wait_until_idle(page)
 
 

@@ -46,7 +46,9 @@ for col, status in zip(cols, CASE_STATUSES):
 st.progress(progress_share(counts), text=f"{counts['approved']} of {len(cases)} cases approved")
 
 if user.can("segment"):
-    with st.expander("Import X-rays", expanded=not cases):
+    # open while there is nothing to work on, and after an import so that its report is seen
+    # (a re-mounted expander takes this value, so a report can never land folded away)
+    with st.expander("Import X-rays", expanded=not cases or st.session_state.get("_wl_report") is not None):
         import_panel(worklist, user)
     segmentation_panel(cached_store().root, user, pending=counts["new"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
@@ -228,10 +229,11 @@ with figures_box:
 with notice_box:
     restore_notice(edit, copies, user)
 with controls:
-    st.radio("Tool", list(tools), horizontal=True, key="_tool",
-             help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
-                  "in a missed lung region (add) or a false one (remove); the model corrects that region. "
-                  "Keys: Alt+1 to Alt+6 pick a tool.")
+    # the tool, brush width and mask style are also set by shortcuts: their widgets are bound ones
+    bound_widget(st.radio, "Tool", "_tool", tool, options=list(tools), index=list(tools).index(tool), horizontal=True,
+                 help="Polygons: click the corners, click the first corner again to close. Click-to-fix: click "
+                      "in a missed lung region (add) or a false one (remove); the model corrects that region. "
+                      "Keys: Alt+1 to Alt+6 pick a tool.")
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
             + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>"
             + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour),
@@ -239,13 +241,15 @@ with controls:
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
                   args=(name,))
-    st.slider("Brush width (image px)", 1, 60, DEFAULTS["_brush"], key="_brush",
-              help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
+    bound_widget(st.slider, "Brush width (image px)", "_brush", brush, min_value=1, max_value=60, value=brush,
+                 help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
     st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
     st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
     d1, d2 = st.columns([3, 2])
-    d1.radio("Mask", list(MASK_STYLES), horizontal=True, key="_mask_style",
-             help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
+    style = _control("_mask_style")
+    bound_widget(d1.radio, "Mask", "_mask_style", style, options=list(MASK_STYLES),
+                 index=list(MASK_STYLES).index(style), horizontal=True,
+                 help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
     st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
     d2.checkbox("Invert", key="_invert")
     with st.expander("Brightness / contrast", expanded=False):

@@ -164,4 +164,5 @@ def test_tool_shortcut_buttons_pick_the_tool(store_dir):
     at = _page("4_Correct.py", store_dir, ANN)
     at.button(key="_start_next").click().run()
     at.button(key="_tool_key_2").click().run()
-    assert at.radio(key="_tool").value == "Erase brush"
+    (tool,) = [r for r in at.radio if r.label == "Tool"]
+    assert tool.value == "Erase brush" and at.session_state["_tool"] == "Erase brush"

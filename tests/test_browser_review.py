@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.models.samples import list_samples
 
+from lungseg_app.local_server import wait_until_idle
 from lungseg_app.navigation import PAGES
 
 from .conftest import browser_sign_in
@@ -50,7 +51,9 @@ def test_upload_pick_model_overlay_and_iou(page, tmp_path):
     caption.first.wait_for()
     # the outgoing layout can show it twice while the page re-renders; once a run completes, once only
     expect(caption).to_have_count(1, timeout=60_000)
-    page.locator("input[type=file]").nth(1).set_input_files(str(sample.mask_path))
+    wait_until_idle(page)  # the X-ray inputs move beside the picture: the mask goes into the reference uploader
+    page.get_by_test_id("stFileUploader").filter(has_text="Reference mask").locator("input[type=file]") \
+        .set_input_files(str(sample.mask_path))
     page.get_by_test_id("stMetricLabel").get_by_text("IoU", exact=True).wait_for()
     image = read_xray(sample.image_path.read_bytes()).pixels
     expected = overlap_metrics(load_model(model).predict(image), read_mask(sample.mask_path.read_bytes(), image.shape))
