@@ -136,17 +136,21 @@ def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) 
     return metric_value(page, label)
 
 
-def pick_tool(page, tool: str) -> None:  # type: ignore[no-untyped-def]
-    """On the Correct page: choose `tool` in the Tool radio and wait until the canvas draws with it.
-    While a run is re-rendering, the outgoing radio can still be on the page (marked stale): the
-    click goes to the live one."""
+def live_option(page, radio: str, option: str):  # type: ignore[no-untyped-def]
+    """The `option` of the radio labelled `radio`, on the live page. While a run re-renders, the
+    outgoing radio can still be on the page (marked stale): wait until one live radio has it."""
     live = page.locator("[data-testid=stElementContainer]:not([data-stale=true]) [data-testid=stRadio]")
-    option = live.filter(has_text="Tool").get_by_text(tool, exact=True)
+    found = live.filter(has_text=radio).get_by_text(option, exact=True)
     for _ in range(300):
-        if option.count() == 1:
+        if found.count() == 1:
             break
         page.wait_for_timeout(100)
-    option.click()
+    return found
+
+
+def pick_tool(page, tool: str) -> None:  # type: ignore[no-untyped-def]
+    """On the Correct page: choose `tool` in the Tool radio and wait until the canvas draws with it."""
+    live_option(page, "Tool", tool).click()
     wait_for_tool(page, tool)
 
 
@@ -168,6 +172,22 @@ def wait_for_tool(page, tool: str, timeout_ms: int = 60_000) -> None:  # type: i
                         stale: !!r.closest('[data-stale=true]')}))""")
         raise AssertionError(f"the canvas never drew with {tool!r}; captions {captions}, tool radios {tools}, "
                              f"screenshot {shot}") from exc
+    wait_until_idle(page)
+
+
+def pick_mask_style(page, style: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """On the Correct page: show the mask as `style` (Fill, Outline, Hidden) and wait until the canvas
+    is drawn so (the caption under it says so, in the same run)."""
+    live_option(page, "Mask", style).click()
+    wait_for_mask_style(page, style, timeout_ms)
+
+
+def wait_for_mask_style(page, style: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """On the Correct page: until the canvas is drawn with the mask shown as `style`."""
+    page.wait_for_function(
+        """(style) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+             .some(e => e.innerText.startsWith('On the canvas: ') && e.innerText.includes(' · mask: ' + style))""",
+        arg=style.lower(), timeout=timeout_ms)
     wait_until_idle(page)
 
 

@@ -80,27 +80,43 @@ def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: Use
     _keep(edit, copies, user, held_by, model)
 
 
+def _discard_copy(copies: WorkingCopies, user: User, case_hash: str) -> None:
+    copies.discard(user, case_hash)
+    st.session_state.pop("edit_session", None)
+
+
+def _restore_stale(edit: EditSession) -> None:
+    if edit.stale_copy is not None:
+        edit.restore(edit.stale_copy)
+
+
+def _discard_stale(edit: EditSession, copies: WorkingCopies, user: User) -> None:
+    copies.discard(user, edit.case_hash)
+    edit.stale_copy = None
+
+
 def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None:
-    """Say when unsaved edits came back from the store, and offer to drop them."""
+    """Say when unsaved edits came back from the store, and offer to drop them. The buttons act in
+    their callbacks: drawn after the canvas, a click read in the run's body could be lost when the
+    canvas's reply cuts that run short."""
     if edit.restored is not None:
         c1, c2 = st.columns([3, 1])
         c1.info(f"Restored your unsaved edits of this case (last changed {edit.restored.updated_at[:16].replace('T', ' ')} "
                 "UTC). Save them, keep editing, or discard them.")
-        if c2.button("Discard them", key="_discard_copy"):
-            copies.discard(user, edit.case_hash)
-            st.session_state.pop("edit_session", None)
-            st.rerun()
+        c2.button("Discard them", key="_discard_copy", on_click=_discard_copy, args=(copies, user, edit.case_hash))
     elif edit.stale_copy is not None:
         c1, c2, c3 = st.columns([2, 1, 1])
         c1.warning(f"You left unsaved edits of this case ({edit.stale_copy.updated_at[:16].replace('T', ' ')} UTC), "
                    "made on an earlier version: someone has saved since. Restore them over the latest version?")
-        if c2.button("Restore them", key="_restore_copy"):
-            edit.restore(edit.stale_copy)
-            st.rerun()
-        if c3.button("Discard them", key="_discard_stale"):
-            copies.discard(user, edit.case_hash)
-            edit.stale_copy = None
-            st.rerun()
+        c2.button("Restore them", key="_restore_copy", on_click=_restore_stale, args=(edit,))
+        c3.button("Discard them", key="_discard_stale", on_click=_discard_stale, args=(edit, copies, user))
+
+
+def _request_save(what: str) -> None:
+    """A save button's callback: the request stays until a run reaches the save, so a run cut short
+    (the canvas answering, say) cannot lose the click."""
+    case = current_case()
+    st.session_state["_save_request"] = (what, case.hash if case is not None else None)
 
 
 # Everything whose presence varies (notices, messages, the navigation's questions) goes into this one
@@ -213,8 +229,9 @@ working = edit.history.current
 
 with figures_box:
     # drawn after the canvas, so it shows once the canvas has the tool (a stroke made before would use the old one)
-    st.caption(f"On the canvas: **{tool}**" + (f", {brush} px wide on the X-ray" if mode == "freedraw" else ""),
-               help="The tool the canvas is drawing with now.")
+    st.caption(f"On the canvas: **{tool}**" + (f", {brush} px wide on the X-ray" if mode == "freedraw" else "")
+               + f" · mask: {_control('_mask_style').lower()}",
+               help="The tool the canvas is drawing with now, and how the mask is shown.")
     figures = edit_figures(result.mask, working)
     m1, m2, m3 = st.columns(3)
     m1.metric("Pixels added", f"{figures.added_px:,}")
@@ -292,10 +309,13 @@ with save_box:
         status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
                           help="Submitted corrections appear for review; drafts can be saved again later.")
         s1, s2 = st.columns(2)
-        submitted = s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S")
-        save_and_next = s2.form_submit_button("Save and next ▶", key="_save_and_next",
-                                              help="Save, then open the next case", shortcut="Ctrl+Enter")
-        submitted = submitted or save_and_next
+        s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S",
+                              on_click=_request_save, args=("save",))
+        s2.form_submit_button("Save and next ▶", key="_save_and_next", help="Save, then open the next case",
+                              shortcut="Ctrl+Enter", on_click=_request_save, args=("next",))
+    request = st.session_state.pop("_save_request", None)  # no page element until the save: no cut in between
+    submitted = request is not None and request[1] == case.hash
+    save_and_next = submitted and request[0] == "next"
     if submitted:
         if held_by is not None:
             st.error(f"Not saved: {held_by} Your edits are kept on this page.")

@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.brush_cursor import RING_ID
-from lungseg_app.local_server import (hole_centres, metric_value, pick_tool, steady_box, streamlit_app, the_canvas, wait_for_tool,
-                                      wait_metric_change, wait_until_idle)
+from lungseg_app.local_server import (hole_centres, metric_value, pick_mask_style, pick_tool, steady_box, streamlit_app,
+                                      the_canvas, wait_for_mask_style, wait_for_tool, wait_metric_change,
+                                      wait_until_idle)
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.working_copies import WorkingCopies
@@ -78,16 +79,12 @@ def _screen_mask(page, canvas) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The mask as drawn on screen: the canvas with the mask filled minus the canvas with it hidden,
     each picture taken once the canvas has settled on it. Hidden is pictured again afterwards and
     must match, so that a display change still arriving (window, invert) cannot pass for the mask."""
-    radio = page.get_by_test_id("stRadio").filter(has_text="Mask")
     for _ in range(4):
-        radio.get_by_text("Hidden", exact=True).click()
-        wait_until_idle(page)
+        pick_mask_style(page, "Hidden")
         hidden = _settled_shot(page, canvas)
-        radio.get_by_text("Fill", exact=True).click()
-        wait_until_idle(page)
+        pick_mask_style(page, "Fill")
         filled = _settled_shot(page, canvas, unlike=hidden)
-        radio.get_by_text("Hidden", exact=True).click()
-        wait_until_idle(page)
+        pick_mask_style(page, "Hidden")
         again = _settled_shot(page, canvas, unlike=filled)
         mask = np.abs(filled - hidden).sum(axis=2) > 24
         # a display change still arriving shows as Hidden differing from itself, or as a "mask"
@@ -184,8 +181,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         wait_until_idle(page)
 
         # display: outline, window, invert; Alt+M hides and shows the mask
-        page.get_by_test_id("stRadio").filter(has_text="Mask").get_by_text("Outline", exact=True).click()
-        wait_until_idle(page)
+        pick_mask_style(page, "Outline")
         page.get_by_text("Brightness / contrast").click()
         slider = page.get_by_test_id("stSlider").filter(has_text="Window width").get_by_role("slider")
         slider.focus()
@@ -196,8 +192,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         wait_until_idle(page)
         page.get_by_role("heading", name="Correct").click()
         page.keyboard.press("Alt+M")
-        page.wait_for_function("() => [...document.querySelectorAll('input[type=radio]')].some("
-                               "r => r.checked && r.closest('label')?.innerText.includes('Hidden'))")
+        wait_for_mask_style(page, "Hidden")
         page.get_by_text("Invert", exact=True).click()  # back to the plain picture for the comparison
         wait_until_idle(page)
         slider.focus()
@@ -205,8 +200,7 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
             page.keyboard.press("ArrowRight")
         wait_until_idle(page)
 
-        page.get_by_test_id("stRadio").filter(has_text="Mask").get_by_text("Outline", exact=True).click()
-        wait_until_idle(page)
+        pick_mask_style(page, "Outline")
         on_screen = _screen_mask(page, canvas)
         page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
         wait_until_idle(page)
