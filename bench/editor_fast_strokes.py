@@ -12,7 +12,6 @@ of its mouse-up: the component reports drawings 200 ms late and a new drawing ca
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -23,9 +22,8 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.editor_browser import open_sample  # noqa: E402
-from lungseg_app.local_server import hole_centres, launch_chromium, pick_tool, steady_box, streamlit_app, the_canvas, wait_until_idle  # noqa: E402
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore  # noqa: E402
-from lungseg_core.workflow.working_copies import WorkingCopies  # noqa: E402
+from lungseg_app.local_server import (hole_centres, launch_chromium, pick_tool, steady_box, streamlit_app,  # noqa: E402
+                                      the_canvas, wait_until_idle, working_copy_steps)
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402
 
 
@@ -52,7 +50,6 @@ def main() -> None:
         pick_tool(page, "Erase brush")
         scale = box["width"] / 512
         spots = hole_centres(6 * len(gaps), spacing=30)
-        db = WorkingCopies(SQLiteCorrectionsStore(store_dir)).db_path
         done = 0
         before = received[0]
         for j, gap in enumerate(gaps):
@@ -65,7 +62,7 @@ def main() -> None:
                 page.wait_for_timeout(gap)
             page.wait_for_timeout(4000)
             wait_until_idle(page)
-            steps = sqlite3.connect(db).execute("SELECT steps FROM working_copies").fetchone()[0]
+            steps = working_copy_steps(store_dir)
             lines.append(f"{gap:>5} ms between strokes: {steps - done} of 6 strokes applied")
             done = steps
         lines.append(f"canvas bundle loaded: {', '.join(sorted(set(bundles))) or 'none seen'} "

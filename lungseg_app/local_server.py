@@ -158,21 +158,7 @@ def wait_for_tool(page, tool: str, timeout_ms: int = 60_000) -> None:  # type: i
     """On the Correct page: until the canvas draws with `tool`. The caption that says so is drawn after
     the canvas in the same run, so once it shows, a stroke uses the tool (waiting for the page to look
     idle is not enough: a short run can end before Streamlit shows that it is running)."""
-    try:
-        page.wait_for_function(
-            """(tool) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
-                 .some(e => e.innerText.startsWith('On the canvas: ' + tool))""", arg=tool, timeout=timeout_ms)
-    except Exception as exc:  # say what the page showed instead
-        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"wait_for_tool_{int(time.time())}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
-        tools = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stRadio]')]
-            .filter(r => r.innerText.startsWith('Tool'))
-            .map(r => ({checked: r.querySelector('input:checked')?.closest('label')?.innerText,
-                        stale: !!r.closest('[data-stale=true]')}))""")
-        raise AssertionError(f"the canvas never drew with {tool!r}; captions {captions}, tool radios {tools}, "
-                             f"screenshot {shot}") from exc
-    wait_until_idle(page)
+    wait_for_canvas_caption(page, tool, "", timeout_ms)
 
 
 def pick_mask_style(page, style: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
@@ -184,11 +170,39 @@ def pick_mask_style(page, style: str, timeout_ms: int = 60_000) -> None:  # type
 
 def wait_for_mask_style(page, style: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
     """On the Correct page: until the canvas is drawn with the mask shown as `style`."""
-    page.wait_for_function(
-        """(style) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
-             .some(e => e.innerText.startsWith('On the canvas: ') && e.innerText.includes(' · mask: ' + style))""",
-        arg=style.lower(), timeout=timeout_ms)
+    wait_for_canvas_caption(page, "", " · mask: " + style.lower(), timeout_ms)
+
+
+def wait_for_canvas_caption(page, tool: str, part: str, timeout_ms: int) -> None:  # type: ignore[no-untyped-def]
+    """Until the caption under the canvas ("On the canvas: <tool>, … · mask: <style>") starts with
+    `tool` and holds `part`; on a timeout, say what the page showed instead."""
+    try:
+        page.wait_for_function(
+            """([tool, part]) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+                 .some(e => e.innerText.startsWith('On the canvas: ' + tool) && e.innerText.includes(part))""",
+            arg=[tool, part], timeout=timeout_ms)
+    except Exception as exc:
+        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"wait_for_canvas_{int(time.time())}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
+        radios = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stRadio]')]
+            .map(r => ({label: r.innerText.split('\\n')[0],
+                        checked: r.querySelector('input:checked')?.closest('label')?.innerText,
+                        stale: !!r.closest('[data-stale=true]')}))""")
+        raise AssertionError(f"the canvas never drew with {tool + part!r}; captions {captions}, radios {radios}, "
+                             f"screenshot {shot}") from exc
     wait_until_idle(page)
+
+
+def working_copy_steps(store_dir: Path) -> int:
+    """Edit steps held in the store's working copies (one per applied canvas object; 0 when none)."""
+    import sqlite3
+
+    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+    from lungseg_core.workflow.working_copies import WorkingCopies
+
+    with contextlib.closing(sqlite3.connect(WorkingCopies(SQLiteCorrectionsStore(store_dir)).db_path)) as con:
+        return int(con.execute("SELECT COALESCE(SUM(steps), 0) FROM working_copies").fetchone()[0])
 
 
 def wait_until_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]

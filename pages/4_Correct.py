@@ -210,7 +210,8 @@ with controls:
 # emptied (which starts the next run) no longer cuts the figures off.
 tool = st.session_state.get("_tool") if st.session_state.get("_tool") in tools else next(iter(tools))
 brush = int(_control("_brush"))
-display = Display(MASK_STYLES.get(_control("_mask_style"), "fill"), _control("_level") / 100,
+style = _control("_mask_style")
+display = Display(MASK_STYLES.get(style, "fill"), _control("_level") / 100,
                   _control("_wwidth") / 100, bool(_control("_invert")))
 mode, adds = tools[tool]
 size = canvas_size(view, canvas_box(window_size()))
@@ -230,7 +231,7 @@ working = edit.history.current
 with figures_box:
     # drawn after the canvas, so it shows once the canvas has the tool (a stroke made before would use the old one)
     st.caption(f"On the canvas: **{tool}**" + (f", {brush} px wide on the X-ray" if mode == "freedraw" else "")
-               + f" · mask: {_control('_mask_style').lower()}",
+               + f" · mask: {style.lower()}",
                help="The tool the canvas is drawing with now, and how the mask is shown.")
     figures = edit_figures(result.mask, working)
     m1, m2, m3 = st.columns(3)
@@ -263,7 +264,6 @@ with controls:
     st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
     st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
     d1, d2 = st.columns([3, 2])
-    style = _control("_mask_style")
     bound_widget(d1.radio, "Mask", "_mask_style", style, options=list(MASK_STYLES),
                  index=list(MASK_STYLES).index(style), horizontal=True,
                  help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")

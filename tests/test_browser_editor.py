@@ -4,9 +4,7 @@ invert, shortcuts) used, then saved; the stored mask equals the mask drawn on sc
 brings unsaved edits back, and they can be discarded."""
 from __future__ import annotations
 
-import contextlib
 import io
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from PIL import Image
 from lungseg_app.brush_cursor import RING_ID
 from lungseg_app.local_server import (hole_centres, metric_value, pick_mask_style, pick_tool, steady_box, streamlit_app,
                                       the_canvas, wait_for_mask_style, wait_for_tool, wait_metric_change,
-                                      wait_until_idle)
+                                      wait_until_idle, working_copy_steps)
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.working_copies import WorkingCopies
@@ -264,13 +262,10 @@ def test_quick_successive_strokes_all_reach_the_mask(browser, tmp_path):
         for x, y in hole_centres(5, spacing=30):
             _stroke(page, box, y * scale, (x - 8) * scale, (x + 8) * scale)
             page.wait_for_timeout(250)
-        db = WorkingCopies(SQLiteCorrectionsStore(store_dir)).db_path
         steps = 0
         for _ in range(120):  # the last stroke's answer can still be on its way
             page.wait_for_timeout(500)
-            with contextlib.closing(sqlite3.connect(db)) as con:
-                row = con.execute("SELECT steps FROM working_copies").fetchone()
-            steps = row[0] if row else 0
+            steps = working_copy_steps(store_dir)
             if steps >= 5:
                 break
         assert steps == 5
