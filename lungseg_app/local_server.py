@@ -122,18 +122,49 @@ def steady_box(page, locator, rounds: int = 3) -> dict:  # type: ignore[no-untyp
     return box
 
 
+def click_when_settled(page, locator) -> None:  # type: ignore[no-untyped-def]
+    """Click once the script's run is over and the element has stopped moving. Clicked while a run
+    is still re-drawing the page (just after a reload, say), the click can reach a node that is being
+    replaced and do nothing: no run follows (seen once in a CI run and once in 18 runs under load).
+    A person clicks a page that has settled; so does this."""
+    wait_until_idle(page)
+    steady_box(page, locator)
+    locator.click()
+
+
 def metric_value(page, label: str) -> str:  # type: ignore[no-untyped-def]
     return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue").inner_text().strip()
 
 
 def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) -> str:  # type: ignore[no-untyped-def]
-    """Wait until a figure on the page differs from `before`; returns the new text."""
-    page.wait_for_function(
-        """([label, b]) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]
-             .find(e => e.innerText.includes(label));
-           const v = m && m.querySelector('[data-testid=stMetricValue]');
-           return v && v.innerText.trim() !== b; }""", arg=[label, before], timeout=timeout_ms)
+    """Wait until a figure on the page differs from `before`; returns the new text. On a timeout, say
+    what the page showed instead (figures, notices, buttons) and keep a screenshot."""
+    try:
+        page.wait_for_function(
+            """([label, b]) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]
+                 .find(e => e.innerText.includes(label));
+               const v = m && m.querySelector('[data-testid=stMetricValue]');
+               return v && v.innerText.trim() !== b; }""", arg=[label, before], timeout=timeout_ms)
+    except Exception as exc:
+        raise AssertionError(f"{label!r} stayed {before!r}; {page_report(page)}") from exc
     return metric_value(page, label)
+
+
+def page_report(page) -> str:  # type: ignore[no-untyped-def]
+    """What the page shows now, for a failing wait: figures, notices, buttons (stale ones marked), the
+    script's status, and a screenshot's path."""
+    shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"lungseg_page_{int(time.time() * 1000)}.png"
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(shot), full_page=True)
+    seen = page.evaluate("""() => {
+        const stale = e => !!e.closest('[data-stale=true]');
+        const all = sel => [...document.querySelectorAll(sel)];
+        return {metrics: all('[data-testid=stMetric]').map(e => e.innerText.split(String.fromCharCode(10)).join(' ')),
+                notices: all('[data-testid=stAlert], [data-testid=stException]').map(e => e.innerText.slice(0, 160)),
+                buttons: all('button').filter(b => b.innerText.trim())
+                          .map(b => b.innerText.trim() + (stale(b) ? ' (stale)' : '') + (b.disabled ? ' (off)' : '')),
+                running: !!document.querySelector('[data-testid=stStatusWidget]')}; }""")
+    return f"page: {seen}, url {page.url}, screenshot {shot}"
 
 
 def live_option(page, radio: str, option: str):  # type: ignore[no-untyped-def]

@@ -43,6 +43,22 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
+#: Browser tests get one more try when they fail (pytest-rerunfailures; Playwright's own runner
+#: recommends retries on CI for the same reason). They drive a real Streamlit server and chromium on
+#: 2 busy cores, where a click can land while a run is still re-drawing the page. A failure that
+#: repeats still fails; one that passes on its second try is reported ("1 rerun" in the summary, R in
+#: the progress line) and is a flake to chase, not a pass to forget.
+BROWSER_TEST_RERUNS = 1
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1].startswith("test_browser_"):
+            item.add_marker(pytest.mark.flaky(reruns=BROWSER_TEST_RERUNS))
+
+
 #: Accounts of the browser tests' server: user name -> (password, roles)
 BROWSER_PEOPLE = {"admin": ("head of imaging 1", "admin"),
                   "browser-annotator": ("draws lungs daily", "annotator"),

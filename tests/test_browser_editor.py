@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.brush_cursor import RING_ID
-from lungseg_app.local_server import (hole_centres, metric_value, pick_mask_style, pick_tool, steady_box, streamlit_app,
+from lungseg_app.local_server import (click_when_settled, hole_centres, metric_value, pick_mask_style, pick_tool, steady_box, streamlit_app,
                                       the_canvas, wait_for_mask_style, wait_for_tool, wait_metric_change,
                                       wait_until_idle, working_copy_steps)
 from lungseg_core.models.samples import list_samples
@@ -235,7 +235,7 @@ def test_a_reload_brings_unsaved_edits_back_and_they_can_be_discarded(browser, t
         page.reload()
         page.get_by_text("Restored your unsaved edits").wait_for()
         assert metric_value(page, "Pixels removed") == removed
-        page.get_by_role("button", name="Discard them").click()
+        click_when_settled(page, page.get_by_role("button", name="Discard them"))
         wait_metric_change(page, "Pixels removed", removed)
         assert metric_value(page, "Pixels removed") == "0"
         wait_until_idle(page)
