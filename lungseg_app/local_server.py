@@ -151,8 +151,8 @@ def wait_metric_change(page, label: str, before: str, timeout_ms: int = 60_000) 
 
 
 def page_report(page) -> str:  # type: ignore[no-untyped-def]
-    """What the page shows now, for a failing wait: figures, notices, buttons (stale ones marked), the
-    script's status, and a screenshot's path."""
+    """What the page shows now, for a failing wait: figures, captions, notices, radios (the checked
+    option) and buttons (stale ones marked), the script's status, and a screenshot's path."""
     shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"lungseg_page_{int(time.time() * 1000)}.png"
     with contextlib.suppress(Exception):
         page.screenshot(path=str(shot), full_page=True)
@@ -160,7 +160,10 @@ def page_report(page) -> str:  # type: ignore[no-untyped-def]
         const stale = e => !!e.closest('[data-stale=true]');
         const all = sel => [...document.querySelectorAll(sel)];
         return {metrics: all('[data-testid=stMetric]').map(e => e.innerText.split(String.fromCharCode(10)).join(' ')),
+                captions: all('[data-testid=stCaptionContainer]').map(e => e.innerText.slice(0, 160)),
                 notices: all('[data-testid=stAlert], [data-testid=stException]').map(e => e.innerText.slice(0, 160)),
+                radios: all('[data-testid=stRadio]').map(r => r.innerText.split(String.fromCharCode(10))[0] + ': '
+                          + r.querySelector('input:checked')?.closest('label')?.innerText + (stale(r) ? ' (stale)' : '')),
                 buttons: all('button').filter(b => b.innerText.trim())
                           .map(b => b.innerText.trim() + (stale(b) ? ' (stale)' : '') + (b.disabled ? ' (off)' : '')),
                 running: !!document.querySelector('[data-testid=stStatusWidget]')}; }""")
@@ -213,15 +216,7 @@ def wait_for_canvas_caption(page, tool: str, part: str, timeout_ms: int) -> None
                  .some(e => e.innerText.startsWith('On the canvas: ' + tool) && e.innerText.includes(part))""",
             arg=[tool, part], timeout=timeout_ms)
     except Exception as exc:
-        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"wait_for_canvas_{int(time.time())}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
-        radios = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stRadio]')]
-            .map(r => ({label: r.innerText.split('\\n')[0],
-                        checked: r.querySelector('input:checked')?.closest('label')?.innerText,
-                        stale: !!r.closest('[data-stale=true]')}))""")
-        raise AssertionError(f"the canvas never drew with {tool + part!r}; captions {captions}, radios {radios}, "
-                             f"screenshot {shot}") from exc
+        raise AssertionError(f"the canvas never drew with {tool + part!r}; {page_report(page)}") from exc
     wait_until_idle(page)
 
 

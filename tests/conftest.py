@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
     if not config.pluginmanager.hasplugin("rerunfailures"):
         return
     for item in items:
-        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1].startswith("test_browser_"):
+        if item.path.name.startswith("test_browser_"):
             item.add_marker(pytest.mark.flaky(reruns=BROWSER_TEST_RERUNS))
 
 
