@@ -7,19 +7,32 @@ takes effect on their next click. The session token lives in a cookie (SameSite=
 over HTTPS), so a reload keeps the user signed in; the database keeps only its hash.
 
 Identity provider: when `.streamlit/secrets.toml` has an `[auth]` section, sign-in goes through
-`st.login` (OpenID Connect) instead, and the person's e-mail address must be a user here (added by
-an admin, with roles) to come in.
+`st.login` (OpenID Connect) instead. The person comes in only with an e-mail address the provider
+verified (`email_verified`, or `[lungseg_identity] trust_provider_emails = true` for a provider that
+verifies every address), onto an account an admin made for it or linked to it
+(`UserDirectory.identity_user`).
+
+Anything that changes something from a fragment or a callback asks `acting_user()`, which reads the
+session again, so a person signed out or disabled since the page was drawn does nothing.
+
+First run: the "create the first admin" screen is offered to a browser on this machine (server on
+loopback, no proxy headers), or to whoever gives the one-time setup token the server prints in its
+log; behind a reverse proxy on the same host, everyone looks local, so the token is needed.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
+import sys
+from typing import Callable
 
 import streamlit as st
 import streamlit.components.v1 as components
 
 from lungseg_core.people.access_control import ROLES, User
 from lungseg_core.people.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
+from lungseg_app.plain_text import plain
 
 USER_KEY = "auth_user"  # the signed-in username (session state, not a widget)
 TOKEN_KEY = "auth_token"
@@ -42,6 +55,46 @@ def identity_provider_configured() -> bool:
         return "auth" in st.secrets
     except Exception:  # no secrets file at all: local accounts
         return False
+
+
+def trust_provider_emails() -> bool:
+    try:
+        return bool(st.secrets.get("lungseg_identity", {}).get("trust_provider_emails", False))
+    except Exception:
+        return False
+
+
+_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto")
+
+
+def behind_proxy() -> bool:
+    """Whether the request came through a reverse proxy (which makes every visitor look local)."""
+    try:
+        headers = st.context.headers
+        return any(headers.get(h) for h in _PROXY_HEADERS)
+    except Exception:
+        return False
+
+
+@st.cache_resource(show_spinner=False)
+def setup_token() -> str:
+    """The one-time first-run token of this server process, printed to its log once."""
+    token = secrets.token_urlsafe(16)
+    print(f"LungSeg Studio: no account exists yet. To create the first admin from another machine or "
+          f"through a proxy, give this setup token on the first-run screen: {token}", file=sys.stderr, flush=True)
+    return token
+
+
+def first_run_allowed_without_token() -> bool:
+    return served_on_loopback() and not behind_proxy()
+
+
+def client_address() -> str | None:
+    try:
+        address = st.context.ip_address
+    except Exception:
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 def served_on_loopback() -> bool:
@@ -76,6 +129,30 @@ def _cookie_token() -> str | None:
     except Exception:  # no browser request behind this session (tests, scripts)
         return None
     return value if isinstance(value, str) and value else None
+
+
+def acting_user() -> User | None:
+    """The signed-in user as the store has them now, for a fragment or callback about to change
+    something: None if the session was signed out or ended meanwhile, or the account disabled."""
+    token = st.session_state.get(TOKEN_KEY)
+    if token is not None and users_directory().session_user(token) is None:
+        return None
+    return signed_in_user()
+
+
+def acting_user_later() -> Callable[[], User | None]:
+    """`acting_user` for code that runs outside the script run (a download button's deferred data
+    runs on another thread, without session state): the session is captured now, read then."""
+    token, username = st.session_state.get(TOKEN_KEY), st.session_state.get(USER_KEY)
+    users = users_directory()
+
+    def later() -> User | None:
+        if token is not None and users.session_user(token) is None:
+            return None
+        user = users.get(username) if username else None
+        return user if user is not None and user.active and user.roles else None
+
+    return later
 
 
 def signed_in_user() -> User | None:
@@ -118,11 +195,12 @@ def require_user() -> User:
 
 def _sign_in_screen(users: UserDirectory) -> None:
     st.title("LungSeg Studio")
+    if st.session_state.get("_signed_out"):
+        _write_cookie(None)  # here, not at the sign-out click: a rerun there cuts the delete off
     if users.count() == 0:
-        if not served_on_loopback():
-            st.warning("No account exists yet. Create the first admin on the server: "
-                       "`python -m lungseg_core users add NAME --roles admin`")
-            return
+        need_token = not first_run_allowed_without_token()
+        if need_token:
+            setup_token()  # printed in the server's log
         st.subheader("Welcome: create the first admin account")
         st.write("This account manages users, retraining and which model is the default. Add annotators and "
                  "reviewers afterwards on the Users page.")
@@ -132,8 +210,15 @@ def _sign_in_screen(users: UserDirectory) -> None:
             password = st.text_input(f"Password (at least {MIN_PASSWORD_LENGTH} characters)", type="password",
                                      key="_first_password")
             again = st.text_input("Password again", type="password", key="_first_again")
+            token = st.text_input("Setup token (printed in the server's log)", type="password", key="_first_token",
+                                  help="Needed when the app is not opened on the server itself, or through a proxy. "
+                                       "Or create the admin on the server: python -m lungseg_core users add NAME "
+                                       "--roles admin") if need_token else ""
             create = st.form_submit_button("Create admin and sign in", type="primary")
         if create:
+            if need_token and not secrets.compare_digest(token.strip().encode(), setup_token().encode()):
+                st.error("Wrong setup token: copy it from the server's log (or create the admin on the server).")
+                return
             if password != again:
                 st.error("The two passwords differ.")
                 return
@@ -157,7 +242,7 @@ def _sign_in_screen(users: UserDirectory) -> None:
 
 
 def _sign_in(users: UserDirectory, name: str, password: str) -> None:
-    user, token = users.sign_in(name, password)
+    user, token = users.sign_in(name, password, client_address())
     st.session_state[USER_KEY], st.session_state[TOKEN_KEY] = user.username, token
     st.session_state.pop("_signed_out", None)
     st.rerun()
@@ -177,7 +262,7 @@ def _change_password_screen(users: UserDirectory, user: User, forced: bool) -> N
             st.error("The two new passwords differ.")
             return
         try:
-            users.change_own_password(user, old, new)
+            users.change_own_password(user, old, new, st.session_state.get(TOKEN_KEY))
         except (AccountError, SignInError) as exc:
             st.error(str(exc))
         else:
@@ -191,12 +276,13 @@ def sign_out() -> None:
     st.session_state["_signed_out"] = True
     if identity_provider_configured():
         st.logout()
-    _write_cookie(None)
+    # the sign-in screen the next run shows deletes the cookie (a component written here would be
+    # cut off by the rerun); the session behind it is already gone
 
 
 def user_panel(user: User) -> None:
     """Sidebar: who is signed in, with which roles, and sign-out."""
-    st.caption(f"Signed in as **{user.label}** ({', '.join(r for r in ROLES if r in user.roles)})")
+    st.caption(f"Signed in as **{plain(user.label)}** ({', '.join(r for r in ROLES if r in user.roles)})")
     if st.button("Sign out", key="_sign_out"):
         sign_out()
         st.rerun()
@@ -210,14 +296,20 @@ def _identity_provider_user() -> User:
             st.login()
         st.stop()
     claims = st.user.to_dict()
-    username = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "").lower()
+    email = str(claims.get("email") or "").strip().lower()
     users = users_directory()
-    user = users.identity_user(username) if username else None
+    user = users.identity_user(claims, trust_provider_emails())
     if user is None:
         st.title("LungSeg Studio")
-        st.error(f"You are signed in as {username or 'an unknown identity'}, but this server has no active account "
-                 "with a role for you: ask an admin to add you (Users page or `python -m lungseg_core users add "
-                 f"{username or 'NAME'} --roles annotator --no-password`).")
+        if not email:
+            st.error("Your identity provider did not give an e-mail address, which this server needs to know you.")
+        elif not (claims.get("email_verified") is True or trust_provider_emails()):
+            st.error(f"Your identity provider has not verified the e-mail address {plain(email)}, so this server "
+                     "cannot match it to an account: verify it with your provider, or ask an admin.")
+        else:
+            st.error(f"You are signed in as {plain(email)}, but this server has no active account with a role "
+                     "for that address: ask an admin to add you (Users page, or on the server: "
+                     "python -m lungseg_core users add ADDRESS --roles annotator --no-password).")
         if st.button("Sign out", key="_oidc_logout"):
             st.logout()
         st.stop()

@@ -8,6 +8,7 @@ from typing import Callable
 
 import streamlit as st
 
+from lungseg_app.plain_text import plain
 from lungseg_app.state import CASE_KEY, Case, cached_store, current_case
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import User
@@ -47,7 +48,7 @@ def case_from_link() -> None:
     try:
         open_case(int(wanted))
     except (ValueError, LungSegError) as exc:
-        st.warning(f"The link asks for case {wanted!r}, which cannot be opened: {exc}")
+        st.warning(f"The link asks for case {plain(repr(wanted[:40]))}, which cannot be opened: {plain(exc)}")
         del st.query_params["case"]
 
 
@@ -120,7 +121,7 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
     if message:
         c3.info(message)
     elif current is not None and current.number is not None:
-        c3.caption(f"**{current.label}** · link for a colleague: `?case={current.number}`")
+        c3.caption(f"**{plain(current.label)}** · link for a colleague: `?case={current.number}`")
 
 
 def add_current_to_worklist(user: User, model: str) -> None:
@@ -133,7 +134,7 @@ def add_current_to_worklist(user: User, model: str) -> None:
     known = worklist.by_image(case.hash) if case.number is None else worklist.get(case.number)
     if known is not None:
         case.number = known.number
-        st.caption(f"This X-ray is **{known.title}** in the worklist ({known.status}) · link: `Correct?case={known.number}`")
+        st.caption(f"This X-ray is **{plain(known.title)}** in the worklist ({known.status}) · link: `Correct?case={known.number}`")
         return
     if not user.can("segment"):
         return

@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
 from lungseg_core.people.access_control import User  # noqa: E402
+from lungseg_app.plain_text import plain  # noqa: E402
 from lungseg_core.workflow.corrections_store import stored_image_hash  # noqa: E402
 from lungseg_core.models.byte_lru import ByteLRU  # noqa: E402
 from lungseg_core.imaging.case_report import GroundTruth, Segmentation, load_ground_truth, segment  # noqa: E402
@@ -169,7 +170,7 @@ def sidebar() -> User:
         st.session_state[MODEL_KEY] = picked
         case = current_case()
         if case is not None:
-            st.caption(f"Current case: {case.label} ({case.pixels.shape[1]}x{case.pixels.shape[0]})")
+            st.caption(f"Current case: {plain(case.label)} ({case.pixels.shape[1]}x{case.pixels.shape[0]})")
     return user
 
 

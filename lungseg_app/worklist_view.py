@@ -4,8 +4,11 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from lungseg_app.plain_text import plain
 import streamlit as st
 
+from lungseg_app.auth import acting_user
+from lungseg_app.plain_text import plain
 from lungseg_core import LungSegError
 from lungseg_core.workflow import batch_segmentation as batch
 from lungseg_core.people.access_control import User
@@ -67,19 +70,24 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
             done, total = int(progress.get("done", 0)), int(progress.get("total", 0))
             st.progress(done / total if total else 0.0,
                         text=f"Segmenting: {done} of {total or '…'} cases ({progress.get('per_second', 0):.1f}/s), "
-                             f"started by {running.get('started_by', '?')}")
+                             f"started by {plain(running.get('started_by', '?'))}")
             if st.button("Cancel segmentation", key="_wl_cancel", help="Cases already done keep their masks"):
-                batch.cancel(user, store_root)
-                st.rerun()
+                actor = acting_user()  # this fragment outlives the run that drew it: who is acting now?
+                try:
+                    batch.cancel(actor, store_root)  # type: ignore[arg-type]
+                except LungSegError as exc:
+                    st.error(f"Not cancelled: {plain(exc)}")
+                else:
+                    st.rerun()
             return
         if last is not None and last.get("message"):
             st.caption(f"Last batch segmentation: {last['message']}")
         if pending and st.button(f"Segment {pending} new case{'s' * (pending != 1)} in the background", key="_wl_segment",
                                  help="With the current default model; masks, quality estimate and flags are stored"):
             try:
-                batch.start_job(store_root, user)
+                batch.start_job(store_root, acting_user())  # type: ignore[arg-type]
             except LungSegError as exc:
-                st.error(str(exc))
+                st.error(f"Not started: {plain(exc)}")
             else:
                 st.rerun(scope="app")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.auth import acting_user_later
 from lungseg_app.case_navigation import cached_worklist, go_next, open_case
 from lungseg_app.state import cached_store, sidebar
 from lungseg_app.worklist_view import case_table, import_panel, segmentation_panel
@@ -76,9 +77,9 @@ if picked is not None:
         st.switch_page("pages/5_Review.py")
 
 if user.can("export"):
-    rows = [c.as_row() for c in cases]
+    exporter = acting_user_later()  # the rows are made (role checked, audited) when the button is clicked
     e1, e2, _ = st.columns([1, 1, 3])
-    e1.download_button("Figures of every case (CSV)", rows_csv(rows), file_name="lungseg_cases.csv", mime="text/csv",
-                       key="_wl_csv", on_click=lambda: worklist.export_rows(user))
-    e2.download_button("… (JSON)", rows_json(rows), file_name="lungseg_cases.json", mime="application/json",
-                       key="_wl_json", on_click=lambda: worklist.export_rows(user))
+    e1.download_button("Figures of every case (CSV)", lambda: rows_csv(worklist.export_rows(exporter())),
+                       file_name="lungseg_cases.csv", mime="text/csv", key="_wl_csv")
+    e2.download_button("… (JSON)", lambda: rows_json(worklist.export_rows(exporter())), file_name="lungseg_cases.json",
+                       mime="application/json", key="_wl_json")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.plain_text import plain
 from lungseg_app.case_navigation import add_current_to_worklist
 from lungseg_app.editor_view import window_size
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
@@ -62,7 +63,7 @@ def viewer() -> None:
     opacity = c3.slider("Opacity", 0.0, 1.0, 0.4, 0.05, key="_opacity")
     picture = render_view(view, case.pixels, result.mask, result.probability, result.uncertainty,
                           truth.mask if truth is not None else None, opacity, style, max_side=1400)
-    st.image(picture, caption=f"{case.label} · {model} · {view} · {result.seconds * 1000:.0f} ms",
+    st.image(picture, caption=f"{plain(case.label)} · {model} · {view} · {result.seconds * 1000:.0f} ms",
              width=image_side)
     if view == "Errors vs reference":
         st.caption("Green: both agree · red: predicted lung not in the reference (false positive) · "
@@ -78,7 +79,7 @@ with figures_col:
     metrics = compare(result.mask, truth.mask) if truth is not None else None
     figures = measure(result.mask, case.meta.get("pixel_spacing_mm"))
     if metrics is not None:
-        st.subheader(f"Against the reference ({case.truth_label})")
+        st.subheader(f"Against the reference ({plain(case.truth_label)})")
         cols = st.columns(3) + st.columns(3)
         for col, (label, value) in zip(cols, [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
                                               ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.auth import acting_user
+from lungseg_app.plain_text import plain
 from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.canvas_component import editor_canvas
@@ -81,6 +83,8 @@ def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: Use
 
 
 def _discard_copy(copies: WorkingCopies, user: User, case_hash: str) -> None:
+    if acting_user() is None:  # a callback runs before the page checks the session again
+        return
     copies.discard(user, case_hash)
     st.session_state.pop("edit_session", None)
 
@@ -91,6 +95,8 @@ def _restore_stale(edit: EditSession) -> None:
 
 
 def _discard_stale(edit: EditSession, copies: WorkingCopies, user: User) -> None:
+    if acting_user() is None:
+        return
     copies.discard(user, edit.case_hash)
     edit.stale_copy = None
 
@@ -166,7 +172,7 @@ with header:
             st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
             st.stop()
         st.caption(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
-                   f"({latest.id[:8]}, by {latest.annotator}, {latest.status}) is shown and the next save continues it.")
+                   f"({latest.id[:8]}, by {plain(latest.annotator)}, {latest.status}) is shown and the next save continues it.")
     copies = WorkingCopies(store)
     edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
                         user=user)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.auth import acting_user_later
+from lungseg_app.plain_text import plain
 from lungseg_app.case_navigation import cached_worklist, case_from_link, nav_bar
 from lungseg_app.state import cached_store, current_case, sidebar
 from lungseg_core import LungSegError
@@ -64,8 +66,8 @@ else:
     chosen = by_label[st.selectbox("Case", labels, index=start,
                                    key=f"_f_case_{focus_case.number if focus_case else 'any'}")]
     shown_case = cases_by_image.get(chosen.image_hash)
-    st.markdown(f"### {shown_case.title if shown_case else (chosen.case_label or 'X-ray')}"
-                + (f" · label: {chosen.case_label}" if chosen.case_label and shown_case and
+    st.markdown(f"### {plain(shown_case.title if shown_case else (chosen.case_label or 'X-ray'))}"
+                + (f" · label: {plain(chosen.case_label)}" if chosen.case_label and shown_case and
                    chosen.case_label not in shown_case.title else ""))
     try:
         image = store.load_image(chosen.image_hash)
@@ -80,7 +82,7 @@ else:
         a, b, c = st.columns(3)
         a.image(mask_overlay(image, original, opacity=0.35), caption=f"Model mask ({chosen.model_name})",
                 width="stretch")
-        b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {chosen.annotator}",
+        b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {plain(chosen.annotator)}",
                 width="stretch")
         c.image(change_map(image, original, corrected), width="stretch",
                 caption=f"Changes, in the editor's colours: green added ({change.added_px:,} px), red removed "
@@ -155,8 +157,9 @@ st.subheader("Export approved cases")
 approved = len(store.list_corrections(status="approved"))
 st.caption(f"{approved} approved version(s); the newest per image is exported. The zip has the training layout "
            "(images/, masks/, manifest.csv with a split column): `python -m lungseg_core train --data <folder>`.")
+exporter = acting_user_later()  # the files are made (role checked, audited) when a button is clicked
 e1, e2 = st.columns(2)
-e1.download_button("Training data (zip)", lambda: export_training_zip(store), file_name="lungseg_corrections.zip",
+e1.download_button("Training data (zip)", lambda: export_training_zip(store, exporter()), file_name="lungseg_corrections.zip",
                    mime="application/zip", disabled=not approved, key="_export_zip")
-e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store), file_name="lungseg_corrections_coco.json",
+e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store, exporter()), file_name="lungseg_corrections_coco.json",
                    mime="application/json", disabled=not approved, key="_export_coco")

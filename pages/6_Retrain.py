@@ -7,6 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from lungseg_app.auth import acting_user
+from lungseg_app.plain_text import plain
 from lungseg_app.state import cached_store, chosen_model, sidebar
 from lungseg_core import LungSegError, list_models
 from lungseg_core.people.audit import AuditLog
@@ -67,7 +69,7 @@ def progress_panel() -> None:
         st.info("No retraining job has run yet.")
         return
     state = shown.get("state", "?")
-    who = f", started by {shown['started_by']}" if shown.get("started_by") else ""
+    who = f", started by {plain(shown['started_by'])}" if shown.get("started_by") else ""
     if job is not None and job["id"] == shown["id"]:
         st.session_state["_rt_watching"] = job["id"]
         epoch, epochs_ = shown.get("epoch", 0), shown.get("epochs", 1)
@@ -85,8 +87,12 @@ def progress_panel() -> None:
             y, n = st.columns(2)
             if y.button("Yes, cancel the job", key="_rt_cancel_yes"):
                 st.session_state["_rt_confirm_cancel"] = False
-                cancel_job(actor=user, audit_log=audit_log)
-                st.rerun(scope="app")
+                actor = acting_user()  # this fragment outlives the run that drew it: who is acting now?
+                if actor is None:
+                    st.error("You are signed out (or your account changed): sign in again to cancel the job.")
+                else:
+                    cancel_job(actor=actor, audit_log=audit_log)
+                    st.rerun(scope="app")
             if n.button("No, keep it running", key="_rt_cancel_no"):
                 st.session_state["_rt_confirm_cancel"] = False
                 st.rerun(scope="fragment")

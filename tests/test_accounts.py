@@ -4,6 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core.people import accounts
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.accounts import AccountError, SignInError, UserDirectory
@@ -53,7 +55,7 @@ def test_sign_in_session_reload_expiry_and_sign_out(users, tmp_path, monkeypatch
     _, token2 = users.sign_in("alice", PW)
     users.sign_out(token2)
     assert users.session_user(token2) is None
-    actions = [e.action for e in AuditLog(tmp_path / "store.sqlite").entries()][::-1]
+    actions = [e.action for e in AuditLog(tmp_path / "store.sqlite").entries(READER)][::-1]
     assert actions == ["user_added", "sign_in_failed", "sign_in_failed", "sign_in", "sign_in", "sign_out"]
 
 
@@ -99,13 +101,13 @@ def test_user_management_needs_admin_and_is_audited(users, tmp_path):
     with pytest.raises(PermissionDenied):
         users.set_roles(ANN, "bob", "admin")
     oidc_only = users.add_user(admin, "dana@hospital.org", "reviewer", None)
-    assert users.identity_user("dana@hospital.org") == oidc_only
+    assert users.identity_user({"email": "dana@hospital.org", "email_verified": True}) == oidc_only
     with pytest.raises(SignInError):  # no password: identity provider only
         users.sign_in("dana@hospital.org", "")
     log = AuditLog(tmp_path / "store.sqlite")
-    by_admin = [(e.action, e.target) for e in log.entries(actor="alice")][::-1]
+    by_admin = [(e.action, e.target) for e in log.entries(READER, actor="alice")][::-1]
     assert by_admin == [("user_added", "alice"), ("user_added", "bob"), ("roles_changed", "bob"),
                         ("user_disabled", "bob"), ("user_enabled", "bob"), ("password_reset", "bob"),
                         ("user_added", "dana@hospital.org")]
-    assert [e.reason for e in log.entries(action="user_disabled")] == ["left the team"]
-    assert "password_changed" in [e.action for e in log.entries(actor="bob")]
+    assert [e.reason for e in log.entries(READER, action="user_disabled")] == ["left the team"]
+    assert "password_changed" in [e.action for e in log.entries(READER, actor="bob")]

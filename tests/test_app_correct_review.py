@@ -100,7 +100,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     assert store.get(latest.id).status == "approved"
     zip_button = review.get("download_button")
     assert zip_button, "export buttons missing"
-    data = __import__("lungseg_core.workflow.corrections_export", fromlist=["x"]).export_training_zip(store)
+    data = __import__("lungseg_core.workflow.corrections_export", fromlist=["x"]).export_training_zip(store, REV)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert "manifest.csv" in zf.namelist() and len([n for n in zf.namelist() if n.startswith("masks/")]) == 1
 

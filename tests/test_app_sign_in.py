@@ -64,7 +64,7 @@ def test_first_run_creates_the_admin_then_sign_in_is_required(store):
     assert "Review corrections" in _texts(visitor)
     visitor.sidebar.button(key="_sign_out").click().run()
     assert "Sign in" in _texts(visitor) and USER_KEY not in visitor.session_state
-    actions = [e.action for e in AuditLog(store.db_path).entries()][::-1]
+    actions = [e.action for e in AuditLog(store.db_path).entries(command_line_user())][::-1]
     assert actions == ["user_added", "sign_in", "sign_in_failed", "sign_in", "sign_out"]
 
 

@@ -57,7 +57,7 @@ def test_a_known_person_signs_in_through_the_provider(browser, oidc_app):
     page.get_by_text("Try a sample case").wait_for()
     page.reload()  # Streamlit's identity cookie keeps the person signed in
     page.get_by_text("Signed in as Dr Dana (reviewer)").wait_for()
-    entries = AuditLog(store / "store.sqlite").entries(action="sign_in")
+    entries = AuditLog(store / "store.sqlite").entries(command_line_user(), action="sign_in")
     assert entries and entries[0].actor == "dana@hospital.org" and entries[0].detail == {"method": "identity provider"}
     context.close()
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.case_import import ZIP_MAX_FILES, from_paths, from_uploads, from_zip, import_sources
@@ -51,7 +53,7 @@ def test_uploads_with_duplicates_and_bad_files(worklist, tmp_path):
     cases = worklist.list_cases()
     assert [c.status for c in cases] == ["new"] * 4 and {c.label for c in cases} == {"ward 3"}
     assert cases[3].pixel_spacing_mm == (0.18, 0.18)
-    assert AuditLog(worklist.db_path).entries(action="cases_imported")[0].detail == \
+    assert AuditLog(worklist.db_path).entries(READER, action="cases_imported")[0].detail == \
         {"added": 4, "duplicates": 1, "failed": 3}
     # nothing that identifies a patient or a file is stored
     blob = b"".join(p.read_bytes() for p in worklist.store.iter_files())

@@ -3,6 +3,8 @@ import json
 import numpy as np
 from PIL import Image
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.cli import main
 
@@ -71,7 +73,7 @@ def test_users_command_adds_lists_changes_and_audits(tmp_path, capsys, monkeypat
     assert "unknown role" in capsys.readouterr().err
     assert main(["users", "add", "--store", store]) == 2
     log = AuditLog(tmp_path / "store" / "store.sqlite")
-    actions = [(e.action, e.target) for e in log.entries() if e.actor.startswith("cli:")][::-1]
+    actions = [(e.action, e.target) for e in log.entries(READER) if e.actor.startswith("cli:")][::-1]
     assert actions == [("user_added", "alice"), ("user_added", "bob"), ("user_added", "dana@hospital.org"),
                        ("roles_changed", "bob"), ("user_disabled", "bob"), ("password_reset", "bob")]
-    assert [e.actor for e in log.entries(action="sign_in")] == ["alice"]
+    assert [e.actor for e in log.entries(READER, action="sign_in")] == ["alice"]

@@ -39,7 +39,7 @@ def test_rle_round_trip():
 
 def test_zip_in_training_layout_is_trainable(tmp_path):
     store = _store_with_samples(tmp_path)
-    data = export_training_zip(store, val_fraction=0.0)
+    data = export_training_zip(store, REV, val_fraction=0.0)
     folder = tmp_path / "export"
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         zf.extractall(folder)
@@ -54,7 +54,7 @@ def test_zip_in_training_layout_is_trainable(tmp_path):
 
 def test_coco_json(tmp_path):
     store = _store_with_samples(tmp_path)
-    coco = export_coco(store)
+    coco = export_coco(store, REV)
     assert len(coco["images"]) == 3 and coco["categories"] == [{"id": 1, "name": "lung"}]
     ann = coco["annotations"][0]
     mask = rle_decode(ann["segmentation"])

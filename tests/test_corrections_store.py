@@ -160,10 +160,10 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
     with pytest.raises(StoreFileError, match="damaged"):
         store.load_image(bad.image_hash)
     assert "damaged" in store.file_problem(store.get(bad.id)) and store.file_problem(store.get(good.id)) is None
-    with zipfile.ZipFile(io.BytesIO(export_training_zip(store, val_fraction=0.0))) as zf:
+    with zipfile.ZipFile(io.BytesIO(export_training_zip(store, REV, val_fraction=0.0))) as zf:
         assert len([n for n in zf.namelist() if n.startswith("masks/")]) == 1
         assert bad.id in zf.read("SKIPPED.txt").decode()
-    assert len(export_coco(store)["annotations"]) == 1
+    assert len(export_coco(store, REV)["annotations"]) == 1
     store.blob_path(bad.image_hash).unlink()
     with pytest.raises(StoreFileError, match="missing"):
         store.load_image(bad.image_hash)

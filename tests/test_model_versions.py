@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.models.model_versions import (PromotionError, default_model_name, derived_names, earlier_defaults,
@@ -57,7 +59,7 @@ def test_promotion_is_explicit_audited_and_rolls_back(tmp_path, monkeypatch):
     history = promotion_history()
     assert [(h["name"], h["action"], h["by"], h["previous"]) for h in history] == [
         (name, "promote", ADMIN.username, DEFAULT_MODEL), (DEFAULT_MODEL, "rollback", ADMIN.username, name)]
-    entries = log.entries()
+    entries = log.entries(READER)
     assert [(e.action, e.actor, e.target, e.reason) for e in entries] == [
         ("rolled_back", ADMIN.username, DEFAULT_MODEL, "worse on the ward's films"),
         ("promoted", ADMIN.username, name, "better on held-back corrections")]

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core import DEFAULT_MODEL, list_models, load_model
 from lungseg_core.learning import retraining
 from lungseg_core.learning.dataset import read_manifest
@@ -115,7 +117,7 @@ def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
     with pytest.raises(PermissionDenied):
         cancel_job(actor=REV, audit_log=log)
     assert cancel_job(actor=ADMIN, audit_log=log, reason="test")
-    assert [e.action for e in log.entries(actor=ADMIN.username)] == ["retrain_cancelled", "retrain_started"]
+    assert [e.action for e in log.entries(READER, actor=ADMIN.username)] == ["retrain_cancelled", "retrain_started"]
     assert active_job() is None
     assert latest_job()["state"] == "cancelled"
     assert not list(models_dir().glob("*.safetensors")) if models_dir().exists() else True
@@ -126,7 +128,7 @@ def test_retrain_cli_from_an_exported_zip(env, tiny_data_dir, tmp_path, capsys):
     from lungseg_core.workflow.corrections_export import export_training_zip
 
     archive = tmp_path / "export.zip"
-    archive.write_bytes(export_training_zip(env))
+    archive.write_bytes(export_training_zip(env, ADMIN))
     code = main(["retrain", "--base", DEFAULT_MODEL, "--corrections-zip", str(archive), "--data", str(tiny_data_dir),
                  "--epochs", "1", "--size", "64", "--job-dir", str(tmp_path / "job")])
     assert code == 0

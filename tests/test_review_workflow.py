@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.case_claims import ClaimHeldError, Claims
@@ -113,7 +115,7 @@ def test_audit_has_every_change_with_who_and_why(tmp_path):
     store.review(v1.id, "reopen", REV2, "missed the apex")
     store.review(v1.id, "reject", REV2, "apex")
     store.delete_case(v1.image_hash, ADMIN, "wrong upload")
-    got = [(e.actor, e.action, e.reason) for e in AuditLog(store.db_path).entries()][::-1]
+    got = [(e.actor, e.action, e.reason) for e in AuditLog(store.db_path).entries(READER)][::-1]
     assert got == [("ann", "correction_saved", ""), ("ann", "submitted", ""), ("rev", "approved", "clean edge"),
                    ("rita", "reopened", "missed the apex"), ("rita", "rejected", "apex"),
                    ("root", "case_deleted", "wrong upload")]
@@ -136,7 +138,7 @@ def test_delete_case_removes_every_version_and_file_but_keeps_shared_ones(tmp_pa
     left = {p.name for p in (tmp_path / "blobs").rglob("*.png")}
     assert f"{v1.image_hash}.png" not in left and left == files_before - {f"{v1.image_hash}.png"}
     assert store.load_mask(keep.corrected_mask_hash).any()
-    entry = AuditLog(store.db_path).entries(action="case_deleted")[0]
+    entry = AuditLog(store.db_path).entries(READER, action="case_deleted")[0]
     assert entry.detail == {"versions": 2, "files": 1} and entry.target == v1.image_hash[:12]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lungseg_core.people.access_control import command_line_user as _cli
+READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied, User
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -146,7 +148,7 @@ def test_export_needs_the_reviewer_role_and_is_audited(worklist):
     rows = worklist.export_rows(REV)
     assert rows[0]["case"] == 1 and rows[0]["estimated_dice"] == 0.91 and rows[0]["flags"] == "hole inside a lung"
     assert rows_csv(rows).splitlines()[0].startswith("case,label,status")
-    assert AuditLog(worklist.db_path).entries(action="cases_exported")
+    assert AuditLog(worklist.db_path).entries(READER, action="cases_exported")
 
 
 def test_labels_and_roles(worklist):

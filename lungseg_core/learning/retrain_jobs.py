@@ -18,15 +18,17 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..people.access_control import User, require
-from ..people.audit import AuditLog
+from ..people.access_control import User
+from ..people.audit import AuditLog, record
 from ..workflow.corrections_store import default_store_dir
 from ..errors import LungSegError
 from ..models.weights_store import _atomic_write
@@ -98,7 +100,7 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         lock.unlink(missing_ok=True)
         return None
-    if not _pid_alive(pid):
+    if not _job_alive(info, pid):
         progress = read_progress(Path(info.get("dir", "."))) or {}
         if info.get("dir") and progress.get("state") in (None, "running", "starting"):
             write_progress(Path(info["dir"]), state="failed", message="the job process ended unexpectedly")
@@ -109,8 +111,50 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
     return info
 
 
+#: A job renews its lock's heartbeat this often; a lock written on another host whose heartbeat is
+#: older than HEARTBEAT_STALE_S belongs to a job that is gone.
+HEARTBEAT_S = 10.0
+HEARTBEAT_STALE_S = 60.0
+
+
+def _job_alive(info: dict[str, Any], pid: int) -> bool:
+    """On this host the process id answers; a job of another host sharing the store (whose process
+    ids mean nothing here) is alive while its heartbeat is fresh."""
+    if info.get("host", socket.gethostname()) == socket.gethostname():
+        return _pid_alive(pid)
+    return time.time() - float(info.get("beat", 0.0)) < HEARTBEAT_STALE_S
+
+
 def _write_lock(lock: Path, info: dict[str, Any]) -> None:
+    info = {**info, "host": socket.gethostname(), "beat": time.time()}
     _atomic_write(lock, lambda tmp: Path(tmp).write_text(json.dumps(info)))
+
+
+def beat(job_dir: Path, lock_name: str = RETRAIN_LOCK) -> bool:
+    """Renew the heartbeat of the lock if it still names `job_dir`; False once it does not."""
+    with _guard(lock_name) as lock:
+        try:
+            info = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            return False
+        if info.get("dir") != str(job_dir):
+            return False
+        _write_lock(lock, info)
+        return True
+
+
+def _keep_beating(job_dir: Path, lock_name: str) -> None:
+    """The job process's heartbeat thread (a daemon: it ends with the process)."""
+    def run() -> None:
+        while True:
+            time.sleep(HEARTBEAT_S)
+            try:
+                if not beat(job_dir, lock_name):
+                    return
+            except OSError:
+                continue  # a full disk for a moment: try again at the next beat
+
+    threading.Thread(target=run, name="job-heartbeat", daemon=True).start()
 
 
 def active_job(lock_name: str = RETRAIN_LOCK) -> dict[str, Any] | None:
@@ -147,6 +191,7 @@ def claim_lock_for_process(job_dir: Path, lock_name: str = RETRAIN_LOCK, what: s
                                f"cancel it on the {page} page.")
         info = {**(current or {"id": job_dir.name, "dir": str(job_dir), "started": time.time()}), "pid": os.getpid()}
         _write_lock(lock, info)
+    _keep_beating(job_dir, lock_name)
 
 
 def clean_job_folder(job_dir: Path) -> None:
@@ -202,7 +247,6 @@ def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progres
 def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 4, size: int | None = None,
               extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
     """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
-    require(actor, "retrain")
     job_dir = new_job_dir(jobs_dir())
     info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
             "started_by": actor.username}
@@ -213,21 +257,21 @@ def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 
     if size:
         cmd += ["--size", str(size)]
     cmd += extra_args or []
-    spawn_job(job_dir, cmd, info, {"state": "starting", "base": base, "epochs": epochs, "started_by": actor.username})
-    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "retrain_started", job_dir.name,
-                                                       {"base": base, "epochs": epochs})
+    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "retrain") as con:
+        spawn_job(job_dir, cmd, info, {"state": "starting", "base": base, "epochs": epochs, "started_by": actor.username})
+        record(con, actor.username, "retrain_started", job_dir.name, {"base": base, "epochs": epochs})
     return info
 
 
 def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reason: str = "") -> bool:
     """Ask the running job to stop (admin only); if it has not stopped after grace_s, terminate it."""
-    require(actor, "cancel_retrain")
-    info = active_job()
-    if info is None:
-        return False
-    audit_log.append(actor.username, "retrain_cancelled", info["id"], {"base": info.get("base")}, reason)
-    job_dir = Path(info["dir"])
-    (job_dir / "cancel").touch()
+    with audit_log.change(actor, "cancel_retrain") as con:
+        info = active_job()
+        if info is None:
+            return False
+        job_dir = Path(info["dir"])
+        (job_dir / "cancel").touch()
+        record(con, actor.username, "retrain_cancelled", info["id"], {"base": info.get("base")}, reason)
     deadline = time.time() + grace_s
     while time.time() < deadline and _pid_alive(int(info["pid"])):
         time.sleep(0.2)

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..workflow.corrections_export import export_training_zip, split_for
+from ..workflow.corrections_export import split_for, training_zip
 from ..workflow.corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
 from ..errors import LungSegError
@@ -157,7 +157,7 @@ def prepare_data(store: CorrectionsStore | None, job_dir: Path, base_data: Path 
     data's train/val/test rows when given. Returns counts per split."""
     data = job_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    payload = corrections_zip if corrections_zip is not None else export_training_zip(store, val_fraction=0.0)
+    payload = corrections_zip if corrections_zip is not None else training_zip(store, val_fraction=0.0)
     safe_extract(payload, data / "corrections")
     try:
         with open(data / "corrections" / "manifest.csv", newline="") as fh:

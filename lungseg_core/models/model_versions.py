@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..people.access_control import User, require
-from ..people.audit import AuditLog
+from ..people.audit import AuditLog, record
 from ..workflow.corrections_store import default_store_dir
 from ..errors import LungSegError
 from .registry import DEFAULT_MODEL, registered_names
@@ -178,13 +178,14 @@ def _write_default(name: str, actor: User, reason: str, action: str, audit_log: 
     previous = default_model_name()
     entry = {"name": name, "action": action, "previous": previous, "by": actor.username, "reason": reason.strip(),
              "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    with open(d / "promotions.jsonl", "a") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    _atomic_write(d / "promoted.json", lambda tmp: Path(tmp).write_text(json.dumps(entry)))
-    audit_log.append(actor.username, "promoted" if action == "promote" else "rolled_back", name,
-                     {"previous": previous}, reason.strip())
+    with audit_log.change(actor, action) as con:  # the entry commits only once the default is written
+        with open(d / "promotions.jsonl", "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _atomic_write(d / "promoted.json", lambda tmp: Path(tmp).write_text(json.dumps(entry)))
+        record(con, actor.username, "promoted" if action == "promote" else "rolled_back", name,
+               {"previous": previous}, reason.strip())
     return entry
 
 

@@ -9,7 +9,7 @@ versions, retraining jobs), so hiding a button is never the only protection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..errors import LungSegError
 
@@ -60,8 +60,16 @@ def parse_roles(roles: str | Iterable[str]) -> frozenset[str]:
     return frozenset(items)
 
 
-def require(user: User | None, action: str) -> User:
-    """Return `user` if it may do `action`, else raise PermissionDenied with what is missing."""
+def require(user: User | None, action: str, con: Any = None) -> User:
+    """Return `user` if it may do `action`, else raise PermissionDenied with what is missing.
+
+    With `con` (a connection to the store's database, ideally inside the change's own transaction)
+    the account's roles and state are read again from the store, so a `User` object kept by a
+    page, a fragment or a job since before its account was disabled or its roles cut acts with
+    what the account holds now. Names with no account (the command line, server-side tools) act
+    with the roles given."""
+    if user is not None and con is not None:
+        user = current_account(con, user)
     if user is None:
         raise PermissionDenied(f"sign in to {action.replace('_', ' ')}")
     if not user.active:
@@ -70,6 +78,14 @@ def require(user: User | None, action: str) -> User:
         raise PermissionDenied(f"{user.username} may not {action.replace('_', ' ')}: it needs the "
                                f"{_NEEDS[action]} role (has: {', '.join(sorted(user.roles)) or 'no role'})")
     return user
+
+
+def current_account(con: Any, user: User) -> User:
+    """`user` as the store's accounts table has it now (roles, display name, enabled)."""
+    row = con.execute("SELECT roles, display_name, active FROM users WHERE username = ?", (user.username,)).fetchone()
+    if row is None:
+        return user
+    return User(user.username, parse_roles(row[0]), display_name=row[1], active=bool(row[2]))
 
 
 def command_line_user() -> User:

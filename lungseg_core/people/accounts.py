@@ -4,12 +4,16 @@ Kept in the store's own database, so a backup of the store is a backup of who di
 are hashed with argon2id (argon2-cffi, the library made for it; its defaults follow RFC 9106's
 low-memory profile). A session is a random token given to the browser (as a cookie); only its
 SHA-256 is stored, so a copy of the database cannot be used to sign in. Sessions end after
-`SESSION_HOURS` (sliding: each use extends them), at sign-out, and when the account is disabled
-or its password is reset.
+`SESSION_HOURS` (sliding: each use extends them) and at most `SESSION_MAX_DAYS` after sign-in
+(absolute), at sign-out, when the account is disabled, its password is reset, or its owner changes
+it (their other sessions end). Sign-in attempts are throttled (`sign_in_throttle`).
 
 When a hospital signs people in through its identity provider (OpenID Connect), the provider
 checks the password; the account here still says whether the person may come in and with which
-roles (`identity_user`).
+roles (`identity_user`). A person is matched only by an e-mail address the provider says it
+verified, and only onto an account made for the provider (no local password) under that address,
+or one an admin linked to it (`link_identity`): never by provider user names or subject ids, which
+anyone registering at a provider can choose.
 """
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import audit
 from .access_control import ADMIN, User, parse_roles, require
+from .sign_in_throttle import SHARED, SignInThrottle
 from ..errors import LungSegError
 from ..workflow.store_schema import connect, ensure_schema, transaction
 
 SESSION_HOURS = float(os.environ.get("LUNGSEG_SESSION_HOURS", "12"))
+SESSION_MAX_DAYS = float(os.environ.get("LUNGSEG_SESSION_MAX_DAYS", "7"))
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
 _HASHER = PasswordHasher()
@@ -62,6 +68,15 @@ def check_password_strength(password: str, username: str = "") -> None:
         raise AccountError("the password must not contain the user name")
 
 
+def one_time_password(username: str) -> str:
+    """A random password an admin hands over, never containing the user name (which the strength
+    check refuses)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        if username.strip().lower() not in candidate.lower():
+            return candidate
+
+
 def normalise_username(username: str) -> str:
     name = username.strip().lower()
     if not _USERNAME.match(name):
@@ -72,8 +87,9 @@ def normalise_username(username: str) -> str:
 class UserDirectory:
     """Users, passwords and sessions of one store (`<store>/store.sqlite`)."""
 
-    def __init__(self, db_path: str | Path) -> None:
+    def __init__(self, db_path: str | Path, throttle: SignInThrottle | None = None) -> None:
         self.db_path = Path(db_path)
+        self.throttle = throttle or SHARED
         ensure_schema(self.db_path)
 
     def _con(self) -> sqlite3.Connection:
@@ -140,6 +156,7 @@ class UserDirectory:
         if password is not None:
             check_password_strength(password, name)
         with self._transaction() as con:
+            require(actor, "manage_users", con)
             if con.execute("SELECT 1 FROM users WHERE username = ?", (name,)).fetchone():
                 raise AccountError(f"a user {name!r} already exists")
             self._insert(con, name, display_name, _HASHER.hash(password) if password else None, role_set,
@@ -170,6 +187,7 @@ class UserDirectory:
         require(actor, "manage_users")
         role_set = parse_roles(roles)
         with self._transaction() as con:
+            require(actor, "manage_users", con)
             row = self._existing(con, username)
             if ADMIN not in role_set and ADMIN in parse_roles(row[1]) and not self._other_active_admins(con, row[0]):
                 raise AccountError("this is the last active admin: give another user the admin role first")
@@ -181,6 +199,7 @@ class UserDirectory:
     def set_active(self, actor: User, username: str, active: bool, reason: str = "") -> User:
         require(actor, "manage_users")
         with self._transaction() as con:
+            require(actor, "manage_users", con)
             row = self._existing(con, username)
             if not active and ADMIN in parse_roles(row[1]) and not self._other_active_admins(con, row[0]):
                 raise AccountError("this is the last active admin: it cannot be disabled")
@@ -196,13 +215,17 @@ class UserDirectory:
         name = normalise_username(username)
         check_password_strength(new_password, name)
         with self._transaction() as con:
+            require(actor, "manage_users", con)
             row = self._existing(con, name)
             con.execute("UPDATE users SET password_hash = ?, must_change_password = 1 WHERE username = ?",
                         (_HASHER.hash(new_password), row[0]))
             con.execute("DELETE FROM auth_sessions WHERE username = ?", (row[0],))
             audit.record(con, actor.username, "password_reset", row[0], reason=reason)
 
-    def change_own_password(self, user: User, old_password: str, new_password: str) -> None:
+    def change_own_password(self, user: User, old_password: str, new_password: str,
+                            current_token: str | None = None) -> None:
+        """Every other session of this person ends (a password changed because it leaked must lock
+        out whoever used it); the session `current_token` stays signed in."""
         check_password_strength(new_password, user.username)
         if old_password == new_password:
             raise AccountError("choose a password different from the old one")
@@ -210,7 +233,26 @@ class UserDirectory:
         with self._transaction() as con:
             con.execute("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE username = ?",
                         (_HASHER.hash(new_password), user.username))
-            audit.record(con, user.username, "password_changed", user.username)
+            ended = con.execute("DELETE FROM auth_sessions WHERE username = ? AND token_hash != ?",
+                                (user.username, _token_hash(current_token) if current_token else "")).rowcount
+            audit.record(con, user.username, "password_changed", user.username, {"other_sessions_ended": ended})
+
+    def link_identity(self, actor: User, username: str, email: str, reason: str = "") -> None:
+        """Let the identity-provider account with (verified) `email` sign in as `username` (admin
+        only): the one way a provider account reaches an account that also has a local password."""
+        require(actor, "manage_users")
+        address = email.strip().lower()
+        if "@" not in address:
+            raise AccountError("give the e-mail address the identity provider verifies")
+        with self._transaction() as con:
+            require(actor, "manage_users", con)
+            row = self._existing(con, username)
+            other = con.execute("SELECT username FROM users WHERE identity_email = ? AND username != ?",
+                                (address, row[0])).fetchone()
+            if other:
+                raise AccountError(f"{address} is already linked to {other[0]}")
+            con.execute("UPDATE users SET identity_email = ? WHERE username = ?", (address, row[0]))
+            audit.record(con, actor.username, "identity_linked", row[0], {"email": address}, reason)
 
     # -- sign-in and sessions -----------------------------------------------------------------
     def _verify(self, username: str, password: str) -> User:
@@ -235,19 +277,57 @@ class UserDirectory:
                 con.close()
         return self._user(row[:4])  # type: ignore[index]
 
-    def sign_in(self, username: str, password: str) -> tuple[User, str]:
-        """Check the password and open a session; returns the user and the session token."""
-        try:
-            user = self._verify(username, password)
-        except SignInError:
-            with self._transaction() as con:
-                audit.record(con, username.strip().lower()[:64] or "?", "sign_in_failed")
-            raise
+    def sign_in(self, username: str, password: str, client: str | None = None) -> tuple[User, str]:
+        """Check the password and open a session; returns the user and the session token. Throttled
+        per user name and per `client` (address); a burst of failures is audited at its start and
+        when the back-off begins, not once per attempt."""
+        keys = self.throttle.keys(username, client)
+        wait = self.throttle.retry_after(keys)
+        if wait > 0:
+            raise SignInError(f"too many failed sign-ins: wait {wait:.0f} s before trying again")
+        with self.throttle.check_slot() as got:
+            if not got:
+                raise SignInError("the server is busy signing other people in: try again in a moment")
+            try:
+                user = self._verify(username, password)
+            except SignInError:
+                failures = self.throttle.failed(keys)
+                name = username.strip().lower()[:64] or "?"
+                if failures == 1 or failures == self.throttle.free_failures:
+                    try:
+                        with self._transaction() as con:
+                            if failures == 1:
+                                audit.record(con, name, "sign_in_failed", detail={"client": client or ""})
+                            else:
+                                audit.record(con, name, "sign_in_throttled",
+                                             detail={"failures": failures, "client": client or ""})
+                    except sqlite3.Error:
+                        pass  # a full disk must not turn a refused sign-in into a crash
+                raise
+        self.throttle.succeeded(keys)
         return user, self._open_session(user, "password")
 
-    def identity_user(self, username: str) -> User | None:
-        """The account of a person signed in by the identity provider, if it exists and is active."""
-        user = self.get(username)
+    def identity_user(self, claims: dict, trust_provider_emails: bool = False) -> User | None:
+        """The account of a person the identity provider signed in, or None.
+
+        Only a verified e-mail counts (`email_verified` true in the ID token, or
+        `trust_provider_emails` for a provider that verifies every address itself). It reaches the
+        account an admin linked to it, or an account made for the provider (no local password)
+        whose user name is that address; never an account with a local password by name alone."""
+        email = str(claims.get("email") or "").strip().lower()
+        verified = claims.get("email_verified") is True or str(claims.get("email_verified")).lower() == "true"
+        if not email or not (verified or trust_provider_emails):
+            return None
+        con = self._con()
+        try:
+            row = con.execute("SELECT username, roles, display_name, active FROM users WHERE identity_email = ?",
+                              (email,)).fetchone()
+            if row is None:
+                row = con.execute("SELECT username, roles, display_name, active FROM users "
+                                  "WHERE username = ? AND password_hash IS NULL", (email,)).fetchone()
+        finally:
+            con.close()
+        user = self._user(row) if row else None
         return user if user is not None and user.active and user.roles else None
 
     def open_identity_session(self, user: User) -> str:
@@ -269,17 +349,28 @@ class UserDirectory:
         if not isinstance(token, str) or not token:
             return None
         now = _now()
-        with self._transaction() as con:
-            row = con.execute("SELECT u.username, u.roles, u.display_name, u.active, s.expires_at FROM auth_sessions s "
-                              "JOIN users u ON u.username = s.username WHERE s.token_hash = ?",
+        con = self._con()
+        try:
+            row = con.execute("SELECT u.username, u.roles, u.display_name, u.active, s.expires_at, s.created_at "
+                              "FROM auth_sessions s JOIN users u ON u.username = s.username WHERE s.token_hash = ?",
                               (_token_hash(token),)).fetchone()
-            if row is None or row[4] < now.isoformat() or not row[3]:
-                if row is not None:
+        finally:
+            con.close()
+        if row is None:
+            return None
+        hard_end = datetime.fromisoformat(row[5]) + timedelta(days=SESSION_MAX_DAYS)
+        alive = row[4] >= now.isoformat() and now < hard_end and bool(row[3])
+        extended = min(now + timedelta(hours=SESSION_HOURS), hard_end).isoformat()
+        try:  # a full or read-only disk keeps the session (read-only), it just is not extended
+            with self._transaction() as con:
+                if alive:
+                    con.execute("UPDATE auth_sessions SET expires_at = ? WHERE token_hash = ?",
+                                (extended, _token_hash(token)))
+                else:
                     con.execute("DELETE FROM auth_sessions WHERE token_hash = ?", (_token_hash(token),))
-                return None
-            con.execute("UPDATE auth_sessions SET expires_at = ? WHERE token_hash = ?",
-                        ((now + timedelta(hours=SESSION_HOURS)).isoformat(), _token_hash(token)))
-        return self._user(row[:4])
+        except sqlite3.Error:
+            pass
+        return self._user(row[:4]) if alive else None
 
     def sign_out(self, token: str | None) -> None:
         if not token:

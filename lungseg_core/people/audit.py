@@ -4,6 +4,11 @@ Entries are written in the same SQLite transaction as the change they describe (
 back leaves no entry, an entry never describes a change that did not happen). Targets are record
 ids, version names and user names; nothing in the log identifies a patient (no file names, no
 DICOM fields, no pixels), so it can outlive a deleted case.
+
+Tamper-evident: triggers refuse UPDATE and DELETE on the table, and each row carries the SHA-256 of
+the row before it (`store_schema.audit_row_hash`), so a row edited or removed behind the app's back
+(the triggers dropped by hand) is found by `verify_chain` (`python -m lungseg_core audit verify`).
+Reading the log is for admins (`view_audit`), and each read or export is itself recorded.
 """
 from __future__ import annotations
 
@@ -11,12 +16,14 @@ import csv
 import io
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ..workflow.store_schema import connect, ensure_schema, transaction
+from .access_control import User, require
+from ..workflow.store_schema import audit_row_hash, connect, ensure_schema, transaction
 
 #: Actions the log knows, in the words the audit page shows.
 ACTION_LABELS = {
@@ -30,7 +37,10 @@ ACTION_LABELS = {
     "promoted": "promoted a model", "rolled_back": "rolled back the default model",
     "cases_imported": "imported X-rays", "case_labelled": "labelled a case", "cases_segmented": "segmented cases",
     "segmentation_started": "started batch segmentation", "segmentation_cancelled": "cancelled batch segmentation",
-    "cases_exported": "exported case figures",
+    "cases_exported": "exported case figures", "case_added": "added a case", "case_segmented": "segmented a case",
+    "claim_released": "released a claim", "corrections_exported": "exported corrections",
+    "audit_read": "read the audit log", "sign_in_throttled": "sign-in slowed down",
+    "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store",
 }
 
 
@@ -51,11 +61,43 @@ class AuditEntry:
 
 def record(con: sqlite3.Connection, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
            reason: str = "") -> None:
-    """Append one entry on `con` (inside the caller's transaction)."""
+    """Append one entry on `con` (inside the caller's write transaction, which serialises the chain)."""
     if action not in ACTION_LABELS:
         raise ValueError(f"unknown audit action {action!r}")
-    con.execute("INSERT INTO audit_log (at, actor, action, target, detail, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (now(), actor, action, target, json.dumps(detail or {}, sort_keys=True), reason or ""))
+    fields = (now(), actor, action, target, json.dumps(detail or {}, sort_keys=True), reason or "")
+    last = con.execute("SELECT row_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    prev = last[0] if last else ""
+    con.execute("INSERT INTO audit_log (at, actor, action, target, detail, reason, prev_hash, row_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*fields, prev, audit_row_hash(prev, *fields)))
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What `verify_chain` found: rows read, and the sequence numbers whose link does not hold."""
+
+    rows: int
+    broken: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+def verify_chain(db_path: str | Path) -> ChainReport:
+    """Recompute every row's hash and check it links to the row before (read only)."""
+    ensure_schema(db_path)
+    con = connect(Path(db_path))
+    try:
+        rows = con.execute("SELECT seq, at, actor, action, target, detail, reason, prev_hash, row_hash "
+                           "FROM audit_log ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    broken, prev = [], ""
+    for seq, at, actor, action, target, detail, reason, prev_hash, row_hash in rows:
+        if prev_hash != prev or row_hash != audit_row_hash(prev_hash, at, actor, action, target, detail, reason):
+            broken.append(seq)
+        prev = row_hash
+    return ChainReport(len(rows), broken)
 
 
 class AuditLog:
@@ -65,14 +107,33 @@ class AuditLog:
         self.db_path = Path(db_path)
         ensure_schema(self.db_path)
 
+    @contextmanager
+    def change(self, actor: User, permission: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction that first checks `actor` may do `permission` (as the store holds the
+        account now); the caller makes its change and `record`s it on the connection, so the change
+        (or, for files, the step that publishes it) and its entry commit or fail together."""
+        with transaction(self.db_path) as con:
+            require(actor, permission, con)
+            yield con
+
     def append(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
                reason: str = "") -> None:
         with transaction(self.db_path) as con:
             record(con, actor, action, target, detail, reason)
 
-    def entries(self, actor: str | None = None, action: str | None = None, since: str | None = None,
-                until: str | None = None, target: str | None = None, limit: int | None = None) -> list[AuditEntry]:
-        """Newest first; `since`/`until` are ISO dates or timestamps (UTC), `until` inclusive of its day."""
+    def entries(self, reader: User, actor: str | None = None, action: str | None = None, since: str | None = None,
+                until: str | None = None, target: str | None = None, limit: int | None = None,
+                record_read: bool = False) -> list[AuditEntry]:
+        """Newest first (admins only); `since`/`until` are ISO dates or timestamps (UTC), `until`
+        inclusive of its day. `record_read` logs the read itself (what a person looks at or exports;
+        a page's own checks pass False)."""
+        con = connect(self.db_path)
+        try:
+            require(reader, "view_audit", con)
+        finally:
+            con.close()
+        if record_read:
+            self.append(reader.username, "audit_read", action or "", {"actor": actor, "since": since, "until": until})
         where, args = [], []
         for clause, value in (("actor = ?", actor), ("action = ?", action), ("at >= ?", since),
                               ("at < ?", _day_after(until) if until else None), ("target LIKE ?", target and f"{target}%")):
@@ -90,9 +151,10 @@ class AuditLog:
             con.close()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"), r[6]) for r in rows]
 
-    def actors(self) -> list[str]:
+    def actors(self, reader: User) -> list[str]:
         con = connect(self.db_path)
         try:
+            require(reader, "view_audit", con)
             return [r[0] for r in con.execute("SELECT DISTINCT actor FROM audit_log ORDER BY actor")]
         finally:
             con.close()
@@ -112,5 +174,14 @@ def entries_csv(entries: list[AuditEntry]) -> str:
     writer = csv.writer(buf)
     writer.writerow(["seq", "at_utc", "actor", "action", "target", "detail", "reason"])
     for e in sorted(entries, key=lambda e: e.seq):
-        writer.writerow([e.seq, e.at, e.actor, e.action, e.target, json.dumps(e.detail, sort_keys=True), e.reason])
+        writer.writerow([csv_cell(v) for v in (e.seq, e.at, e.actor, e.action, e.target,
+                                                json.dumps(e.detail, sort_keys=True), e.reason)])
     return buf.getvalue()
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one starting with = + - @ (or a tab / carriage return) would
+    run as a formula (OWASP "CSV injection"), so it gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

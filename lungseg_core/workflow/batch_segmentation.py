@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 
 from ..people.access_control import User, require
-from ..people.audit import AuditLog
+from ..people.audit import AuditLog, record
 from .case_segmentation import segment_batch
 from .corrections_store import SQLiteCorrectionsStore, StoreError
 from ..learning.retrain_jobs import (JobBusyError, _pid_alive, _release, active_job, claim_lock_for_process, jobs_dir,
@@ -66,15 +66,15 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
 
 def start_job(store_path: Path, actor: User, model: str | None = None) -> dict[str, Any]:
     """Spawn `python -m lungseg_core segment-cases` detached; refuse if one is running."""
-    require(actor, "segment")
     job_dir = new_job_dir(segment_jobs_dir())
     info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "started": time.time(),
             "started_by": actor.username}
     cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--store", str(store_path), "--job-dir",
            str(job_dir), "--started-by", actor.username] + (["--model", model] if model else [])
-    spawn_job(job_dir, cmd, info, {"state": "starting", "started_by": actor.username, "done": 0, "total": 0},
-              LOCK, WHAT)
-    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_started", job_dir.name)
+    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "segment") as con:
+        spawn_job(job_dir, cmd, info, {"state": "starting", "started_by": actor.username, "done": 0, "total": 0},
+                  LOCK, WHAT)
+        record(con, actor.username, "segmentation_started", job_dir.name)
     return info
 
 
@@ -88,12 +88,12 @@ def latest() -> dict[str, Any] | None:
 
 def cancel(actor: User, store_path: Path, grace_s: float = 20.0) -> bool:
     """Ask the running job to stop after its current batch (what is done stays done)."""
-    require(actor, "segment")
-    info = running_job()
-    if info is None:
-        return False
-    (Path(info["dir"]) / "cancel").touch()
-    AuditLog(Path(store_path) / "store.sqlite").append(actor.username, "segmentation_cancelled", info["id"])
+    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "segment") as con:
+        info = running_job()
+        if info is None:
+            return False
+        (Path(info["dir"]) / "cancel").touch()
+        record(con, actor.username, "segmentation_cancelled", info["id"])
     deadline = time.time() + grace_s
     while time.time() < deadline and _pid_alive(int(info["pid"])):
         time.sleep(0.2)

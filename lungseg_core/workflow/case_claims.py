@@ -62,6 +62,7 @@ class Claims:
         require(actor, "claim")
         expires = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
         with transaction(self.db_path) as con:
+            require(actor, "claim", con)
             current = live_claim(con, image_hash)
             if current is not None and current.username != actor.username:
                 raise ClaimHeldError(current)
@@ -86,5 +87,5 @@ class Claims:
             if claim is None:
                 return
             if claim.username != actor.username:
-                require(actor, "reopen")
+                require(actor, "reopen", con)
             con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))

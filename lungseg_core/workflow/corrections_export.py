@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..people.access_control import User
+from ..people.audit import AuditLog, record
 from .corrections_store import Correction, CorrectionsStore, StoreFileError
 
 SOURCE = "corrections"
@@ -40,8 +42,24 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def export_training_zip(store: CorrectionsStore, status: str = "approved", val_fraction: float = 0.2) -> bytes:
-    """Zip bytes: images/<id>.png, masks/<id>.png (0/255), manifest.csv (id, source, split, ...)."""
+def export_training_zip(store: CorrectionsStore, actor: User, status: str = "approved",
+                        val_fraction: float = 0.2) -> bytes:
+    """What a reviewer downloads (reviewers and admins; audited): see `training_zip`."""
+    data = training_zip(store, status, val_fraction)
+    _record_export(store, actor, "training zip", status)
+    return data
+
+
+def _record_export(store: CorrectionsStore, actor: User, what: str, status: str) -> None:
+    """The exports carry images: checked against the account as the store holds it now, and audited."""
+    with AuditLog(store.db_path).change(actor, "export") as con:
+        record(con, actor.username, "corrections_exported", what, {"status": status})
+
+
+def training_zip(store: CorrectionsStore, status: str = "approved", val_fraction: float = 0.2) -> bytes:
+    """Zip bytes: images/<id>.png, masks/<id>.png (0/255), manifest.csv (id, source, split, ...).
+    Takes no user: it is the retraining job's own input, authorised (and audited) when an admin
+    started the job; people get it through `export_training_zip`."""
     records = latest_per_image(store.list_corrections(status=status))
     buf = io.BytesIO()
     manifest = io.StringIO()
@@ -94,8 +112,12 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
     return flat.reshape((h, w), order="F")
 
 
-def export_coco(store: CorrectionsStore, status: str = "approved") -> dict[str, Any]:
-    """COCO instance-segmentation JSON: one 'lung' annotation (both lungs) per image."""
+def export_coco(store: CorrectionsStore, actor: User, status: str = "approved") -> dict[str, Any]:
+    """COCO instance-segmentation JSON: one 'lung' annotation (both lungs) per image (reviewers and
+    admins; audited)."""
+    with AuditLog(store.db_path).change(actor, "export"):
+        pass  # refuse before reading anything
+
     records = latest_per_image(store.list_corrections(status=status))
     images, annotations = [], []
     for i, r in enumerate(records, start=1):
@@ -110,9 +132,10 @@ def export_coco(store: CorrectionsStore, status: str = "approved") -> dict[str, 
         annotations.append({"id": i, "image_id": i, "category_id": 1, "segmentation": rle_encode(mask),
                             "area": int(mask.sum()), "bbox": bbox, "iscrowd": 1,
                             "attributes": {"correction_id": r.id, "model_name": r.model_name, "annotator": r.annotator}})
+    _record_export(store, actor, "COCO JSON", status)
     return {"info": {"description": "LungSeg Studio corrections", "date_created": datetime.now(timezone.utc).isoformat()},
             "images": images, "annotations": annotations, "categories": [{"id": 1, "name": "lung"}]}
 
 
-def export_coco_json(store: CorrectionsStore, status: str = "approved") -> str:
-    return json.dumps(export_coco(store, status))
+def export_coco_json(store: CorrectionsStore, actor: User, status: str = "approved") -> str:
+    return json.dumps(export_coco(store, actor, status))

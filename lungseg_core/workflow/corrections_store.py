@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from ..people import audit
-from ..people.access_control import User, require
+from ..people.access_control import User, current_account, require
 from .case_claims import check_not_held_by_other
 from ..errors import LungSegError, MaskError
 from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
@@ -276,6 +276,7 @@ class SQLiteCorrectionsStore:
             height=int(image.shape[0]), width=int(image.shape[1]),
             pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
         with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "submit" if status == "submitted" else "save_correction", con)
             check_not_held_by_other(con, actor, image_hash)
             latest = self._latest_row(con, image_hash)
             if parent_id is None and latest is not None:
@@ -329,6 +330,7 @@ class SQLiteCorrectionsStore:
         if action not in TRANSITIONS:
             raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
         with storage_errors(), transaction(self.db_path) as con:
+            actor = current_account(con, actor)
             row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
                               (correction_id,)).fetchone()
             if row is None:
@@ -353,6 +355,7 @@ class SQLiteCorrectionsStore:
         if not reason.strip():
             raise StoreError("give a reason for deleting a case (it is kept in the audit log)")
         with transaction(self.db_path) as con:
+            require(actor, "delete_case", con)
             rows = con.execute("SELECT id, image_hash, original_mask_hash, corrected_mask_hash FROM corrections "
                                "WHERE image_hash = ?", (image_hash,)).fetchall()
             case_files = con.execute("SELECT image_hash, mask_hash, thumb_hash FROM cases WHERE image_hash = ?",

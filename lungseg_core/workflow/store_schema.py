@@ -6,10 +6,12 @@ inside one transaction and keeps every record (tested on a store made by release
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 # Release 1: corrections and their status log (user_version 0).
 _RELEASE_1 = """
@@ -129,7 +131,47 @@ CREATE TABLE IF NOT EXISTS working_copies (
 )
 """
 
-_MIGRATIONS: tuple[str, ...] = (_RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4)
+# Release 5: a tamper-evident audit log (each row carries the hash of the one before it, and triggers
+# refuse UPDATE and DELETE) and identity-provider links made by an admin.
+_RELEASE_5_TABLES = """
+ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN row_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN identity_email TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS users_identity_email ON users(identity_email) WHERE identity_email IS NOT NULL
+"""
+AUDIT_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+
+
+def audit_row_hash(prev_hash: str, at: str, actor: str, action: str, target: str, detail: str, reason: str) -> str:
+    """The chain link of one audit row: SHA-256 over the previous row's hash and this row's fields."""
+    payload = json.dumps([prev_hash, at, actor, action, target, detail, reason], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _release_5(con: sqlite3.Connection) -> None:
+    _run_script(con, _RELEASE_5_TABLES)
+    prev = ""
+    rows = con.execute("SELECT seq, at, actor, action, target, detail, reason FROM audit_log ORDER BY seq").fetchall()
+    for seq, *fields in rows:  # chain the rows an earlier release wrote, in their order
+        row_hash = audit_row_hash(prev, *fields)
+        con.execute("UPDATE audit_log SET prev_hash = ?, row_hash = ? WHERE seq = ?", (prev, row_hash, seq))
+        prev = row_hash
+    for trigger in AUDIT_TRIGGERS:
+        con.execute(trigger)
+
+
+def _run_script(con: sqlite3.Connection, script: str) -> None:
+    for statement in filter(str.strip, script.split(";")):
+        con.execute(statement)
+
+
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
+    _RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4, _release_5)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 
@@ -173,8 +215,10 @@ def upgrade(con: sqlite3.Connection) -> int:
                                f"{SCHEMA_VERSION}): upgrade LungSeg Studio instead of opening it with this one")
         first = current + 1 if has_tables or current else 0
         for step in _MIGRATIONS[first:]:
-            for statement in filter(str.strip, step.split(";")):
-                con.execute(statement)
+            if callable(step):
+                step(con)
+            else:
+                _run_script(con, step)
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")
     except BaseException:

@@ -48,6 +48,7 @@ class WorkingCopies:
         require(actor, "save_correction")
         png = png_of(np.asarray(mask, bool).astype(np.uint8) * 255)
         with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "save_correction", con)
             con.execute("INSERT INTO working_copies (username, image_hash, mask_png, start_hash, steps, updated_at) "
                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username, image_hash) DO UPDATE SET "
                         "mask_png = excluded.mask_png, start_hash = excluded.start_hash, steps = excluded.steps, "
@@ -77,6 +78,7 @@ class WorkingCopies:
     def discard(self, actor: User, image_hash: str, audited: bool = True) -> bool:
         """Remove this person's working copy; True if there was one."""
         with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "save_correction", con)
             gone = con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?",
                                (actor.username, image_hash)).rowcount > 0
             if gone and audited:

@@ -180,6 +180,7 @@ class Worklist:
                 image_hash = self.store.put_blob(png_of(image_for_storage(image)), created)
                 thumb_hash = self.store.put_blob(png_of(thumbnail(image)), created)
                 with transaction(self.db_path) as con:
+                    require(actor, "segment", con)
                     row = con.execute("SELECT number FROM cases WHERE image_hash = ?", (image_hash,)).fetchone()
                     if row is not None:
                         created.clear()  # the files belong to the existing case
@@ -193,6 +194,8 @@ class Worklist:
                              json.dumps([float(v) for v in pixel_spacing_mm]) if pixel_spacing_mm else None,
                              thumb_hash, at, actor.username, at))
                         number, is_new = int(cur.lastrowid), True
+                        audit.record(con, actor.username, "case_added", f"case {number}",
+                                     {"height": int(image.shape[0]), "width": int(image.shape[1])})
         except BaseException:
             self.store.remove_unreferenced(created)
             raise
@@ -205,6 +208,7 @@ class Worklist:
     def set_label(self, number: int, label: str, actor: User) -> Case:
         require(actor, "save_correction")
         with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "save_correction", con)
             if con.execute("UPDATE cases SET label = ?, updated_at = ? WHERE number = ?",
                            ((label or "").strip() or None, utc_now(), int(number))).rowcount != 1:
                 raise StoreError(f"there is no case {number}")
@@ -222,10 +226,13 @@ class Worklist:
         with storage_errors():
             mask_hash = self.store.put_blob(png_of(mask.astype(np.uint8) * 255))
             with transaction(self.db_path) as con:
+                require(actor, "segment", con)
                 at = utc_now()
                 con.execute("UPDATE cases SET mask_hash = ?, model_name = ?, model_version = ?, segmented_at = ?, "
                             "quality = ?, updated_at = ? WHERE number = ?",
                             (mask_hash, model_name, model_version, at, json.dumps(quality), at, int(number)))
+                audit.record(con, actor.username, "case_segmented", f"case {number}",
+                             {"model": model_name, "version": model_version})
 
     def ensure_thumbnails(self, cases: list[Case]) -> int:
         """Cases carried over from an earlier release have no preview yet: make them (once). Takes the
@@ -248,6 +255,7 @@ class Worklist:
         require(actor, "approve" if SUBMITTED in queue else "claim")
         expires = (datetime.now(timezone.utc) + timedelta(minutes=CLAIM_MINUTES)).isoformat()
         with storage_errors(), transaction(self.db_path) as con:
+            actor = require(actor, "approve" if SUBMITTED in queue else "claim", con)
             mine = {h for (h,) in con.execute("SELECT image_hash FROM claims WHERE username = ?", (actor.username,))}
             candidates = [c for c in self._cases(con) if c.status in queue and c.number != after
                           and (c.holder is None or c.holder == actor.username)]
@@ -278,9 +286,9 @@ class Worklist:
         return (held, queue.index(case.status), 0 if case.flags else 1, estimate, case.number)
 
     def export_rows(self, actor: User) -> list[dict[str, Any]]:
-        require(actor, "export")
-        rows = [c.as_row() for c in self.list_cases()]
-        audit.AuditLog(self.db_path).append(actor.username, "cases_exported", f"{len(rows)} cases")
+        with audit.AuditLog(self.db_path).change(actor, "export") as con:
+            rows = [c.as_row() for c in self._cases(con)]
+            audit.record(con, actor.username, "cases_exported", f"{len(rows)} cases")
         return rows
 
 
@@ -289,7 +297,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: audit.csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
