@@ -39,6 +39,12 @@ TOKEN_KEY = "auth_token"
 COOKIE = "lungseg_session"
 
 
+def _claims_of_store():  # type: ignore[no-untyped-def]
+    from lungseg_app.state import cached_claims
+
+    return cached_claims()
+
+
 def users_directory() -> UserDirectory:
     from lungseg_app.state import cached_store
 
@@ -271,6 +277,12 @@ def _change_password_screen(users: UserDirectory, user: User, forced: bool) -> N
 
 
 def sign_out() -> None:
+    username = st.session_state.get(USER_KEY)
+    if username:
+        try:
+            _claims_of_store().release_all(username)  # the cases this person held go back to the queue
+        except Exception:
+            pass  # a claim that cannot be released now lapses by itself
     users_directory().sign_out(st.session_state.pop(TOKEN_KEY, None))
     st.session_state.pop(USER_KEY, None)
     st.session_state["_signed_out"] = True

@@ -9,7 +9,7 @@ from typing import Callable
 import streamlit as st
 
 from lungseg_app.plain_text import plain
-from lungseg_app.state import CASE_KEY, Case, cached_store, current_case
+from lungseg_app.state import CASE_KEY, Case, cached_claims, cached_store, current_case
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import User
 from lungseg_core.workflow.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
@@ -69,6 +69,14 @@ def go_next(user: User, review: bool = False) -> bool:
     return True
 
 
+def _release_claim(user: User, image_hash: str) -> None:
+    """Leaving a case gives it back to the queue (edits kept are this person's working copy)."""
+    try:
+        cached_claims().release(user, image_hash)
+    except LungSegError:
+        pass  # a claim that cannot be released now lapses by itself
+
+
 def go_previous() -> bool:
     visited = st.session_state.get(VISITED_KEY) or []
     if not visited:
@@ -112,6 +120,8 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
         if k3.button("Stay here", key="_nav_stay"):
             st.session_state.pop("_nav_pending")
             st.rerun()
+    if move and current is not None:
+        _release_claim(user, current.hash)
     if move == "previous":
         go_previous()
         st.rerun()

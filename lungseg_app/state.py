@@ -158,6 +158,10 @@ def sidebar() -> User:
     from lungseg_app.auth import require_user, user_panel
 
     user = require_user()
+    problem = store_write_problem()
+    if problem:
+        st.error(f"Read-only for now: {problem}. You can look at cases and figures, but nothing can be saved until "
+                 "an admin frees space. Edits you make stay on this page until then; do not close it.", icon="⚠️")
     names = list_models()
     with st.sidebar:
         user_panel(user)
@@ -190,6 +194,26 @@ def _store(url: str):
     from lungseg_core.workflow.corrections_store import open_store
 
     return open_store(url)
+
+
+def store_write_problem() -> str | None:
+    """Why the store cannot be written right now (None: it can); probed at most every few seconds."""
+    import time
+
+    checked = _write_probe()
+    now = time.monotonic()
+    if now - checked.get("at", -1e9) > 5.0:
+        try:
+            checked["problem"] = cached_store().write_problem()
+        except Exception:  # a store of another kind, or one that cannot even be read: no banner from here
+            checked["problem"] = None
+        checked["at"] = now
+    return checked["problem"]
+
+
+@st.cache_resource(show_spinner=False)
+def _write_probe() -> dict:
+    return {}
 
 
 def current_user() -> User | None:

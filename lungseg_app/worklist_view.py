@@ -48,6 +48,8 @@ def import_panel(worklist: Worklist, user: User) -> None:
     report = st.session_state.get("_wl_report")
     if report is not None:
         (st.success if not report.failed else st.warning)(f"Imported: {report.summary()}.")
+        for name, warning in report.warnings:
+            st.warning(f"{plain(name)}: {plain(warning)}")
         if report.duplicates or report.failed:
             st.dataframe([{"file": n, "result": f"already case {c}"} for n, c in report.duplicates]
                          + [{"file": n, "result": f"not imported: {why}"} for n, why in report.failed],
@@ -92,6 +94,29 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
                 st.rerun(scope="app")
 
     panel()
+
+
+def claims_panel(worklist: Worklist, user: User) -> None:
+    """Admins: who holds which case now, with a release button (someone went home mid-case)."""
+    from lungseg_app.state import cached_claims
+
+    claims = cached_claims().live()
+    if not claims:
+        return
+    numbers = {c.image_hash: c.number for c in worklist.list_cases()}
+    with st.expander(f"Claims held now ({len(claims)})"):
+        for claim in claims:
+            c1, c2 = st.columns([4, 1])
+            c1.write(f"Case {numbers.get(claim.image_hash, '?')}: {plain(claim.username)}, until "
+                     f"{claim.expires_at[11:16]} UTC")
+            if c2.button("Release", key=f"_wl_release_{claim.image_hash[:16]}"):
+                actor = acting_user()
+                try:
+                    cached_claims().release(actor, claim.image_hash)  # type: ignore[arg-type]
+                except LungSegError as exc:
+                    st.error(f"Not released: {plain(exc)}")
+                else:
+                    st.rerun()
 
 
 def _thumb_url(worklist: Worklist, case: Case) -> str | None:

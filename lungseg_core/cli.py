@@ -1,5 +1,5 @@
 """Command line: `python -m lungseg_core train|evaluate|predict|retrain|users|promote|rollback|import|
-segment-cases|export-cases|models --help`."""
+segment-cases|export-cases|audit|store|models --help`."""
 from __future__ import annotations
 
 import argparse
@@ -111,11 +111,11 @@ def _store_root(args: argparse.Namespace) -> Path:
 
 def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, generated): from stdin with --password-stdin, else a generated one-time password."""
-    import secrets
+    from .people.accounts import one_time_password
 
     if getattr(args, "password_stdin", False):
         return sys.stdin.readline().rstrip("\n"), False
-    return secrets.token_urlsafe(12), True
+    return one_time_password(args.username or ""), True
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
@@ -149,6 +149,12 @@ def _cmd_users(args: argparse.Namespace) -> int:
         print(f"password of {args.username} reset; it must be changed at the next sign-in")
         if generated:
             print(f"one-time password: {password}")
+        return 0
+    if args.action == "link":
+        if not args.email:
+            raise LungSegError("give --email ADDRESS (the address the identity provider verifies)")
+        users.link_identity(me, args.username, args.email, reason=args.reason or "")
+        print(f"{args.email.strip().lower()} may now sign in through the identity provider as {args.username}")
         return 0
     if args.action == "roles":
         user = users.set_roles(me, args.username, args.roles, reason=args.reason or "")
@@ -264,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_retrain)
 
     p = sub.add_parser("users", help="user accounts: list, add, disable, enable, reset-password, roles")
-    p.add_argument("action", choices=("list", "add", "disable", "enable", "reset-password", "roles"))
+    p.add_argument("action", choices=("list", "add", "disable", "enable", "reset-password", "roles", "link"))
+    p.add_argument("--email", help="link: the (verified) identity-provider e-mail address that may sign in as this user")
     p.add_argument("username", nargs="?", help="user name (an e-mail address for identity-provider sign-in)")
     p.add_argument("--roles", default="annotator", help="comma-separated: annotator, reviewer, admin")
     p.add_argument("--display-name")
@@ -284,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_cmd_promote)
 
     from .worklist_cli import add_commands
+    from .store_cli import add_commands as add_store_commands
 
     add_commands(sub)
+    add_store_commands(sub)
     p = sub.add_parser("models", help="list registered models and whether their weights are present")
     p.add_argument("--weights-dir")
     p.set_defaults(func=_cmd_models)

@@ -39,6 +39,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{name}: same pixels as case {number} (not added again)")
     for name, why in report.failed:
         print(f"{name}: NOT IMPORTED: {why}")
+    for name, warning in report.warnings:
+        print(f"{name}: WARNING: {warning}")
     print(report.summary() + (f" (cases {report.added[0]}-{report.added[-1]})" if report.added else ""))
     return 1 if report.failed else 0
 

@@ -7,7 +7,7 @@ import streamlit as st
 from lungseg_app.auth import acting_user_later
 from lungseg_app.case_navigation import cached_worklist, go_next, open_case
 from lungseg_app.state import cached_store, sidebar
-from lungseg_app.worklist_view import case_table, import_panel, segmentation_panel
+from lungseg_app.worklist_view import case_table, claims_panel, import_panel, segmentation_panel
 from lungseg_core import LungSegError
 from lungseg_core.workflow.review_workflow import CASE_STATUSES
 from lungseg_core.workflow.worklist import (SORTS, filter_cases, progress_share, rows_csv, rows_json, sort_cases,
@@ -52,6 +52,8 @@ if user.can("segment"):
     with st.expander("Import X-rays", expanded=not cases or st.session_state.get("_wl_report") is not None):
         import_panel(worklist, user)
     segmentation_panel(cached_store().root, user, pending=counts["new"])
+if user.can("reopen"):
+    claims_panel(worklist, user)
 
 if not cases:
     st.info("No cases yet: import X-rays above (or save a correction on Correct, which adds its X-ray).")

@@ -69,11 +69,15 @@ def _toggle_mask() -> None:
 def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
     """The mask on screen becomes this person's working copy (the X-ray a case, so a reload finds it)."""
     if user.can("save_correction") and held_by is None:
-        make_current_a_case(user, model)
         try:
+            cached_claims().claim(user, edit.case_hash)  # the first edit claims the case; later ones renew it
+            make_current_a_case(user, model)
             edit.persist(copies, user)
+        except ClaimHeldError as exc:
+            st.warning(f"{plain(exc)}. Your edit is on this page only.")
         except LungSegError as exc:
-            st.warning(f"Your edit is on this page but could not be kept in the store ({exc}); save soon.")
+            st.warning(f"Your edit is on this page but could not be kept in the store ({plain(exc)}); it stays here "
+                       "until the store can be written again.")
 
 
 def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
@@ -155,10 +159,9 @@ with header:
     try:
         latest = store.latest_version(case.hash)
         held_by: ClaimHeldError | None = None
-        if user.can("claim"):
-            cached_claims().claim(user, case.hash)  # taken or renewed while this person works on it
-    except ClaimHeldError as exc:
-        held_by = exc
+        holder = cached_claims().holder(case.hash)  # looking claims nothing; the first edit does (_keep)
+        if holder is not None and holder.username != user.username:
+            held_by = ClaimHeldError(holder)
     except LungSegError as exc:
         st.error(f"The corrections store cannot be read: {exc}")
         st.stop()
@@ -343,6 +346,7 @@ with save_box:
                            f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
                 if save_and_next:
                     st.session_state["_saved_message"] = message
+                    cached_claims().release(user, case.hash)
                     go_next(user)
                     st.rerun()
                 st.success(message)

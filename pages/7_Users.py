@@ -1,14 +1,13 @@
 """Users (admins): add people with roles, change roles, disable or enable, reset a password."""
 from __future__ import annotations
 
-import secrets
-
 import streamlit as st
 
 from lungseg_app.auth import identity_provider_configured, users_directory
 from lungseg_app.state import sidebar
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import ROLES
+from lungseg_core.people.accounts import one_time_password
 
 st.set_page_config(page_title="Users · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -33,7 +32,7 @@ with st.form("add_user", clear_on_submit=True):
     roles = st.multiselect("Roles", ROLES, default=["annotator"], key="_nu_roles")
     add = st.form_submit_button("Add user", type="primary")
 if add:
-    password = None if oidc else secrets.token_urlsafe(9)
+    password = None if oidc else one_time_password(name)
     try:
         users.add_user(user, name, set(roles), password, display_name=display)
     except (LungSegError, ValueError) as exc:
@@ -61,7 +60,7 @@ try:
         users.set_active(user, picked.username, not picked.active, reason)
         st.rerun()
     if not oidc and b3.button("Reset password", key="_cu_reset"):
-        one_time = secrets.token_urlsafe(9)
+        one_time = one_time_password(picked.username)
         users.reset_password(user, picked.username, one_time, reason)
         st.success(f"One-time password for {picked.username}: `{one_time}` (to be changed at the next sign-in).")
 except (LungSegError, ValueError) as exc:

@@ -119,6 +119,8 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     first.selectbox(key="_sample_widget").set_value(sample.label).run()
     first.button(key="_open_sample").click().run()
     case_hash = first.session_state["case"].hash
+    assert Claims(store.db_path).holder(case_hash) is None  # looking claims nothing (browsing cannot lock the queue)
+    first.button(key="_reset").click().run()  # an edit claims the case
     assert Claims(store.db_path).holder(case_hash).username == ANN.username
     second = _page("pages/4_Correct.py")
     sign_in_as(second, store, ANN2)

@@ -1,9 +1,11 @@
 """Claims: who is editing an image right now, so that two people never edit it at once.
 
-Opening an image to correct it claims it for `CLAIM_MINUTES` (renewed while the person keeps
-working); someone else who opens it sees who holds it and until when, and the store refuses
-their save instead of silently starting a second, unrelated "version 1". A claim lapses by itself
-when its holder walks away, so nothing stays locked.
+The first edit of an image (or taking it with Next) claims it for `CLAIM_MINUTES`, renewed with
+every edit; merely looking at a case claims nothing, so browsing cannot lock the queue. Someone
+else who opens it sees who holds it and until when, and the store refuses their save instead of
+silently starting a second, unrelated "version 1". Leaving the case, Save and next and signing out
+release it; a claim also lapses by itself when its holder walks away, and an admin can release
+any claim from the Worklist.
 """
 from __future__ import annotations
 
@@ -80,12 +82,30 @@ class Claims:
         finally:
             con.close()
 
-    def release(self, actor: User, image_hash: str) -> None:
-        """Give up one's own claim (a reviewer or admin may release anyone's)."""
+    def release(self, actor: User, image_hash: str) -> bool:
+        """Give up one's own claim (a reviewer or admin may release anyone's); True if one was held."""
         with transaction(self.db_path) as con:
             claim = live_claim(con, image_hash)
             if claim is None:
-                return
+                return False
             if claim.username != actor.username:
                 require(actor, "reopen", con)
             con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
+            if claim.username != actor.username:
+                audit.record(con, actor.username, "claim_released", image_hash[:12], {"holder": claim.username})
+        return True
+
+    def release_all(self, username: str) -> int:
+        """Every claim of `username` (their sign-out); returns how many there were."""
+        with transaction(self.db_path) as con:
+            return con.execute("DELETE FROM claims WHERE username = ?", (username,)).rowcount
+
+    def live(self) -> list[Claim]:
+        """The claims held now, longest-held (soonest to lapse) first."""
+        con = connect(self.db_path)
+        try:
+            rows = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE expires_at > ? "
+                               "ORDER BY expires_at", (datetime.now(timezone.utc).isoformat(),)).fetchall()
+        finally:
+            con.close()
+        return [Claim(*r) for r in rows]

@@ -23,6 +23,12 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: A zip's bounds (zip bombs): number of members and total unpacked size.
 ZIP_MAX_FILES = 20_000
 ZIP_MAX_BYTES = 8 * 1024 ** 3
+#: One zip member: at most this many bytes unpacked (read in chunks, so a member that lies about its
+#: size is stopped there too), and at most this unpacked/packed ratio: X-rays barely compress, a
+#: member that inflates 100x is a zip bomb, not a film.
+ZIP_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+ZIP_MAX_RATIO = 100
+_CHUNK = 1024 * 1024
 
 Source = tuple[str, Callable[[], bytes], int]  # (name for the report, read it, size in bytes)
 
@@ -32,6 +38,7 @@ class ImportReport:
     added: list[int] = field(default_factory=list)                   # new case numbers
     duplicates: list[tuple[str, int]] = field(default_factory=list)  # (file, existing case number)
     failed: list[tuple[str, str]] = field(default_factory=list)      # (file, why)
+    warnings: list[tuple[str, str]] = field(default_factory=list)    # (file, what to know), e.g. burned-in text
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} new case{'s' * (len(self.added) != 1)}"]
@@ -39,6 +46,8 @@ class ImportReport:
             parts.append(f"{len(self.duplicates)} already in the worklist")
         if self.failed:
             parts.append(f"{len(self.failed)} could not be read")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} with a warning")
         return ", ".join(parts)
 
 
@@ -60,6 +69,8 @@ def import_sources(worklist: Worklist, sources: Iterable[Source], actor: User, l
         except (LungSegError, OSError, zipfile.BadZipFile, RuntimeError) as exc:
             report.failed.append((name, str(exc) or type(exc).__name__))
             continue
+        for warning in image.meta.get("warnings", []):
+            report.warnings.append((name, f"case {case.number}: {warning}"))
         if is_new:
             report.added.append(case.number)
         else:
@@ -89,7 +100,25 @@ def from_zip(path_or_file: str | Path | object) -> Iterator[Source]:
         if total > ZIP_MAX_BYTES:
             raise LungSegError(f"the zip unpacks to {total / 1e9:.1f} GB, more than {ZIP_MAX_BYTES / 1e9:.0f} GB allowed")
         for m in members:
-            yield m.filename, (lambda m=m: zf.read(m)), m.file_size
+            yield m.filename, (lambda m=m: _read_member(zf, m)), min(m.file_size, ZIP_MAX_MEMBER_BYTES)
+
+
+def _read_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, inflated chunk by chunk and stopped at ZIP_MAX_MEMBER_BYTES, whatever its
+    header claims (memory stays bounded by one film)."""
+    if member.file_size > ZIP_MAX_MEMBER_BYTES:
+        raise LungSegError(f"{member.file_size / 1e6:.0f} MB unpacked is more than the "
+                           f"{ZIP_MAX_MEMBER_BYTES / 1e6:.0f} MB allowed for one X-ray in a zip")
+    if member.file_size > _CHUNK and member.file_size > ZIP_MAX_RATIO * max(1, member.compress_size):
+        raise LungSegError(f"it unpacks {member.file_size / max(1, member.compress_size):.0f}x (a zip bomb, "
+                           "not an X-ray)")
+    out = bytearray()
+    with zf.open(member) as fh:
+        while chunk := fh.read(_CHUNK):
+            out += chunk
+            if len(out) > ZIP_MAX_MEMBER_BYTES:
+                raise LungSegError(f"it unpacks to more than {ZIP_MAX_MEMBER_BYTES / 1e6:.0f} MB")
+    return bytes(out)
 
 
 def from_paths(paths: Iterable[str | Path]) -> Iterator[Source]:

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import uuid
@@ -243,6 +244,63 @@ class SQLiteCorrectionsStore:
         except BaseException:
             self.remove_unreferenced(created)  # a failed save leaves no orphan files
             raise
+
+    #: Below this much free space the store counts as full (a save writes an image, masks and a WAL frame).
+    MIN_FREE_BYTES = 8 * 1024 * 1024
+
+    def write_problem(self) -> str | None:
+        """None if the store can be written now; else why not, in words (a full or read-only disk).
+        Probed with a real small write, so a read-only mount or a quota is found too."""
+        try:
+            if shutil.disk_usage(self.root).free < self.MIN_FREE_BYTES:
+                return "the store's disk is full"
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".probe-")
+            try:
+                os.write(fd, b"x" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as exc:
+            return f"the store cannot be written ({exc.strerror or exc})"
+        return None
+
+    def orphan_files(self, min_age_s: float = 3600.0) -> list[Path]:
+        """Files under blobs/ that no record names, older than `min_age_s`: left by a process killed
+        between writing a file and committing its record (a save in progress writes its files
+        first, so young files are never counted), and interrupted temporary files."""
+        con = self._connect()
+        try:
+            in_use = _files_in_use(con)
+        finally:
+            con.close()
+        cutoff = datetime.now(timezone.utc).timestamp() - min_age_s
+        found = []
+        for path in sorted(self.blobs.glob("*/*")):
+            if not path.is_file() or path.stat().st_mtime > cutoff:
+                continue
+            if path.name.startswith(".tmp-") or path.stem not in in_use:
+                found.append(path)
+        return found
+
+    def sweep_orphans(self, actor: User, min_age_s: float = 3600.0) -> list[Path]:
+        """Remove `orphan_files` (admins; audited with the count). Returns what was removed."""
+        require(actor, "delete_case")
+        removed = []
+        with storage_errors():
+            for path in self.orphan_files(min_age_s):
+                con = self._connect()
+                try:  # checked again just before removal: a save may have named it meanwhile
+                    if path.stem in _files_in_use(con) and not path.name.startswith(".tmp-"):
+                        continue
+                finally:
+                    con.close()
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            with transaction(self.db_path) as con:
+                require(actor, "delete_case", con)
+                audit.record(con, actor.username, "store_repaired", "orphan files", {"removed": len(removed)})
+        return removed
 
     def remove_unreferenced(self, hashes: list[str]) -> None:
         if not hashes:

@@ -1,0 +1,64 @@
+"""Store maintenance commands: `audit verify` and `store check [--repair]`.
+
+    python -m lungseg_core audit verify            # every audit row's hash links to the one before
+    python -m lungseg_core store check --repair    # remove image files no record names (after kill -9)
+
+They act as `cli:<os user>` (whoever runs them can already read the store's files).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _store_root(args: argparse.Namespace) -> Path:
+    from .workflow.corrections_store import default_store_dir
+
+    return Path(args.store or default_store_dir())
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .people.audit import verify_chain
+
+    report = verify_chain(_store_root(args) / "store.sqlite")
+    if report.ok:
+        print(f"audit log intact: {report.rows} rows, every hash links to the row before")
+        return 0
+    shown = ", ".join(str(s) for s in report.broken[:20]) + (" …" if len(report.broken) > 20 else "")
+    print(f"audit log BROKEN: {len(report.broken)} of {report.rows} rows do not match their hash chain "
+          f"(rows {shown}): a row was edited, removed or inserted outside the app", file=sys.stderr)
+    return 1
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from .people.access_control import command_line_user
+    from .workflow.corrections_store import SQLiteCorrectionsStore
+
+    store = SQLiteCorrectionsStore(_store_root(args))
+    min_age = args.min_age_hours * 3600
+    if args.repair:
+        removed = store.sweep_orphans(command_line_user(), min_age)
+        print(f"removed {len(removed)} orphan file(s) (no record names them, older than {args.min_age_hours:g} h)")
+        for path in removed:
+            print(f"  {path.relative_to(store.root)}")
+        return 0
+    orphans = store.orphan_files(min_age)
+    size = sum(p.stat().st_size for p in orphans)
+    print(f"{len(orphans)} orphan file(s), {size / 1e6:.1f} MB (no record names them, older than "
+          f"{args.min_age_hours:g} h)" + ("; remove them with --repair" if orphans else ""))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("audit", help="check the audit log's hash chain")
+    p.add_argument("action", choices=("verify",))
+    p.add_argument("--store", help="store folder (default: $LUNGSEG_STORE or store/)")
+    p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("store", help="check the store for files no record names (and remove them with --repair)")
+    p.add_argument("action", choices=("check",))
+    p.add_argument("--repair", action="store_true", help="remove the orphan files (audited)")
+    p.add_argument("--min-age-hours", type=float, default=1.0,
+                   help="only files older than this (a save in progress writes its files first; default 1)")
+    p.add_argument("--store", help="store folder (default: $LUNGSEG_STORE or store/)")
+    p.set_defaults(func=cmd_store)
