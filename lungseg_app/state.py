@@ -200,13 +200,16 @@ def store_write_problem() -> str | None:
     """Why the store cannot be written right now (None: it can); probed at most every few seconds."""
     import time
 
-    checked = _write_probe()
+    try:
+        store = cached_store()
+        root = str(store.root)
+    except Exception:  # a store that cannot even be opened says so on its page
+        return None
+    checked = _write_probe().setdefault(root, {})
     now = time.monotonic()
     if now - checked.get("at", -1e9) > 5.0:
-        try:
-            checked["problem"] = cached_store().write_problem()
-        except Exception:  # a store of another kind, or one that cannot even be read: no banner from here
-            checked["problem"] = None
+        probe = getattr(store, "write_problem", None)
+        checked["problem"] = probe() if probe is not None else None
         checked["at"] = now
     return checked["problem"]
 

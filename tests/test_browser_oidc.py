@@ -1,7 +1,8 @@
 """Real browser, sign-in through an identity provider (OpenID Connect, Streamlit's st.login)
 against a real local provider (oidc-provider-mock) started by the test: a person with an account
 here comes in with that account's roles and is audited; a person without one is told to ask an
-admin and sees nothing else."""
+admin and sees nothing else. Only a verified e-mail maps a person, never a provider user name,
+and never onto an account with a local password unless an admin linked them."""
 from __future__ import annotations
 
 import secrets
@@ -18,13 +19,24 @@ TIMEOUT_MS = 90_000
 
 @pytest.fixture(scope="module")
 def oidc_app(tmp_path_factory):
-    from oidc_provider_mock import run_server_in_thread
+    from oidc_provider_mock import User, run_server_in_thread
 
     root = tmp_path_factory.mktemp("oidc")
     store = root / "store"
     users = UserDirectory(store / "store.sqlite")
-    users.add_user(command_line_user(), "dana@hospital.org", "reviewer", None, display_name="Dr Dana")
-    with run_server_in_thread() as provider:
+    cli = command_line_user()
+    users.add_user(cli, "dana@hospital.org", "reviewer", None, display_name="Dr Dana")
+    users.add_user(cli, "boss", "admin", "local admin password 1", display_name="Local Boss")
+    users.add_user(cli, "boss@hospital.org", "admin", "local admin password 2", display_name="Boss by mail")
+    users.add_user(cli, "lee", "annotator", "local lee password 3", display_name="Lee Linked")
+    users.link_identity(cli, "lee", "lee@hospital.org")
+    people = [User("dana-sub", {"email": "dana@hospital.org", "email_verified": True}),
+              User("unverified-sub", {"email": "dana@hospital.org", "email_verified": False}),
+              User("username-only-sub", {"preferred_username": "boss"}),
+              User("local-password-sub", {"email": "boss@hospital.org", "email_verified": True}),
+              User("lee-sub", {"email": "lee@hospital.org", "email_verified": True}),
+              User("eve-sub", {"email": "eve@elsewhere.org", "email_verified": True})]
+    with run_server_in_thread(user_claims=people) as provider:
         port = free_port()
         secrets_file = root / "secrets.toml"
         secrets_file.write_text(
@@ -52,7 +64,7 @@ def _sign_in_at_provider(browser, url: str, subject: str):
 
 def test_a_known_person_signs_in_through_the_provider(browser, oidc_app):
     url, store = oidc_app
-    context, page = _sign_in_at_provider(browser, url, "dana@hospital.org")
+    context, page = _sign_in_at_provider(browser, url, "dana-sub")
     page.get_by_text("Signed in as Dr Dana (reviewer)").wait_for()
     page.get_by_text("Try a sample case").wait_for()
     page.reload()  # Streamlit's identity cookie keeps the person signed in
@@ -64,7 +76,27 @@ def test_a_known_person_signs_in_through_the_provider(browser, oidc_app):
 
 def test_an_unknown_person_is_told_to_ask_an_admin(browser, oidc_app):
     url, _ = oidc_app
-    context, page = _sign_in_at_provider(browser, url, "eve@elsewhere.org")
+    context, page = _sign_in_at_provider(browser, url, "eve-sub")
     page.get_by_text("You are signed in as eve@elsewhere.org, but this server has no active account").wait_for()
     assert page.get_by_text("Try a sample case").count() == 0
+    context.close()
+
+
+@pytest.mark.parametrize("subject, refusal", [
+    ("unverified-sub", "has not verified the e-mail address dana@hospital.org"),   # an unverified address
+    ("username-only-sub", "did not give an e-mail address"),                      # preferred_username: boss
+    ("local-password-sub", "no active account with a role for that address"),     # a local-password account
+])
+def test_provider_accounts_never_reach_accounts_they_do_not_own(browser, oidc_app, subject, refusal):
+    url, store = oidc_app
+    context, page = _sign_in_at_provider(browser, url, subject)
+    page.get_by_text(refusal).wait_for()
+    assert page.get_by_text("Try a sample case").count() == 0 and page.get_by_text("Signed in as").count() == 0
+    context.close()
+
+
+def test_an_account_an_admin_linked_signs_in_through_the_provider(browser, oidc_app):
+    url, store = oidc_app
+    context, page = _sign_in_at_provider(browser, url, "lee-sub")
+    page.get_by_text("Signed in as Lee Linked (annotator)").wait_for()
     context.close()

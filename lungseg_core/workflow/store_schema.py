@@ -176,6 +176,7 @@ SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 
 _UPGRADED: set[str] = set()
+_KEEPERS: dict[str, sqlite3.Connection] = {}
 
 
 def ensure_schema(db_path: str | Path) -> None:
@@ -188,8 +189,13 @@ def ensure_schema(db_path: str | Path) -> None:
     con = connect(Path(db_path))
     try:
         upgrade(con)
-    finally:
+    except BaseException:
         con.close()
+        raise
+    # Kept open (idle, no lock held) for the life of the process: while one connection is open,
+    # SQLite keeps the -wal and -shm files, so later connections need no new disk space to open and
+    # a full disk still lets every page read (found with a store on a full tmpfs).
+    _KEEPERS[key] = con
     _UPGRADED.add(key)
 
 
