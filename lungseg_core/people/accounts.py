@@ -288,6 +288,9 @@ class UserDirectory:
         with self.throttle.check_slot() as got:
             if not got:
                 raise SignInError("the server is busy signing other people in: try again in a moment")
+            wait = self.throttle.retry_after(keys)  # again: failures counted while this attempt queued
+            if wait > 0:
+                raise SignInError(f"too many failed sign-ins: wait {wait:.0f} s before trying again")
             try:
                 user = self._verify(username, password)
             except SignInError:
