@@ -169,8 +169,10 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     from .models.model_versions import promote, rollback
 
     log = AuditLog(_store_root(args) / "store.sqlite")
-    action = promote if args.command == "promote" else rollback
-    entry = action(args.name, command_line_user(), args.reason, log)
+    if args.command == "promote":
+        entry = promote(args.name, command_line_user(), args.reason, log, against_gate=args.against_gate)
+    else:
+        entry = rollback(args.name, command_line_user(), args.reason, log)
     print(f"default model: {entry['name']} (was {entry['previous']})")
     return 0
 
@@ -288,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", help="model name (see `models`)")
         p.add_argument("--reason", required=True, help="why (kept with the history and in the audit log)")
         p.add_argument("--store", help="store folder whose audit log records it (default: $LUNGSEG_STORE or store/)")
+        if name == "promote":
+            p.add_argument("--against-gate", action="store_true",
+                           help="promote a version its retraining gate did not recommend (said in the history)")
         p.set_defaults(func=_cmd_promote)
 
     from .worklist_cli import add_commands

@@ -312,10 +312,14 @@ with controls:
 
 with save_box:
     st.markdown("**Save**")
-    with st.form("save_form", clear_on_submit=False):
-        note = st.text_input("Note (what was fixed)", key="_note")
-        label = st.text_input("Case label (optional; leave empty to keep the case anonymous)", key="_case_label")
-        status = st.radio("Status", ["draft", "submitted"], horizontal=True, key="_status",
+    # The note, label and status belong to this case and this save: keyed by both, so the next case
+    # (or the same case after a save) starts empty and as a draft; Enter in a field does not save.
+    fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
+    with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
+        note = st.text_input("Note (what was fixed)", key=f"_note_{fields}")
+        label = st.text_input("Case label (optional; leave empty to keep the case anonymous)",
+                              key=f"_case_label_{fields}")
+        status = st.radio("Status", ["draft", "submitted"], horizontal=True, key=f"_status_{fields}",
                           help="Submitted corrections appear for review; drafts can be saved again later.")
         s1, s2 = st.columns(2)
         s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S",
@@ -338,6 +342,7 @@ with save_box:
                 st.error(f"Not saved: {exc}. Your edits are kept on this page.")
             else:
                 edit.mark_saved(record.id)
+                st.session_state["_save_round"] = st.session_state.get("_save_round", 0) + 1  # empty fields next
                 if case.number is None:
                     known = cached_worklist().by_image(case.hash)
                     case.number = known.number if known is not None else None

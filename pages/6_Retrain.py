@@ -9,7 +9,7 @@ import streamlit as st
 
 from lungseg_app.auth import acting_user
 from lungseg_app.plain_text import plain
-from lungseg_app.state import cached_store, chosen_model, sidebar
+from lungseg_app.state import MODEL_KEY, cached_store, chosen_model, sidebar
 from lungseg_core import LungSegError, list_models
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.models.model_catalog import model_summaries
@@ -109,17 +109,23 @@ def progress_panel() -> None:
 
 progress_panel()
 
-def change_default(action, name: str, why: str, refused: str) -> None:  # type: ignore[no-untyped-def]
+def change_default(action, name: str, why: str, refused: str, **options) -> None:  # type: ignore[no-untyped-def]
     """Promote or roll back; the page shows the new default, or why not."""
     try:
-        action(name, user, why, audit_log)
+        action(name, user, why, audit_log, **options)
     except LungSegError as exc:
-        st.error(f"{refused}: {exc}")
+        st.error(f"{refused}: {plain(exc)}")
     else:
+        st.session_state[MODEL_KEY] = name  # this admin's own sidebar follows the new default at once
+        st.session_state["_pr_done"] = f"{name} is now the default model for every user (their next run uses it)."
+        st.session_state.pop("_pr_confirm", None)
         st.rerun()
 
 
 st.subheader("Choose the default model")
+done = st.session_state.pop("_pr_done", None)
+if done:
+    st.success(done)
 current = default_model_name()
 st.write(f"Every user segments with **{current}** unless they pick another model.")
 candidates = [n for n in reversed(derived_names()) if n != current]
@@ -150,10 +156,26 @@ if candidates:
         f"Gate: {verdict(gate)} — {gate.get('reason', 'no gate evidence in its card')}"
         + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
     reason = st.text_input("Why promote it (kept in the history and the audit log)", key=f"_pr_reason_{current}")
-    if st.button(f"Promote {picked} to default", key="_pr_promote", disabled=not reason.strip()):
-        change_default(promote, picked, reason, "Not promoted")
+    against = False
+    if not recommended:
+        against = st.checkbox(f"I have read the gate's verdict ({verdict(gate) if gate else 'no gate evidence'}) "
+                              f"and want to promote {picked} anyway", key=f"_pr_against_{current}_{picked}")
+    if st.button(f"Promote {picked} to default…", key="_pr_promote",
+                 disabled=not reason.strip() or (not recommended and not against)):
+        st.session_state["_pr_confirm"] = picked
+    if st.session_state.get("_pr_confirm") == picked and reason.strip():
+        st.warning(f"Make {picked} the default model for every user now, instead of {current}? "
+                   f"Gate: {verdict(gate) if gate else 'no gate evidence'}. You can roll back afterwards.")
+        y, n = st.columns(2)
+        if y.button(f"Yes, make {picked} the default", key="_pr_yes", type="primary"):
+            change_default(promote, picked, reason, "Not promoted", against_gate=not recommended)
+        if n.button("No, keep the current default", key="_pr_no"):
+            st.session_state.pop("_pr_confirm", None)
+            st.rerun()
+elif derived_names():
+    st.caption(f"No other retrained version to promote: the default is {current}.")
 else:
-    st.caption("No retrained candidate yet.")
+    st.caption("No retrained candidate yet: retrain from approved corrections above.")
 earlier = earlier_defaults()
 if earlier:
     r1, r2 = st.columns([2, 3])

@@ -1,13 +1,27 @@
 """Users (admins): add people with roles, change roles, disable or enable, reset a password."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from lungseg_app.auth import identity_provider_configured, users_directory
+from lungseg_app.plain_text import plain
 from lungseg_app.state import sidebar
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import ROLES
 from lungseg_core.people.accounts import one_time_password
+
+#: A one-time password stays on its admin's page (also across a reload) this long, or until "Done";
+#: it is kept in this server's memory only, never written anywhere.
+PASSWORD_SHOWN_S = 15 * 60
+
+
+@st.cache_resource(show_spinner=False)
+def shown_passwords() -> dict[str, tuple[str, str, float]]:
+    """admin user name -> (for whom, the one-time password, when it was made)."""
+    return {}
+
 
 st.set_page_config(page_title="Users · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -16,8 +30,22 @@ if not user.can("manage_users"):
     st.info("Managing users is for admins.")
     st.stop()
 users = users_directory()
+added = st.session_state.pop("_users_added", None)
+if added:
+    st.success(plain(added))
 st.caption("Annotators segment, correct and submit; reviewers also approve, reject and reopen other people's "
            "work; admins also manage users, retrain, promote and delete. Nobody approves their own correction.")
+
+one_time = shown_passwords().get(user.username)
+if one_time is not None and time.monotonic() - one_time[2] < PASSWORD_SHOWN_S:
+    st.success(f"One-time password for {plain(one_time[0])} (give it to them in person; they choose their own at "
+               "the first sign-in). Copy it with the button at the right of the box:")
+    st.code(one_time[1], language=None)
+    if st.button("Done: I have handed it over", key="_otp_done"):
+        shown_passwords().pop(user.username, None)
+        st.rerun()
+elif one_time is not None:
+    shown_passwords().pop(user.username, None)
 
 st.dataframe([{"user": u.username, "name": u.display_name, "roles": ", ".join(r for r in ROLES if r in u.roles),
                "active": u.active} for u in users.list_users()], hide_index=True)
@@ -39,10 +67,10 @@ if add:
         st.error(f"Not added: {exc}")
     else:
         if password:
-            st.success(f"Added {name.strip().lower()}. One-time password: `{password}` (give it to them in person; "
-                       "they choose their own at the first sign-in).")
+            shown_passwords()[user.username] = (name.strip().lower(), password, time.monotonic())
         else:
-            st.success(f"Added {name.strip().lower()}: they sign in with the hospital's identity provider.")
+            st.session_state["_users_added"] = f"Added {name.strip().lower()}: they sign in with the identity provider."
+        st.rerun()  # the table above shows the new person at once
 
 st.subheader("Change a user")
 others = [u for u in users.list_users()]
@@ -59,9 +87,16 @@ try:
     if b2.button("Enable" if not picked.active else "Disable", key="_cu_toggle"):
         users.set_active(user, picked.username, not picked.active, reason)
         st.rerun()
+    if oidc:
+        link = st.text_input("Identity-provider e-mail that may sign in as this user (verified by the provider)",
+                             key=f"_cu_link_{picked_name}")
+        if st.button("Link", key="_cu_link", disabled=not link.strip()):
+            users.link_identity(user, picked.username, link, reason)
+            st.success(f"{plain(link.strip().lower())} now signs in as {plain(picked.username)}.")
     if not oidc and b3.button("Reset password", key="_cu_reset"):
         one_time = one_time_password(picked.username)
         users.reset_password(user, picked.username, one_time, reason)
-        st.success(f"One-time password for {picked.username}: `{one_time}` (to be changed at the next sign-in).")
+        shown_passwords()[user.username] = (picked.username, one_time, time.monotonic())
+        st.rerun()
 except (LungSegError, ValueError) as exc:
     st.error(f"Not changed: {exc}")

@@ -64,8 +64,8 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     removed = int(_metric(at, "Pixels removed").replace(",", ""))
     assert removed > 1000 and _metric(at, "Pixels added") == "0"
 
-    at.text_input(key="_note").set_value("cut a band")
-    at.radio(key="_status").set_value("submitted")
+    next(w for w in at.text_input if w.key.startswith("_note_")).set_value("cut a band")
+    next(w for w in at.radio if w.key.startswith("_status_")).set_value("submitted")
     at.button(key="_save").click().run()
     assert any("Saved version 1" in s.value for s in at.success)
 

@@ -102,8 +102,12 @@ def test_users_page_adds_a_user_and_audit_page_shows_it(store):
     at.text_input(key="_nu_name").set_value("carol")
     at.multiselect(key="_nu_roles").set_value(["reviewer"])
     at.button(key="FormSubmitter:add_user-Add user").click().run()
-    assert "One-time password" in _texts(at)
+    assert "One-time password for carol" in _texts(at)
+    one_time = at.code[0].value  # in a box with a copy button
+    assert len(one_time) >= 10 and "carol" not in one_time
+    assert "carol" in list(at.dataframe[0].value["user"])  # the table is current at once
     assert UserDirectory(store.db_path).get("carol").roles == {"reviewer"}
+    assert UserDirectory(store.db_path).sign_in("carol", one_time)[0].username == "carol"
     audit = _page("pages/8_Audit.py")
     sign_in_as(audit, store, ADMIN)
     audit.run()
@@ -131,3 +135,5 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     second.button(key="_save").click().run()
     assert any("Not saved" in e.value for e in second.error)
     assert store.list_corrections() == []
+    first.button(key="_nav_next").click().run()  # leaving the case gives it back to the queue
+    assert Claims(store.db_path).holder(case_hash) is None

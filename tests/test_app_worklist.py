@@ -74,7 +74,7 @@ def test_next_opens_the_most_urgent_case_in_correct_then_save_and_next(store_dir
     assert not at.exception
     assert at.session_state["case"].number == worst.number and worklist.get(worst.number).holder == "ann"
     assert at.query_params["case"] == [str(worst.number)] or at.query_params["case"] == str(worst.number)
-    at.radio(key="_status").set_value("submitted")
+    next(w for w in at.radio if w.key.startswith("_status_")).set_value("submitted")
     at.button(key="_save_and_next").click().run()
     assert not at.exception
     assert worklist.get(worst.number).status == "submitted"

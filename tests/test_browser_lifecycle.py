@@ -47,8 +47,16 @@ def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_st
     assert default_model_name() != name  # a candidate is never the default by itself
     page.get_by_label("Why promote it").fill("lifecycle test")
     page.get_by_label("Why promote it").press("Enter")
-    page.get_by_role("button", name=f"Promote {name} to default").click()
+    promote_button = page.get_by_role("button", name=f"Promote {name} to default…")
+    assert promote_button.is_disabled()  # a gate that did not recommend: a reason alone is not enough
+    page.get_by_text(re.compile("I have read the gate's verdict \\(not decided")).click()
+    wait_until_idle(page)
+    promote_button.click()
+    page.get_by_text(re.compile(f"Make {re.escape(name)} the default model for every user now")).wait_for()
+    assert default_model_name() != name  # asked first
+    page.get_by_role("button", name=f"Yes, make {name} the default").click()
     page.get_by_text(f"Every user segments with {name}").wait_for()
+    page.get_by_text(f"{name} is now the default model for every user").wait_for()
     wait_until_idle(page)
     assert default_model_name() == name
 

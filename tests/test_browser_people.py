@@ -48,9 +48,15 @@ def _add_user(page, name: str, role: str) -> str:
     page.get_by_role("option", name=role, exact=True).click()
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Add user").click()
-    message = page.get_by_text(f"Added {name}. One-time password:")
-    message.wait_for()
-    return re.search(r"One-time password: (\S+)", message.inner_text()).group(1).strip("`")
+    page.get_by_text(f"One-time password for {name}").wait_for()
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    one_time = page.get_by_test_id("stCode").locator("code").first.inner_text().strip()
+    page.reload()  # still there after a reload, until its admin says it was handed over
+    page.get_by_text(f"One-time password for {name}").wait_for()
+    assert page.get_by_test_id("stCode").locator("code").first.inner_text().strip() == one_time
+    page.get_by_role("button", name="Done: I have handed it over").click()
+    page.get_by_text(f"One-time password for {name}").wait_for(state="detached")
+    return one_time
 
 
 def _first_sign_in(page, url: str, name: str, one_time: str, new_password: str) -> None:
@@ -123,7 +129,12 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
     wait_until_idle(admin)
     admin.get_by_label("Why promote it").fill("browser test promotion")
     admin.get_by_label("Why promote it").press("Enter")
-    admin.get_by_role("button", name=f"Promote {candidate} to default").click()
+    against = admin.get_by_text(re.compile("I have read the gate's verdict"))
+    if against.count():
+        against.click()
+        wait_until_idle(admin)
+    admin.get_by_role("button", name=f"Promote {candidate} to default…").click()
+    admin.get_by_role("button", name=f"Yes, make {candidate} the default").click()
     admin.get_by_text(f"Every user segments with {candidate}").wait_for()
     wait_until_idle(admin)
     admin.get_by_label("Why roll back").fill("browser test rollback")

@@ -26,7 +26,8 @@ from ..errors import LungSegError
 from .evaluation import evaluate_cases
 from ..models.model_card import render_markdown
 from ..models.model_loading import load_model, model_folder
-from ..models.model_versions import lineage_chain, models_dir, release_version_name, reserve_version_name, root_recipe_name
+from ..models.model_versions import (gate_words, lineage_chain, models_dir, release_version_name, reserve_version_name,
+                                     root_recipe_name)
 from .training import TrainOptions, train
 from ..models.weights_store import load_card, save_card, weights_path
 
@@ -416,9 +417,7 @@ def _settings_words(settings: dict[str, Any] | None) -> str:
 
 def verdict(gate: dict[str, Any]) -> str:
     """The gate's one-line verdict in plain words."""
-    if not gate.get("decided", True):
-        return "not decided: too little evidence"
-    return "recommends promotion" if gate.get("promote") else "does not recommend promotion"
+    return gate_words(gate)
 
 
 def read_card_of(name: str) -> dict[str, Any] | None:

@@ -189,9 +189,32 @@ def _write_default(name: str, actor: User, reason: str, action: str, audit_log: 
     return entry
 
 
-def promote(name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
-    """Make `name` the default for every user (admin only)."""
+def gate_of(name: str, directory: Path | None = None) -> dict[str, Any] | None:
+    """The retraining gate's decision written in a version's card (None for a shipped model)."""
+    d = directory or models_dir()
+    card = load_card(name, d) if (d / f"{name}.json").is_file() else None
+    gate = (card or {}).get("lineage", {}).get("gate")
+    return gate if isinstance(gate, dict) else None
+
+
+def gate_words(gate: dict[str, Any]) -> str:
+    if not gate.get("decided", True):
+        return "not decided: too little evidence"
+    return "recommends promotion" if gate.get("promote") else "does not recommend promotion"
+
+
+def promote(name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None,
+            against_gate: bool = False) -> dict[str, Any]:
+    """Make `name` the default for every user (admin only). A retrained version its gate did not
+    recommend (or could not decide on) is refused unless `against_gate`: the admin has read the
+    verdict and promotes anyway, which the history and the audit log then say."""
     require(actor, "promote")
+    gate = gate_of(name, directory)
+    if gate is not None and not gate.get("promote") and not against_gate:
+        raise PromotionError(f"the gate {gate_words(gate)} for {name} ({gate.get('reason', 'no reason given')}): "
+                             "confirm that you promote it against the gate")
+    if gate is not None and not gate.get("promote"):
+        reason = f"{reason.strip()} [promoted against the gate: {gate_words(gate)}]" if reason.strip() else reason
     return _set_default(name, actor, reason, "promote", audit_log, directory)
 
 

@@ -362,6 +362,8 @@ class SQLiteCorrectionsStore:
                          {"status": status, "parent": parent_id, "model": model_name})
             if status == "submitted":
                 audit.record(con, actor.username, "submitted", record.id)
+                # handed to the reviewers: the author's claim would hide it from every reviewer's Next
+                con.execute("DELETE FROM claims WHERE image_hash = ? AND username = ?", (image_hash, actor.username))
         return record
 
     @staticmethod
@@ -403,6 +405,8 @@ class SQLiteCorrectionsStore:
             con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (utc_now(), row[2]))
             audit.record(con, actor.username, audit_action(action), correction_id,
                          {"from": row[0], "to": new_status}, note)
+            if action == "submit":  # handed to the reviewers (see save_correction)
+                con.execute("DELETE FROM claims WHERE image_hash = ? AND username = ?", (row[2], actor.username))
         return self.get(correction_id)
 
     def delete_case(self, image_hash: str, actor: User, reason: str) -> int:

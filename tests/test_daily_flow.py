@@ -1,0 +1,110 @@
+"""The daily flow's wrong data (issue 22), without a browser: the note belongs to its case, a
+submission reaches the reviewers' Next, and a promotion the gate did not recommend needs a yes."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lungseg_core.models.model_versions import PromotionError, default_model_name, promote, promotion_history
+from lungseg_core.models.registry import DEFAULT_MODEL
+from lungseg_core.models.samples import list_samples
+from lungseg_core.models.weights_store import weights_dir
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.workflow.worklist import REVIEWER_QUEUE, Worklist
+
+from .people import ADMIN, ANN, REV
+from .signed_in import sign_in_as
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_submission_is_released_to_the_reviewers_next(tmp_path):
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    worklist = Worklist(store)
+    image = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    case, _ = worklist.add_case(image, ANN)
+    worklist.set_segmentation(case.number, np.ones((64, 64), bool), {}, "m", "v", ANN)
+    taken = worklist.next_case(ANN)  # the annotator takes it with Next (a claim)
+    assert taken.number == case.number and worklist.get(case.number).holder == ANN.username
+    assert worklist.next_case(REV, REVIEWER_QUEUE) is None  # nothing submitted yet
+    store.save_correction(image, np.ones((64, 64), bool), np.zeros((64, 64), bool), actor=ANN, model_name="m",
+                          model_version="v", status="submitted")
+    assert worklist.get(case.number).holder is None  # handed to the reviewers
+    offered = worklist.next_case(REV, REVIEWER_QUEUE)
+    assert offered is not None and offered.number == case.number
+    # a draft saved and submitted later (the review action) releases it too
+    case2, _ = worklist.add_case(image[::-1].copy(), ANN)
+    worklist.next_case(ANN)
+    draft = store.save_correction(image[::-1].copy(), np.ones((64, 64), bool), np.zeros((64, 64), bool), actor=ANN,
+                                  model_name="m", model_version="v", status="draft")
+    assert worklist.get(case2.number).holder == ANN.username
+    store.review(draft.id, "submit", actor=ANN)
+    assert worklist.get(case2.number).holder is None
+
+
+def _version_with_gate(folder: Path, name: str, gate: dict) -> None:
+    (folder / f"{name}.safetensors").write_bytes((weights_dir() / f"{DEFAULT_MODEL}.safetensors").read_bytes())
+    card = json.loads((weights_dir() / f"{DEFAULT_MODEL}.json").read_text())
+    card["lineage"] = {"parent": DEFAULT_MODEL, "created": "2026-01-01", "gate": gate}
+    (folder / f"{name}.json").write_text(json.dumps(card))
+
+
+def test_a_version_the_gate_did_not_recommend_is_promoted_only_against_the_gate(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("LUNGSEG_MODELS", str(models))
+    log = AuditLog(tmp_path / "store.sqlite")
+    _version_with_gate(models, f"{DEFAULT_MODEL}-ft1", {"decided": False, "promote": False, "reason": "3 held back"})
+    _version_with_gate(models, f"{DEFAULT_MODEL}-ft2", {"decided": True, "promote": False, "reason": "val fell"})
+    _version_with_gate(models, f"{DEFAULT_MODEL}-ft3", {"decided": True, "promote": True, "reason": "better"})
+    for name, words in ((f"{DEFAULT_MODEL}-ft1", "not decided"), (f"{DEFAULT_MODEL}-ft2", "does not recommend")):
+        with pytest.raises(PromotionError, match=words):
+            promote(name, ADMIN, "looks fine to me", log)
+        assert default_model_name() == DEFAULT_MODEL
+    promote(f"{DEFAULT_MODEL}-ft3", ADMIN, "the gate recommends it", log)  # recommended: a reason is enough
+    assert default_model_name() == f"{DEFAULT_MODEL}-ft3"
+    promote(f"{DEFAULT_MODEL}-ft2", ADMIN, "our own reading", log, against_gate=True)
+    assert default_model_name() == f"{DEFAULT_MODEL}-ft2"
+    assert "promoted against the gate: does not recommend promotion" in promotion_history()[-1]["reason"]
+
+
+def _correct_page(store_root: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120)
+    sign_in_as(at, SQLiteCorrectionsStore(store_root), ANN)
+    return at
+
+
+def test_the_note_label_and_status_start_empty_on_each_case_and_after_a_save(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    from PIL import Image
+
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    worklist = Worklist(store)
+    numbers = [worklist.add_case(np.asarray(Image.open(s.image_path)), ANN, label=f"film {i}")[0].number
+               for i, s in enumerate(list_samples()[:2])]
+    at = _correct_page(tmp_path / "store")
+    at.query_params["case"] = str(numbers[0])
+    at.run()
+
+    def field(prefix: str):  # type: ignore[no-untyped-def]
+        return next(w for w in [*at.text_input, *at.radio] if w.key.startswith(prefix))
+
+    field("_note_").set_value("case one's note")
+    field("_status_").set_value("submitted")
+    at.run()
+    at.query_params["case"] = str(numbers[1])  # the next case, by its link
+    at.run()
+    assert at.session_state["case"].number == numbers[1]
+    assert field("_note_").value == "" and field("_status_").value == "draft"  # nothing carried over
+    at.button(key="_reset").click().run()
+    field("_note_").set_value("case two's note")
+    next(b for b in at.button if b.key == "_save").click().run()
+    assert [(r.note, r.status) for r in store.list_corrections()] == [("case two's note", "draft")]
+    at.run()
+    assert field("_note_").value == ""  # saved: the fields start afresh for the next version
