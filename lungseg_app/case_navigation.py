@@ -129,8 +129,8 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
         st.rerun()
     message = st.session_state.pop("_nav_message", None)
     if message:
-        c3.info(message)
-    elif current is not None and current.number is not None:
+        st.toast(message, icon="ℹ️")  # a toast: a box in the row would change its height and move the page
+    if current is not None and current.number is not None:
         c3.caption(f"**{plain(current.label)}** · link for a colleague: `?case={current.number}`")
 
 

@@ -74,9 +74,9 @@ def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: 
             make_current_a_case(user, model)
             edit.persist(copies, user)
         except ClaimHeldError as exc:
-            st.warning(f"{plain(exc)}. Your edit is on this page only.")
+            st.toast(f"{plain(exc)}. Your edit is on this page only.", icon="⚠️")
         except LungSegError as exc:
-            st.warning(f"Your edit is on this page but could not be kept in the store ({plain(exc)}); it stays here "
+            st.toast(f"Your edit is on this page but could not be kept in the store ({plain(exc)}); it stays here "
                        "until the store can be written again.")
 
 
@@ -165,8 +165,11 @@ with header:
     except LungSegError as exc:
         st.error(f"The corrections store cannot be read: {exc}")
         st.stop()
+    # what differs from case to case is said beside the canvas (in the save box), never above it:
+    # a line more or less above would move the canvas under the annotator's pen
+    case_notes: list[tuple[str, str]] = []
     if held_by is not None:
-        st.warning(f"{held_by} You can look, but saving is off until the claim ends.")
+        case_notes.append(("warning", f"{plain(held_by)} You can look, but saving is off until the claim ends."))
     continue_from = None
     if latest is not None:
         try:
@@ -174,8 +177,9 @@ with header:
         except LungSegError as exc:
             st.error(f"The latest saved version cannot be read ({exc}); an admin can delete the case on Review.")
             st.stop()
-        st.caption(f"This X-ray already has {len(store.history(latest.id))} saved version(s); the latest "
-                   f"({latest.id[:8]}, by {plain(latest.annotator)}, {latest.status}) is shown and the next save continues it.")
+        case_notes.append(("caption", f"This X-ray already has {len(store.history(latest.id))} saved version(s); the "
+                                      f"latest ({latest.id[:8]}, by {plain(latest.annotator)}, {latest.status}) is "
+                                      "shown and the next save continues it."))
     copies = WorkingCopies(store)
     edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
                         user=user)
@@ -183,7 +187,7 @@ with header:
     nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
     saved_message = st.session_state.pop("_saved_message", None)
     if saved_message:
-        st.success(saved_message)
+        st.toast(saved_message, icon="✅", duration="long")  # a toast: a notice in the page would move the canvas
 
 fixer = cached_click_fixer()
 tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
@@ -209,7 +213,8 @@ if changed:
 
 left, right = st.columns([0.62, 0.38], gap="small")
 with right:
-    controls, figures_box, save_box = st.container(), st.container(), st.container()
+    # Save first: beside the canvas, on screen at 1280x720 without scrolling (it was 1435 px down)
+    save_box, controls, figures_box = st.container(), st.container(), st.container()
 with controls:
     notice_box = st.container()  # the restore notice comes and goes above the tools
 
@@ -312,6 +317,8 @@ with controls:
 
 with save_box:
     st.markdown("**Save**")
+    for kind, text in case_notes:
+        getattr(st, kind)(text)
     # The note, label and status belong to this case and this save: keyed by both, so the next case
     # (or the same case after a save) starts empty and as a draft; Enter in a field does not save.
     fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
@@ -354,4 +361,4 @@ with save_box:
                     cached_claims().release(user, case.hash)
                     go_next(user)
                     st.rerun()
-                st.success(message)
+                st.toast(message, icon="✅", duration="long")  # seen wherever the page is scrolled; the canvas stays put

@@ -67,7 +67,7 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     next(w for w in at.text_input if w.key.startswith("_note_")).set_value("cut a band")
     next(w for w in at.radio if w.key.startswith("_status_")).set_value("submitted")
     at.button(key="_save").click().run()
-    assert any("Saved version 1" in s.value for s in at.success)
+    assert any("Saved version 1" in s.value for s in at.toast)
 
     store = SQLiteCorrectionsStore(store_dir)
     (record,) = store.list_corrections()

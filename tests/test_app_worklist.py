@@ -80,7 +80,7 @@ def test_next_opens_the_most_urgent_case_in_correct_then_save_and_next(store_dir
     assert worklist.get(worst.number).status == "submitted"
     now = at.session_state["case"].number
     assert now != worst.number and worklist.get(now).holder == "ann"
-    assert any(f"case {worst.number}" in s.value for s in at.success)
+    assert any(f"case {worst.number}" in s.value for s in at.toast)
     at.button(key="_nav_prev").click().run()  # back to the case just saved
     assert at.session_state["case"].number == worst.number
 

@@ -1,48 +1,96 @@
-"""Real browser, the daily flow's wrong-data items (issue 22): a note typed on one case is not
-carried to the next, and Enter in the Note field does not save."""
+"""Real browser, the daily flow (issue 22), on a server and store of its own: a note typed on one
+case is not carried to the next and Enter in the Note field does not save; Save is on screen
+beside the canvas, and the canvas does not move when a save is made or Save and next is used,
+at 1280x720 and 1920x1080."""
 from __future__ import annotations
 
-from lungseg_app.local_server import draw_erase_stroke
-from lungseg_core.models.samples import list_samples
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+import numpy as np
+import pytest
+from PIL import Image
 
-from .conftest import browser_sign_in
+from lungseg_app.local_server import draw_erase_stroke, the_canvas, wait_until_idle
+from lungseg_core.models.samples import list_samples
+from lungseg_core.people.access_control import command_line_user
+from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+from lungseg_core.workflow.worklist import Worklist
+
+from .conftest import add_browser_people, browser_sign_in
 
 TIMEOUT_MS = 90_000
 
 
-def _open_sample(page, label: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text="sample case").click()
-    page.get_by_role("option", name=label).click()
-    page.get_by_role("button", name="Open sample").click()
+@pytest.fixture(scope="module")
+def flow_app(tmp_path_factory):
+    """Its own store (the shared one's samples belong to other tests), with the samples as cases."""
+    from lungseg_app.local_server import streamlit_app
+
+    root = tmp_path_factory.mktemp("daily-flow-store")
+    add_browser_people(root)
+    worklist = Worklist(SQLiteCorrectionsStore(root))
+    for i, sample in enumerate(list_samples()):
+        image = np.asarray(Image.open(sample.image_path))
+        worklist.add_case(image, command_line_user(), label=f"film {i + 1}")
+        worklist.add_case(np.ascontiguousarray(image[:, ::-1]), command_line_user(), label=f"film {i + 1} mirrored")
+    with streamlit_app(env={"LUNGSEG_STORE": str(root)}) as url:
+        yield url, root
 
 
-def test_a_note_stays_with_its_case_and_enter_does_not_save(browser, app_url, app_store):
-    first, second = list_samples()[2], list_samples()[3]
+def _open(page, url: str, number: int) -> None:
+    page.goto(f"{url}/Correct?case={number}")
+    page.get_by_text(f"Current case: Case {number}").wait_for()
+
+
+def test_a_note_stays_with_its_case_and_enter_does_not_save(browser, flow_app):
+    url, root = flow_app
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    browser_sign_in(page, app_url, "browser-annotator")
-    page.goto(f"{app_url}/Correct")
-    page.get_by_text("Open an X-ray here").wait_for()
-    _open_sample(page, first.label)
+    browser_sign_in(page, url, "browser-annotator")
+    _open(page, url, 1)
     draw_erase_stroke(page, 320, 100, 500, 20)
     note = page.get_by_label("Note (what was fixed)")
     note.fill("note of the first case")
     note.press("Enter")  # must not save
     page.wait_for_timeout(1500)
-    store = SQLiteCorrectionsStore(app_store)
+    store = SQLiteCorrectionsStore(root)
     assert not [r for r in store.list_corrections() if r.note == "note of the first case"]
     page.get_by_role("button", name="Save correction").click()
-    page.get_by_text("Saved version 1").wait_for()
+    page.get_by_text("Saved version 1").first.wait_for()
     assert [r.status for r in store.list_corrections() if r.note == "note of the first case"] == ["draft"]
-    page.get_by_test_id("stSidebarNav").get_by_text("Correct", exact=True).click()
-    _open_sample(page, second.label)
-    page.get_by_text(f"Current case: {second.label}").wait_for()
+    _open(page, url, 2)
+    wait_until_idle(page)
     assert page.get_by_label("Note (what was fixed)").input_value() == ""  # nothing carried over
     draw_erase_stroke(page, 320, 100, 500, 20)
     page.get_by_role("button", name="Save correction").click()
-    page.get_by_text("Saved version 1").wait_for()
-    notes = {r.note for r in store.list_corrections() if r.note != "note of the first case"}
-    assert "note of the first case" not in notes
+    page.get_by_text("Saved version 1").first.wait_for()
+    assert sorted(r.note for r in store.list_corrections()) == ["", "note of the first case"]
+    context.close()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])
+def test_save_is_on_screen_and_the_canvas_never_moves(browser, flow_app, width, height):
+    url, root = flow_app
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, url, "browser-annotator")
+    number = next(c.number for c in Worklist(SQLiteCorrectionsStore(root)).list_cases()
+                  if c.number > 2 and c.status in ("new", "segmented") and c.holder is None)
+    _open(page, url, number)
+    draw_erase_stroke(page, 200, 60, 300, 20)
+    before = the_canvas(page).bounding_box()
+    save = page.get_by_role("button", name="Save correction")
+    box = save.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= height, f"Save at y={box} in a {height} px window"
+    assert page.evaluate("window.scrollY") == 0
+    save.click()
+    page.get_by_text("Saved version 1").first.wait_for()
+    wait_until_idle(page)
+    assert the_canvas(page).bounding_box() == before  # the notice did not push the canvas
+    draw_erase_stroke(page, 240, 60, 300, 20)
+    page.get_by_role("button", name="Save and next ▶").click()
+    page.get_by_text(f"Saved version 2 of case {number}").first.wait_for()
+    wait_until_idle(page)
+    assert the_canvas(page).bounding_box() == before  # the next case's canvas sits where this one did
+    assert page.evaluate("window.scrollY") == 0
     context.close()
