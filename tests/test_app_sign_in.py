@@ -131,7 +131,7 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     second.run()
     second.selectbox(key="_sample_widget").set_value(sample.label).run()
     second.button(key="_open_sample").click().run()
-    assert "ann is editing this X-ray" in _texts(second)
+    assert "ann is editing this X\\-ray" in _texts(second)  # shown escaped (plain text)
     second.button(key="_save").click().run()
     assert any("Not saved" in e.value for e in second.error)
     assert store.list_corrections() == []
