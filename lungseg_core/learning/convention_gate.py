@@ -1,0 +1,325 @@
+"""A gate that tells a site's drawing convention from damage.
+
+A hospital whose annotators draw the lung behind the heart corrects the model there, film after
+film. A fine-tune that learns it then "loses" Dice on the original validation split *there*, because
+the original references stop at the heart border: judged by the old convention, the gain looks like
+damage. This module separates the two:
+
+- **The convention map** (`learn_convention`): where the site's corrections systematically differ
+  from what the parent model drew. Each film is put in chest-normalised coordinates (the parent's
+  lung box, with a margin, resized to GRID x GRID, so lungs of every size and position line up) and
+  the signed difference corrected - parent is averaged: +1 where every film gained lung, -1 where
+  every film lost it. Cells where at least ZONE_SHARE of the films changed the same way form the
+  site's *add* and *remove* zones. Learnt from the training corrections only; judged on the others.
+- **Whether the corrections are systematic** (`share_in_zone`): the part of the held-back
+  corrections' disagreement with the parent that lies in the zones, in the zones' direction. A real
+  convention puts most of it there; random shifts, erosions, other films' masks or random blobs do
+  not, and then the zones excuse nothing (the classic bound on the whole validation split applies).
+- **The change on the original validation split, split in two** (`split_change`): the candidate's
+  mask with its convention-consistent changes (added pixels in the add zone, removed ones in the
+  remove zone) undone is the candidate *outside the map*. Its loss against the parent is forgetting
+  and must stay within the tolerance; the rest of the drop is the site's convention.
+- **Hard failures** (`hard_failures`): no lung, one lung, lungs cut by the border, holes. Counted on
+  the original val split and on the held-back corrections; they must not rise.
+- **The held-back corrections' gain, with an interval** (`bootstrap_interval`): the mean gain's 95 %
+  percentile-bootstrap interval must lie above zero.
+
+All of it is plain NumPy/OpenCV on masks, so every rule is tested without training anything.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from ..imaging.lung_measurements import LEFT, RIGHT, split_lungs
+
+GRID = 64
+MARGIN = 0.10  # of the lung box's size, each side: the map reaches a little beyond the parent's outline
+ZONE_SHARE = 0.20  # a cell is in a zone when at least this share of films changed it the same way ...
+OPPOSITE_AT_MOST = 0.25  # ... and at most this many as often the other way (shifts and erosions go both ways)
+MIN_SYSTEMATIC_SHARE = 0.60  # of the held-back disagreement inside the zones: a systematic convention
+MIN_DISAGREEMENT = 0.02  # mean 1 - Dice(parent, corrected) below this: the site draws as we do, no map
+FORGETTING_TOLERANCE = 0.002  # the candidate outside the map may lose at most this much val Dice
+BOOTSTRAP_SAMPLES = 2000
+MIN_LUNG_SHARE = 0.02  # of the image: less is "no lung"
+MIN_SECOND_LUNG = 0.15  # the smaller lung below this share of the larger: "one lung"
+MAX_BORDER_SHARE = 0.05  # share of the outline on the image's edge: "cut by the border"
+MAX_HOLE_SHARE = 0.005  # enclosed background over lung area: "holes"
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+
+
+# -- chest-normalised coordinates ---------------------------------------------------------------------
+def chest_frame(lungs: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the lungs' box with MARGIN each side, inside the image (the whole image
+    when there is no lung)."""
+    h, w = lungs.shape
+    ys, xs = np.nonzero(lungs)
+    if ys.size == 0:
+        return 0, h, 0, w
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    my, mx = int(round((y1 - y0) * MARGIN)), int(round((x1 - x0) * MARGIN))
+    return max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
+
+
+def to_chest(values: np.ndarray, frame: tuple[int, int, int, int]) -> np.ndarray:
+    y0, y1, x0, x1 = frame
+    crop = np.asarray(values, np.float32)[y0:y1, x0:x1]
+    return cv2.resize(crop, (GRID, GRID), interpolation=cv2.INTER_AREA)
+
+
+def from_chest(grid: np.ndarray, frame: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    y0, y1, x0, x1 = frame
+    out = np.zeros(shape, np.float32)
+    out[y0:y1, x0:x1] = cv2.resize(np.asarray(grid, np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+# -- the convention map ----------------------------------------------------------------------------------
+@dataclass
+class ConventionMap:
+    """Per chest cell, the share of `films` whose correction added lung there and the share that
+    removed lung there (chest coordinates)."""
+
+    added: np.ndarray    # GRID x GRID in [0, 1]
+    removed: np.ndarray
+    films: int
+
+    @property
+    def mean_change(self) -> np.ndarray:
+        return self.added - self.removed
+
+    @property
+    def add_zone(self) -> np.ndarray:
+        return (self.added >= ZONE_SHARE) & (self.removed <= OPPOSITE_AT_MOST * self.added)
+
+    @property
+    def remove_zone(self) -> np.ndarray:
+        return (self.removed >= ZONE_SHARE) & (self.added <= OPPOSITE_AT_MOST * self.removed)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add_zone.any() or self.remove_zone.any())
+
+    def zones_in(self, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(add, remove) zones in the image of one film, placed by the parent's mask of it."""
+        frame = chest_frame(parent)
+        grow = np.ones((3, 3), np.uint8)  # one cell more each way: a zone's edge varies from film to film
+        return tuple(from_chest(cv2.dilate(z.astype(np.uint8), grow).astype(np.float32), frame, parent.shape) >= 0.5
+                     for z in (self.add_zone, self.remove_zone))  # type: ignore[return-value]
+
+
+def learn_convention(parents: Sequence[np.ndarray], corrected: Sequence[np.ndarray]) -> ConventionMap:
+    """The map from the training corrections and the parent's masks of the same films."""
+    if not parents:
+        return ConventionMap(np.zeros((GRID, GRID), np.float32), np.zeros((GRID, GRID), np.float32), 0)
+    added = np.zeros((GRID, GRID), np.float32)
+    removed = np.zeros((GRID, GRID), np.float32)
+    for p, c in zip(parents, corrected):
+        p, c = np.asarray(p, bool), np.asarray(c, bool)
+        frame = chest_frame(p)
+        added += to_chest((c & ~p).astype(np.float32), frame)
+        removed += to_chest((p & ~c).astype(np.float32), frame)
+    smooth = (lambda a: cv2.GaussianBlur(a / len(parents), (5, 5), 1.0))
+    return ConventionMap(smooth(added), smooth(removed), len(parents))
+
+
+def share_in_zone(parent: np.ndarray, corrected: np.ndarray, cmap: ConventionMap) -> tuple[int, int]:
+    """(pixels where corrected and parent differ in the zones' direction, all pixels where they differ)."""
+    parent, corrected = np.asarray(parent, bool), np.asarray(corrected, bool)
+    added, removed = corrected & ~parent, parent & ~corrected
+    add_zone, remove_zone = cmap.zones_in(parent)
+    return int((added & add_zone).sum() + (removed & remove_zone).sum()), int(added.sum() + removed.sum())
+
+
+def outside_the_map(parent: np.ndarray, candidate: np.ndarray, cmap: ConventionMap) -> np.ndarray:
+    """The candidate's mask with its convention-consistent changes undone: what it changed elsewhere."""
+    parent, candidate = np.asarray(parent, bool), np.asarray(candidate, bool)
+    add_zone, remove_zone = cmap.zones_in(parent)
+    hybrid = candidate.copy()
+    hybrid[add_zone & candidate & ~parent] = False
+    hybrid[remove_zone & ~candidate & parent] = True
+    return hybrid
+
+
+def split_change(parent: np.ndarray, candidate: np.ndarray, reference: np.ndarray,
+                 cmap: ConventionMap) -> tuple[float, float, float]:
+    """Dice against the reference of (parent, candidate, candidate outside the map)."""
+    reference = np.asarray(reference, bool)
+    return (dice(parent, reference), dice(candidate, reference),
+            dice(outside_the_map(parent, candidate, cmap), reference))
+
+
+# -- hard failures -----------------------------------------------------------------------------------------
+def hard_failures(mask: np.ndarray) -> list[str]:
+    """What no reader would accept: no lung, one lung, lungs cut by the border, holes."""
+    mask = np.asarray(mask, bool)
+    if mask.sum() < MIN_LUNG_SHARE * mask.size:
+        return ["no lung"]
+    found = []
+    labels = split_lungs(mask)
+    areas = sorted(((labels == k).sum() for k in (RIGHT, LEFT)), reverse=True)
+    if areas[1] < MIN_SECOND_LUNG * areas[0]:
+        found.append("one lung")
+    m = mask.astype(np.uint8)
+    outline = mask & ~cv2.erode(m, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                                borderValue=0).astype(bool)  # (erode's default border counts as lung)
+    edge = np.zeros_like(mask)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    if (outline & edge).sum() > MAX_BORDER_SHARE * max(1, outline.sum()):
+        found.append("cut by the border")
+    background = (~mask).astype(np.uint8)
+    _, comp = cv2.connectedComponents(background, connectivity=4)
+    border_labels = set(np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))) - {0}
+    enclosed = background.astype(bool) & ~np.isin(comp, list(border_labels))
+    if enclosed.sum() > MAX_HOLE_SHARE * mask.sum():
+        found.append("holes")
+    return found
+
+
+def failure_count(masks: Sequence[np.ndarray]) -> int:
+    return sum(bool(hard_failures(m)) for m in masks)
+
+
+# -- the held-back corrections' gain ----------------------------------------------------------------------------
+def bootstrap_interval(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    means = np.random.default_rng(seed).choice(v, (samples, v.size), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+# -- the decision -----------------------------------------------------------------------------------------------
+@dataclass
+class SiteEvidence:
+    """What the gate reads. Masks are boolean arrays of each film, in the same order per list."""
+
+    train_parent: list[np.ndarray]       # parent's masks of the training corrections' films
+    train_corrected: list[np.ndarray]    # the site's corrections of them
+    holdout_parent: list[np.ndarray]     # parent's masks of the held-back corrections' films
+    holdout_candidate: list[np.ndarray]
+    holdout_corrected: list[np.ndarray]
+    val_parent: list[np.ndarray]         # the original validation split
+    val_candidate: list[np.ndarray]
+    val_reference: list[np.ndarray]
+
+
+@dataclass
+class SiteVerdict:
+    promote: bool
+    decided: bool
+    reason: str
+    next_step: str
+    holdout_n: int
+    holdout_parent_dice: float | None = None
+    holdout_candidate_dice: float | None = None
+    holdout_gain_interval: tuple[float, float] | None = None
+    val_parent_dice: float | None = None
+    val_candidate_dice: float | None = None
+    val_outside_map_dice: float | None = None
+    forgetting: float | None = None           # val Dice lost outside the map
+    convention_change: float | None = None    # val Dice change inside the map (the site's convention)
+    systematic_share: float | None = None     # held-back disagreement inside the map
+    map_used: bool = False
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["holdout_gain_interval"] = list(self.holdout_gain_interval) if self.holdout_gain_interval else None
+        return d
+
+
+def judge_site(ev: SiteEvidence, cmap: ConventionMap | None = None, min_holdout: int = 10,
+               tolerance: float = FORGETTING_TOLERANCE) -> tuple[SiteVerdict, ConventionMap]:
+    """Recommend a fine-tune for this site only if its team's held-back corrections gain (interval
+    above zero), it forgets no more than `tolerance` outside the site's convention map on the
+    original validation split, and no hard failure rises there or on the held-back corrections."""
+    cmap = cmap or learn_convention(ev.train_parent, ev.train_corrected)
+    n = len(ev.holdout_corrected)
+    if n < min_holdout or not ev.val_reference:
+        missing = []
+        if not ev.val_reference:
+            missing.append("the validation split (give the base data with its manifest.csv)")
+        if n < min_holdout:
+            missing.append(f"at least {min_holdout} held-back corrections (have {n})")
+        return SiteVerdict(False, False, "not decided: the gate needs " + " and ".join(missing),
+                           "approve more corrections (or give the base data) and retrain; do not promote on "
+                           "this evidence", n), cmap
+    hp = [dice(p, c) for p, c in zip(ev.holdout_parent, ev.holdout_corrected)]
+    hc = [dice(k, c) for k, c in zip(ev.holdout_candidate, ev.holdout_corrected)]
+    low, high = bootstrap_interval(np.subtract(hc, hp))
+    disagreement = 1.0 - float(np.mean(hp))
+    inside = total = 0
+    for p, c in zip(ev.holdout_parent, ev.holdout_corrected):
+        i, t = share_in_zone(p, c, cmap)
+        inside, total = inside + i, total + t
+    systematic = inside / total if total else 0.0
+    use_map = not cmap.empty and disagreement >= MIN_DISAGREEMENT and systematic >= MIN_SYSTEMATIC_SHARE
+    scored = [split_change(p, k, r, cmap) if use_map else (dice(p, r), dice(k, r), dice(k, r))
+              for p, k, r in zip(ev.val_parent, ev.val_candidate, ev.val_reference)]
+    vp, vc, vo = (float(np.mean([s[i] for s in scored])) for i in range(3))
+    forgetting = vp - vo
+    failures = {"val": {"parent": failure_count(ev.val_parent), "candidate": failure_count(ev.val_candidate)},
+                "holdout": {"parent": failure_count(ev.holdout_parent),
+                            "candidate": failure_count(ev.holdout_candidate)}}
+    verdict = SiteVerdict(False, True, "", "", n, float(np.mean(hp)), float(np.mean(hc)), (low, high), vp, vc, vo,
+                          forgetting, vo - vc, systematic, use_map, failures)
+    refusals = []
+    if not low > 0:
+        refusals.append(f"your team's held-back corrections do not gain for sure ({np.mean(hp):.3f} -> "
+                        f"{np.mean(hc):.3f}, 95 % interval {low:+.3f} to {high:+.3f})")
+    if forgetting > tolerance:
+        where = "outside the map of your team's convention" if use_map else "on the original validation split"
+        refusals.append(f"it forgets {forgetting:.4f} Dice {where} (at most {tolerance} allowed)")
+    for split, words in (("val", "the original validation films"), ("holdout", "your held-back corrections")):
+        f = failures[split]
+        if f["candidate"] > f["parent"]:
+            refusals.append(f"more failed masks (no lung, one lung, cut, holes) on {words}: "
+                            f"{f['parent']} -> {f['candidate']}")
+    if disagreement >= MIN_DISAGREEMENT and not use_map:
+        note = (f"your corrections differ from the model's masks by {disagreement:.3f} Dice, but only "
+                f"{systematic:.0%} of it in one consistent place, so it is not treated as a drawing convention")
+    elif use_map:
+        note = (f"differs from the original training references by {vp - vc:+.3f} Dice, {vo - vc:+.3f} of it where "
+                f"your team's corrections systematically change the lung ({systematic:.0%} of their changes "
+                "fall in that map)")
+    else:
+        note = f"your team draws as the original references do (corrections differ by {disagreement:.3f} Dice)"
+    gain = (f"agrees with your team's held-back corrections {np.mean(hp):.3f} -> {np.mean(hc):.3f} "
+            f"(95 % interval {low:+.3f} to {high:+.3f}, {n} films)")
+    if refusals:
+        verdict.reason = "Not recommended: " + "; ".join(refusals) + f". ({note}.)"
+        verdict.next_step = ("keep the current default; look at the held-back cases it got worse on, and at "
+                             "corrections that may belong to other films or be misaligned")
+    else:
+        verdict.promote = True
+        verdict.reason = (f"Recommended for this site: {gain}; {note}; forgetting elsewhere {forgetting:+.4f}; "
+                          "no new failed masks")
+        verdict.next_step = "promote it if the films below look right to you"
+    return verdict, cmap
+
+
+def map_picture(cmap: ConventionMap, size: int = 256) -> np.ndarray:
+    """RGB picture of the map: green where the site adds lung, magenta where it removes, grey lungs'
+    box outline for orientation (chest coordinates: the patient's right on the image's left)."""
+    m = cv2.resize(cmap.mean_change, (size, size), interpolation=cv2.INTER_LINEAR)
+    rgb = np.full((size, size, 3), 24, np.float32)
+    pos, neg = np.clip(m, 0, 1), np.clip(-m, 0, 1)
+    rgb[..., 1] += 230 * pos
+    rgb[..., 0] += 230 * neg
+    rgb[..., 2] += 230 * neg
+    inset = int(round(size * MARGIN / (1 + 2 * MARGIN)))
+    cv2.rectangle(rgb, (inset, inset), (size - inset, size - inset), (110, 110, 110), 1)
+    for zone, colour in ((cmap.add_zone, (80, 255, 80)), (cmap.remove_zone, (255, 80, 255))):
+        z = cv2.resize(zone.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(z, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(rgb, contours, -1, colour, 1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
