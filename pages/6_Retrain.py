@@ -16,6 +16,7 @@ from lungseg_core.models.model_catalog import model_summaries
 from lungseg_core.models.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.learning.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
 from lungseg_core.learning.retraining import FINE_TUNE_EPOCHS, read_card_of, verdict
+from lungseg_core.models.model_loading import model_folder
 
 import os  # noqa: E402
 
@@ -155,6 +156,28 @@ if candidates:
     (st.success if recommended else st.warning)(
         f"Gate: {verdict(gate)} — {gate.get('reason', 'no gate evidence in its card')}"
         + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
+    site = lineage.get("site_gate") or {}
+    pictures = lineage.get("gate_pictures") or {}
+    if site.get("decided"):
+        cells = st.columns(3)
+        cells[0].metric("Your team's held-back corrections", f"{site['holdout_candidate_dice']:.3f}",
+                        f"{site['holdout_candidate_dice'] - site['holdout_parent_dice']:+.3f} Dice",
+                        help="95 % interval of the gain: {:+.3f} to {:+.3f}".format(*site["holdout_gain_interval"]))
+        cells[1].metric("Forgetting elsewhere (original val)", f"{site['forgetting']:+.4f}",
+                        help="Dice lost on the original validation films outside the map of your team's convention "
+                             "(at most 0.002 allowed)", delta_color="off")
+        cells[2].metric("Changes in one consistent place", f"{site['systematic_share']:.0%}",
+                        help="Share of your held-back corrections' changes that fall in the map: a drawing "
+                             "convention puts most of them there; noise does not", delta_color="off")
+    folder = model_folder(picked)
+    shown = [(folder / pictures[k], caption) for k, caption in (
+        ("convention_map", "Where your team's corrections systematically add (green) or remove (magenta) lung, "
+                           "in chest coordinates (patient's right on the left)"),
+        ("films", "Held-back films: your team's correction (yellow), the current model (red), the candidate (green)"))
+        if pictures.get(k) and (folder / pictures[k]).is_file()]
+    if shown:
+        for col, (path, caption) in zip(st.columns([1, 3]), shown):
+            col.image(str(path), caption=caption, width="stretch")
     reason = st.text_input("Why promote it (kept in the history and the audit log)", key=f"_pr_reason_{current}")
     against = False
     if not recommended:

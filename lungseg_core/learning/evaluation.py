@@ -14,19 +14,22 @@ from ..models.segmenter import Segmenter
 
 
 def evaluate_cases(segmenter: Segmenter, cases: list[Case],
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[int, int], None] | None = None, keep_masks: bool = False) -> dict[str, Any]:
     """Predict every case at its full resolution and compare with its mask.
 
     Returns {"per_image": [...], "by_source": {source: {metric: {mean, median}}, "all": ...},
-    "ms_per_image": float}.
+    "ms_per_image": float}, and with `keep_masks` "masks": the predicted masks in case order.
     """
     rows: list[dict[str, Any]] = []
+    kept: list[np.ndarray] = []
     elapsed = 0.0
     for i, case in enumerate(cases):
         image, truth = load_gray(case.image_path), load_mask(case.mask_path)
         start = time.perf_counter()
         pred = segmenter.predict(image)
         elapsed += time.perf_counter() - start
+        if keep_masks:
+            kept.append(np.asarray(pred, bool))
         row: dict[str, Any] = {"id": case.id, "source": case.source}
         row.update(overlap_metrics(pred, truth).as_dict())
         rows.append(row)
@@ -37,8 +40,10 @@ def evaluate_cases(segmenter: Segmenter, cases: list[Case],
         groups[row["source"]].append(row)
     by_source = {src: {"n": len(g), **summarize(g)} for src, g in sorted(groups.items())}
     by_source["all"] = {"n": len(rows), **summarize(rows)}
-    return {"per_image": rows, "by_source": by_source,
-            "ms_per_image": 1000 * elapsed / max(1, len(rows))}
+    result = {"per_image": rows, "by_source": by_source, "ms_per_image": 1000 * elapsed / max(1, len(rows))}
+    if keep_masks:
+        result["masks"] = kept
+    return result
 
 
 def format_table(by_source: dict[str, Any]) -> str:

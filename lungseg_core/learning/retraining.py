@@ -2,9 +2,11 @@
 
 The decision uses only the fixed validation split and a held-back part of the corrections; the
 test split is evaluated and reported, never used to decide. A candidate becomes a new version
-(weights + card with lineage) either way; the gate only *recommends* it (not worse than its parent
-on validation beyond VAL_TOLERANCE and better on the held-back corrections). It never becomes the
-default by itself: an admin promotes it after reading the evidence (`model_versions.promote`).
+(weights + card with lineage) either way; the gate only *recommends* it (`convention_gate`: better
+on the site's held-back corrections with a 95 % interval above zero; on the original validation
+split, no more than VAL_TOLERANCE lost outside the map of where the site's corrections
+systematically redraw the lung; no new failed masks). It never becomes the default by itself: an
+admin promotes it after reading the evidence (`model_versions.promote`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from ..workflow.corrections_export import split_for, training_zip
 from ..workflow.corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
 from ..errors import LungSegError
+from .convention_gate import ConventionMap, SiteEvidence, SiteVerdict, judge_site, map_picture
+from .dataset import load_gray, load_mask
 from .evaluation import evaluate_cases
 from ..models.model_card import render_markdown
 from ..models.model_loading import load_model, model_folder
@@ -83,39 +87,16 @@ class GateDecision:
         return asdict(self)
 
 
-def decide(parent_val: float | None, cand_val: float | None, parent_holdout: float | None,
-           cand_holdout: float | None, tolerance: float = VAL_TOLERANCE, holdout_n: int | None = None,
-           min_holdout: int | None = None) -> GateDecision:
-    """Recommend only if not worse on validation (beyond tolerance) and better on held-back
-    corrections; refuse to decide without the validation split or with fewer than `min_holdout`
-    held-back corrections."""
-    min_holdout = MIN_HOLDOUT if min_holdout is None else min_holdout
-    missing = []
-    if parent_val is None or cand_val is None:
-        missing.append("the validation split (give the base data with its manifest.csv)")
-    if parent_holdout is None or cand_holdout is None or (holdout_n is not None and holdout_n < min_holdout):
-        missing.append(f"at least {min_holdout} held-back corrections (have {holdout_n or 0}; about "
-                       f"{int(min_holdout / HOLDOUT_FRACTION)} approved corrections give that many)")
-    if missing:
-        return GateDecision(False, "not decided: the gate needs " + " and ".join(missing), parent_val, cand_val,
-                            parent_holdout, cand_holdout, decided=False,
-                            next_step="approve more corrections (or give the base data) and retrain; do not "
-                                      "promote on this evidence")
-    reasons = []
-    ok = True
-    if cand_val < parent_val - tolerance:  # type: ignore[operator]
-        ok = False
-        reasons.append(f"validation Dice fell {parent_val:.4f} -> {cand_val:.4f} (tolerance {tolerance})")
-    else:
-        reasons.append(f"validation Dice {parent_val:.4f} -> {cand_val:.4f} (within tolerance {tolerance})")
-    if cand_holdout <= parent_holdout:  # type: ignore[operator]
-        ok = False
-        reasons.append(f"held-back corrections Dice not better: {parent_holdout:.4f} -> {cand_holdout:.4f}")
-    else:
-        reasons.append(f"held-back corrections Dice {parent_holdout:.4f} -> {cand_holdout:.4f}")
-    step = ("promote it if the per-source figures below hold up for your films" if ok else
-            "keep the current default; look at the held-back cases it got worse on before retraining")
-    return GateDecision(ok, "; ".join(reasons), parent_val, cand_val, parent_holdout, cand_holdout, True, step)
+def decide_for_site(evidence: SiteEvidence, min_holdout: int | None = None) -> tuple[GateDecision, SiteVerdict,
+                                                                                     ConventionMap]:
+    """The gate (`convention_gate.judge_site`): the site's held-back corrections must gain (95 %
+    interval above zero), the candidate may forget at most VAL_TOLERANCE on the original validation
+    split outside the map of the site's convention, and no hard failure may rise."""
+    site, cmap = judge_site(evidence, min_holdout=MIN_HOLDOUT if min_holdout is None else min_holdout,
+                            tolerance=VAL_TOLERANCE)
+    decision = GateDecision(site.promote, site.reason, site.val_parent_dice, site.val_candidate_dice,
+                            site.holdout_parent_dice, site.holdout_candidate_dice, site.decided, site.next_step)
+    return decision, site, cmap
 
 
 #: Bounds on a corrections zip (a Review export of a few thousand cases is well inside them).
@@ -308,16 +289,31 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     test = _unique(read_manifest(data, "test")) if base_data is not None else []
     shipped = load_model(root) if root != base else None  # the bundled model this line started from
     results: dict[str, dict[str, Any]] = {}
+    masks: dict[str, dict[str, list[Any]]] = {}
     for split, cases in (("val", val), ("holdout", holdout), ("test", test)):
         if cases:
-            results[split] = {"parent": evaluate_cases(parent, cases)["by_source"],
-                              "candidate": evaluate_cases(candidate, cases)["by_source"]}
+            keep = split != "test"  # the gate reads val and held-back masks; test is reported only
+            parent_eval = evaluate_cases(parent, cases, keep_masks=keep)
+            candidate_eval = evaluate_cases(candidate, cases, keep_masks=keep)
+            results[split] = {"parent": parent_eval["by_source"], "candidate": candidate_eval["by_source"]}
+            if keep:
+                masks[split] = {"parent": parent_eval["masks"], "candidate": candidate_eval["masks"],
+                                "reference": [load_mask(c.mask_path) for c in cases]}
             if shipped is not None:
                 results[split]["shipped"] = evaluate_cases(shipped, cases)["by_source"]
     dice = {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
-    decision = decide(dice.get("val", {}).get("parent"), dice.get("val", {}).get("candidate"),
-                      dice.get("holdout", {}).get("parent"), dice.get("holdout", {}).get("candidate"),
-                      holdout_n=len(holdout))
+    train_corrections = _unique([c for c in read_manifest(data, "train") if c.source == "corrections"])
+    evidence = SiteEvidence(
+        train_parent=[parent.predict(load_gray(c.image_path)) for c in train_corrections],
+        train_corrected=[load_mask(c.mask_path) for c in train_corrections],
+        holdout_parent=masks.get("holdout", {}).get("parent", []),
+        holdout_candidate=masks.get("holdout", {}).get("candidate", []),
+        holdout_corrected=masks.get("holdout", {}).get("reference", []),
+        val_parent=masks.get("val", {}).get("parent", []), val_candidate=masks.get("val", {}).get("candidate", []),
+        val_reference=masks.get("val", {}).get("reference", []))
+    decision, site, cmap = decide_for_site(evidence)
+    pictures = _gate_pictures(name, out, cmap, evidence, holdout)
+    del masks, evidence
     all_trained = None
     if decision.promote and holdout and all_epochs > 0:
         if on_progress:
@@ -355,7 +351,8 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
                      "then_all_freeze_encoder": ALL_CORRECTIONS_FREEZE_ENCODER,
                      "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
         "all_corrections": all_trained,
-        "gate": decision.as_dict(), "metrics_before_after": dice,
+        "gate": decision.as_dict(), "site_gate": site.as_dict(), "gate_pictures": pictures,
+        "metrics_before_after": dice,
         "evidence": {split: {who: _evidence(r[who]) for who in r} for split, r in results.items()},
         "shipped": root if shipped is not None else base,
     }
@@ -367,7 +364,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     target = models_dir()
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(weights_path(name, job_dir / "out"), target / f".{name}.safetensors.tmp")
-    for suffix in (".curves.csv", ".curves.png"):
+    for suffix in (".curves.csv", ".curves.png", ".convention.png", ".films.png"):
         src = job_dir / "out" / f"{name}{suffix}"
         if src.is_file():
             shutil.copy2(src, target / f"{name}{suffix}")
@@ -379,6 +376,34 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     load_model(name)  # as the app will load it (raises if the saved version would not)
     return {"name": name, "recommended": decision.promote, "decision": decision.as_dict(), "metrics": dice,
             "card": card}
+
+
+def _gate_pictures(name: str, out: Path, cmap: ConventionMap, evidence: SiteEvidence,
+                   holdout: list[Case]) -> dict[str, str]:
+    """What the Retrain page shows beside the verdict: the map of the site's convention, and up to
+    three held-back films with the site's correction (yellow), the parent's outline (red) and the
+    candidate's (green). Files next to the weights; their names go in the card."""
+    import cv2
+    import numpy as np
+
+    written = {}
+    cv2.imwrite(str(out / f"{name}.convention.png"), cv2.cvtColor(map_picture(cmap), cv2.COLOR_RGB2BGR))
+    written["convention_map"] = f"{name}.convention.png"
+    tiles = []
+    for case, p, k, c in list(zip(holdout, evidence.holdout_parent, evidence.holdout_candidate,
+                                  evidence.holdout_corrected))[:3]:
+        gray = cv2.resize(load_gray(case.image_path), (256, 256), interpolation=cv2.INTER_AREA)
+        gray = cv2.normalize(gray.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        tile = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+        for mask, colour in ((c, (0, 220, 255)), (p, (60, 60, 255)), (k, (60, 220, 60))):
+            small = cv2.resize(np.asarray(mask, np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST)
+            contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(tile, contours, -1, colour, 1)
+        tiles.append(tile)
+    if tiles:
+        cv2.imwrite(str(out / f"{name}.films.png"), np.concatenate(tiles, axis=1))
+        written["films"] = f"{name}.films.png"
+    return written
 
 
 def _lineage_markdown(card: dict[str, Any]) -> str:
