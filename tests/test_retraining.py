@@ -72,6 +72,15 @@ def test_degraded_candidate_is_refused(env, tiny_data_dir, tmp_path, monkeypatch
     assert "do not gain" in result["decision"]["reason"] or "forgets" in result["decision"]["reason"]
     site = result["card"]["lineage"]["site_gate"]
     assert site["holdout_gain_interval"][0] <= 0 or site["forgetting"] > retraining.VAL_TOLERANCE
+    pictures = result["card"]["lineage"]["gate_pictures"]
+    assert (models_dir() / pictures["convention_map"]).is_file() and (models_dir() / pictures["films"]).is_file()
+    page = AppTest.from_file(str(ROOT / "pages/6_Retrain.py"), default_timeout=60)
+    sign_in_as(page, env, ADMIN)
+    page.run()
+    assert not page.exception
+    assert "Your team's held-back corrections" in [m.label for m in page.metric]
+    assert any("Not recommended" in w.value for w in page.warning)
+    assert sum(getattr(e, "type", None) == "image" for e in page.main) == 2  # the map and the films
 
 
 def _wait(predicate, timeout=120.0):
