@@ -31,6 +31,8 @@ st.html("<style>.block-container {padding-top: 3.2rem; padding-bottom: 1rem;} h3
 st.markdown("### Correct")
 
 
+#: Height of the save bar at the top of the right column (note and status, label, the two buttons)
+SAVE_BAR_PX = 235
 #: the controls' first values; the canvas is drawn from them before their widgets exist
 DEFAULTS = {"_brush": 6, "_mask_style": "Fill", "_level": 50, "_wwidth": 100, "_invert": False}
 
@@ -214,9 +216,15 @@ if changed:
 left, right = st.columns([0.62, 0.38], gap="small")
 with right:
     # Save first: beside the canvas, on screen at 1280x720 without scrolling (it was 1435 px down)
-    save_box, controls, figures_box = st.container(), st.container(), st.container()
+    # Save first: beside the canvas, on screen at 1280x720 without scrolling (it was 1435 px down).
+    # The tools and figures below it scroll inside their own box, sized to the window, so the page
+    # itself never scrolls: picking a tool at the bottom can never move the canvas.
+    save_box = st.container()
+    tools_height = max(260, window_size()[1] - 185 - SAVE_BAR_PX)
+    with st.container(height=tools_height, border=False):
+        controls, figures_box = st.container(), st.container()
 with controls:
-    notice_box = st.container()  # the restore notice comes and goes above the tools
+    notice_box = st.container()  # the restore notice and the case's notes come and go above the tools
 
 # The canvas and the figures go out first, drawn with the controls' values as they stand (a widget's
 # new value is in session state before the run); the controls' widgets follow. A click's corrected
@@ -239,6 +247,7 @@ with left:
         stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
         initial_drawing=edit.initial_drawing, point_display_radius=4, on_change=_canvas_sent,
+        display_toolbar=False,  # the page's Undo / Redo / Reset are the one history; the component's would be a second
     )
 working = edit.history.current
 
@@ -315,19 +324,21 @@ with controls:
     b3.button("Reset to model", key="_reset", help="Back to the model's mask (one undo step)",
               on_click=_history_step, args=(edit, "reset", *change))
 
-with save_box:
-    st.markdown("**Save**")
+with notice_box:
     for kind, text in case_notes:
         getattr(st, kind)(text)
+with save_box:
     # The note, label and status belong to this case and this save: keyed by both, so the next case
     # (or the same case after a save) starts empty and as a draft; Enter in a field does not save.
     fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
     with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
-        note = st.text_input("Note (what was fixed)", key=f"_note_{fields}")
-        label = st.text_input("Case label (optional; leave empty to keep the case anonymous)",
-                              key=f"_case_label_{fields}")
-        status = st.radio("Status", ["draft", "submitted"], horizontal=True, key=f"_status_{fields}",
+        n1, n2 = st.columns([3, 2])
+        note = n1.text_input("Note (what was fixed)", key=f"_note_{fields}")
+        status = n2.radio("Status", ["draft", "submitted"], key=f"_status_{fields}",
                           help="Submitted corrections appear for review; drafts can be saved again later.")
+        with st.expander("Case label (optional)"):
+            label = st.text_input("Case label (optional; leave empty to keep the case anonymous)",
+                                  key=f"_case_label_{fields}", label_visibility="collapsed")
         s1, s2 = st.columns(2)
         s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S",
                               on_click=_request_save, args=("save",))

@@ -124,13 +124,8 @@ def test_every_control_then_the_stored_mask_is_the_one_on_screen(browser, tmp_pa
         _stroke(page, box, y, 0.15 * box["width"], 0.85 * box["width"])
         removed = wait_metric_change(page, "Pixels removed", "0")
         wait_until_idle(page)
-        # the canvas's own toolbar cannot make a ghost edit: its drawing is already in the mask
-        assert page.locator("button.dc-icon-button[aria-label='Undo']").is_disabled()  # nothing left to undo there
-        trash = page.locator("button.dc-icon-button[aria-label='Reset canvas & history']")
-        if trash.is_enabled():
-            trash.click()
-        wait_until_idle(page)
-        page.wait_for_timeout(500)
+        # the canvas's own toolbar is not shown: the page's Undo / Redo / Reset are the one history
+        assert page.locator("button.dc-icon-button").count() == 0
         assert metric_value(page, "Pixels removed") == removed
 
         # a click-to-fix click in the erased band gives the lung back there
