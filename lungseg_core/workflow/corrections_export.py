@@ -30,10 +30,14 @@ def latest_per_image(records: list[Correction]) -> list[Correction]:
     return sorted(best.values(), key=lambda r: r.created_at)
 
 
+def hash_bucket(key: str) -> float:
+    """A number in [0, 1] fixed by `key` (a content hash or a case id): a stable random draw."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def split_for(image_hash: str, val_fraction: float) -> str:
     """Deterministic train/val assignment by image content, stable across exports."""
-    bucket = int(hashlib.sha256(image_hash.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "val" if bucket < val_fraction else "train"
+    return "val" if hash_bucket(image_hash) < val_fraction else "train"
 
 
 def _png(array: np.ndarray) -> bytes:
