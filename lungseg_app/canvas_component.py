@@ -1,4 +1,5 @@
-"""The editor's canvas: streamlit-drawable-canvas 0.13 with its report delay set to 0 ms.
+"""The editor's canvas: streamlit-drawable-canvas 0.13 with its report delay set to 0 ms and its own
+toolbar hidden.
 
 The component reports a drawing 200 ms after the mouse is released (a debounce), and any new
 `initial_drawing` cancels a pending report. The editor empties the canvas after every applied edit,
@@ -27,6 +28,9 @@ _LOG = logging.getLogger(__name__)
 _DEBOUNCE = "Bc = 200,"
 COMPONENT = "lungseg.editor_canvas"
 _HTML = '<div class="canvas-root"></div>'
+#: The component's own undo / redo / clear toolbar is hidden: the page's Undo, Redo and Reset are the
+#: one history (a second one, half-disabled beside them, confused annotators).
+_NO_TOOLBAR = "\n.dc-toolbar{display:none !important}\n"
 _mounted: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # per runtime (AppTest: one per test)
 
 
@@ -47,7 +51,7 @@ def patched_bundle() -> tuple[str, str] | None:
     if js.count(_DEBOUNCE) != 1:
         return None
     css = next(build.glob("index-*.css")).read_text(encoding="utf-8")
-    return js.replace(_DEBOUNCE, "Bc = 0,"), css
+    return js.replace(_DEBOUNCE, "Bc = 0,"), css + _NO_TOOLBAR
 
 
 def _cache_root() -> Path:

@@ -247,7 +247,6 @@ with left:
         stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
         initial_drawing=edit.initial_drawing, point_display_radius=4, on_change=_canvas_sent,
-        display_toolbar=False,  # the page's Undo / Redo / Reset are the one history; the component's would be a second
     )
 working = edit.history.current
 

@@ -12,7 +12,7 @@ def test_the_bundle_reports_at_once_and_is_otherwise_the_packages():
     assert "Bc = 0," in js and canvas_component._DEBOUNCE not in js
     original = next(canvas_component.bundle_dir().glob("index-*.js")).read_text(encoding="utf-8")
     assert len(js) == len(original) - 2  # "200" -> "0": nothing else changed
-    assert css
+    assert css and css.rstrip().endswith(".dc-toolbar{display:none !important}")  # its own toolbar hidden
 
 
 def test_the_assets_are_written_once_into_a_folder_named_by_their_content(tmp_path: Path):
