@@ -129,10 +129,8 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
     wait_until_idle(admin)
     admin.get_by_label("Why promote it").fill("browser test promotion")
     admin.get_by_label("Why promote it").press("Enter")
-    against = admin.get_by_text(re.compile("I have read the gate's verdict"))
-    if against.count():
-        against.click()
-        wait_until_idle(admin)
+    admin.get_by_text(re.compile("I have read the gate's verdict")).click()  # 4 corrections: not decided
+    wait_until_idle(admin)
     admin.get_by_role("button", name=f"Promote {candidate} to default…").click()
     admin.get_by_role("button", name=f"Yes, make {candidate} the default").click()
     admin.get_by_text(f"Every user segments with {candidate}").wait_for()
