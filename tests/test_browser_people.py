@@ -157,5 +157,5 @@ def test_admin_annotator_reviewer_promotion_rollback_and_audit(browser, app_url,
         position = steps.index(step, position + 1)
     assert {"nurse-ann", "dr-rev", "admin"} <= {r["actor"] for r in rows if r["action"] == "sign_in"}
     assert next(r for r in rows if r["action"] == "promoted" and r["target"] == candidate)["reason"] == \
-        "browser test promotion"
+        "browser test promotion [promoted against the gate: not decided: too little evidence]"
     admin_ctx.close()
