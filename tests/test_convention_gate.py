@@ -177,6 +177,9 @@ def test_hard_failures():
     holed = good.copy()
     holed[70:82, 44:56] = False
     assert "holes" in hard_failures(holed)
+    island = good.copy()
+    island[140:150, 75:85] = True
+    assert "islands" in hard_failures(island)
     cut = np.zeros_like(good)
     cut[45:] = good[:-45]  # moved down and cut off by the image's lower edge
     assert "cut by the border" in hard_failures(cut)
@@ -195,3 +198,17 @@ def test_bootstrap_interval_covers_the_mean():
     low, high = bootstrap_interval([-0.05, 0.05, -0.04, 0.04])
     assert low < 0 < high
     assert dice(np.ones((2, 2), bool), np.ones((2, 2), bool)) == 1.0
+
+
+def test_corrections_that_are_themselves_failed_masks_are_refused_even_if_the_candidate_looks_good():
+    """The bench's holes-and-blobs control: the network learnt the convention and not the blotches,
+    but a gate cannot vouch for a model judged against references no reader would accept."""
+    def blotched(f, r):  # type: ignore[no-untyped-def]
+        m = _behind_heart(f).astype(np.uint8)
+        cv2.circle(m, (20, 150), 6, 1, -1)  # an island below the lungs
+        return m.astype(bool)
+
+    ev = _evidence(np.random.default_rng(9), blotched, candidate_holdout_of=lambda f, r: _behind_heart(f))
+    verdict, _ = judge_site(ev)
+    assert not verdict.promote and "masks no reader would accept" in verdict.reason, verdict.reason
+    assert verdict.failures["corrections"]["failed"] == verdict.failures["corrections"]["of"]

@@ -48,6 +48,8 @@ MIN_LUNG_SHARE = 0.02  # of the image: less is "no lung"
 MIN_SECOND_LUNG = 0.15  # the smaller lung below this share of the larger: "one lung"
 MAX_BORDER_SHARE = 0.05  # share of the outline on the image's edge: "cut by the border"
 MAX_HOLE_SHARE = 0.005  # enclosed background over lung area: "holes"
+MIN_ISLAND_SHARE = 0.01  # a third piece this big (of the mask) or more: "islands"
+MAX_FAILED_CORRECTIONS = 0.10  # corrections that are themselves failed masks: more than this share, refuse
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -158,7 +160,7 @@ def split_change(parent: np.ndarray, candidate: np.ndarray, reference: np.ndarra
 
 # -- hard failures -----------------------------------------------------------------------------------------
 def hard_failures(mask: np.ndarray) -> list[str]:
-    """What no reader would accept: no lung, one lung, lungs cut by the border, holes."""
+    """What no reader would accept: no lung, one lung, islands, lungs cut by the border, holes."""
     mask = np.asarray(mask, bool)
     if mask.sum() < MIN_LUNG_SHARE * mask.size:
         return ["no lung"]
@@ -167,6 +169,10 @@ def hard_failures(mask: np.ndarray) -> list[str]:
     areas = sorted(((labels == k).sum() for k in (RIGHT, LEFT)), reverse=True)
     if areas[1] < MIN_SECOND_LUNG * areas[0]:
         found.append("one lung")
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    pieces = sorted(stats[1:, cv2.CC_STAT_AREA], reverse=True)
+    if len(pieces) > 2 and pieces[2] >= MIN_ISLAND_SHARE * mask.sum():
+        found.append("islands")
     m = mask.astype(np.uint8)
     outline = mask & ~cv2.erode(m, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
                                 borderValue=0).astype(bool)  # (erode's default border counts as lung)
@@ -273,6 +279,12 @@ def judge_site(ev: SiteEvidence, cmap: ConventionMap | None = None, min_holdout:
     verdict = SiteVerdict(False, True, "", "", n, float(np.mean(hp)), float(np.mean(hc)), (low, high), vp, vc, vo,
                           forgetting, vo - vc, systematic, use_map, failures)
     refusals = []
+    corrections = [*ev.train_corrected, *ev.holdout_corrected]
+    failed_corrections = failure_count(corrections)
+    failures["corrections"] = {"failed": failed_corrections, "of": len(corrections)}
+    if failed_corrections > MAX_FAILED_CORRECTIONS * len(corrections):
+        refusals.append(f"{failed_corrections} of your team's {len(corrections)} corrections are themselves masks no "
+                        "reader would accept (holes, islands, one lung, cut by the border): look at them on Review")
     if not low > 0:
         refusals.append(f"your team's held-back corrections do not gain for sure ({np.mean(hp):.3f} -> "
                         f"{np.mean(hc):.3f}, 95 % interval {low:+.3f} to {high:+.3f})")
