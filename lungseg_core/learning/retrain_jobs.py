@@ -310,6 +310,19 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
     finally:
         clean_job_folder(job_dir)
         _release(job_dir)
-    write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"},
-                   message=f"{result['name']} saved as a candidate; gate: {verdict(result['decision'])}")
+    message = f"{result['name']} saved as a candidate; gate: {verdict(result['decision'])}"
+    if store is not None:  # the worklist learns too: its estimate refit on the site's approved corrections
+        from ..models.model_versions import default_model_name
+        from ..people.access_control import command_line_user
+        from ..workflow.site_quality import recalibrate
+        from ..workflow.worklist import Worklist
+
+        try:
+            warm = recalibrate(Worklist(store), default_model_name(), command_line_user())  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - the candidate stands; the estimate stays as it was
+            warm, message = None, message + f"; worklist estimate not refit ({type(exc).__name__}: {exc})"
+        if warm:
+            message += (f"; worklist estimate refit on {warm['examples']} corrections, "
+                        f"{warm['rescored']} open cases scored again")
+    write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"}, message=message)
     return 0

@@ -21,6 +21,7 @@ from .case_segmentation import segment_batch
 from .corrections_store import SQLiteCorrectionsStore, StoreError
 from ..learning.retrain_jobs import (JobBusyError, _pid_alive, _release, active_job, claim_lock_for_process, jobs_dir,
                                     latest_job, new_job_dir, read_progress, spawn_job, write_progress)
+from .site_quality import convention_gap, estimate, load_site_estimator, map_from_json
 from .worklist import Worklist, case_quality
 
 LOCK = "segment.json"
@@ -39,6 +40,8 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
     require(actor, "segment")
     todo = [c for c in worklist.list_cases() if c.mask_hash is None and (numbers is None or c.number in numbers)]
     done, failed, started = 0, [], time.perf_counter()
+    site_model = load_site_estimator(worklist.store.root, seg.name)
+    site_map = map_from_json(site_model.get("convention_map")) if site_model else None
     for start in range(0, len(todo), batch):
         if should_stop is not None and should_stop():
             break
@@ -50,8 +53,12 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
             except StoreError as exc:
                 failed.append((case.number, str(exc)))
         for case, result in zip(chunk, segment_batch(seg, images)):
-            worklist.set_segmentation(case.number, result.mask, case_quality(result, case.pixel_spacing_mm),
-                                      seg.name, seg.version, actor)
+            quality = case_quality(result, case.pixel_spacing_mm)
+            if site_model is not None:  # this site's own estimate (site_quality), once it has one
+                quality["estimated_dice"] = estimate(site_model, result.signals,
+                                                     convention_gap(result.mask, site_map) if site_map else 0.0)
+                quality["estimate"] = "site"
+            worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor)
             done += 1
         if on_progress:
             on_progress({"done": done, "total": len(todo), "failed": len(failed),

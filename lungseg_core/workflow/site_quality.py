@@ -5,7 +5,11 @@ the mask the model drew and the one the team approved. With the quality signals 
 when it segmented the film, those pairs refit the estimator for this site and this model. The
 shipped estimator (`quality_estimate`, fitted on the original val split) is the prior: the refit is
 a ridge regression pulled towards its weights, so 10 corrections move it a little and 50 move it
-more, and an odd site cannot make it wild. The refit is kept in the store per model
+more, and an odd site cannot make it wild. One feature is new: the site's *convention gap* — how
+much of the zone where the site's corrections systematically add lung (or remove it) the model's
+mask leaves out (or keeps), over the mask's area (`learning/convention_gate`'s map, learnt from the
+same corrections). A model confident behind the heart shows no doubt there; the gap says where the
+site will disagree anyway. The refit is kept in the store per model
 (`<store>/quality/<model>.json`, with the number of corrections and when), and the open cases that
 model segmented are scored again from their stored signals (no image is read, no network runs), so
 Next takes the worst first by the site's own measure.
@@ -24,7 +28,8 @@ import numpy as np
 from ..people import audit
 from ..people.access_control import User, require
 from .mask_quality import QualitySignals
-from .quality_estimate import _FLOOR, FEATURES, _fitted, features, predict
+from ..errors import LungSegError
+from .quality_estimate import _FLOOR, FEATURES, _fitted, features
 from .store_schema import transaction
 
 MIN_EXAMPLES = 10
@@ -36,6 +41,29 @@ OPEN_STATUSES = ("new", "segmented", "in progress", "rejected")
 class SiteExample:
     signals: QualitySignals
     true_dice: float
+    gap: float = 0.0  # convention gap of the model's mask (see the module docstring)
+
+
+def convention_gap(mask: np.ndarray, cmap: Any) -> float:
+    """Share of the mask's area that the site's convention map says is missing (or extra)."""
+    mask = np.asarray(mask, bool)
+    if cmap is None or cmap.empty or not mask.any():
+        return 0.0
+    add, remove = cmap.zones_in(mask)
+    return float(((add & ~mask).sum() + (remove & mask).sum()) / mask.sum())
+
+
+def map_to_json(cmap: Any) -> dict[str, Any]:
+    return {"added": np.round(cmap.added, 3).tolist(), "removed": np.round(cmap.removed, 3).tolist(),
+            "films": cmap.films}
+
+
+def map_from_json(data: dict[str, Any] | None) -> Any:
+    from ..learning.convention_gate import ConventionMap
+
+    if not data:
+        return None
+    return ConventionMap(np.array(data["added"], np.float32), np.array(data["removed"], np.float32), data["films"])
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -43,9 +71,12 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
-def site_examples(worklist: Any, model_name: str) -> list[SiteExample]:
-    """(stored signals, true Dice of the model's mask) of every approved case `model_name` segmented."""
-    out = []
+def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], Any]:
+    """(stored signals, true Dice of the model's mask, convention gap) of every approved case
+    `model_name` segmented, and the site's convention map learnt from them."""
+    from ..learning.convention_gate import learn_convention
+
+    pairs = []
     for case in worklist.list_cases(status="approved"):
         signals = case.quality.get("signals")
         if case.model_name != model_name or not signals or case.latest_version_id is None or case.mask_hash is None:
@@ -57,35 +88,44 @@ def site_examples(worklist: Any, model_name: str) -> list[SiteExample]:
         except Exception:  # noqa: BLE001 - a damaged file is flagged elsewhere; it is simply not an example
             continue
         try:
-            out.append(SiteExample(QualitySignals(**signals), _dice(drawn, approved)))
+            pairs.append((QualitySignals(**signals), drawn, approved))
         except TypeError:
             continue  # signals stored by an earlier release, with other fields
-    return out
+    cmap = learn_convention([p[1] for p in pairs], [p[2] for p in pairs]) if pairs else None
+    return [SiteExample(s, _dice(d, a), convention_gap(d, cmap)) for s, d, a in pairs], cmap
 
 
-def refit(examples: list[SiteExample], prior: dict[str, Any] | None = None,
-          strength: float = PRIOR_STRENGTH) -> dict[str, Any]:
-    """Ridge regression of log(1 - Dice + floor) on the prior's standardised features, pulled towards
-    the prior's weights by `strength` (in corrections); the intercept is free."""
+GAP_SCALE = 0.05  # a gap of 5 % of the lung area is one standardised unit
+
+
+def refit(examples: list[SiteExample], prior: dict[str, Any] | None = None, strength: float = PRIOR_STRENGTH,
+          cmap: Any = None) -> dict[str, Any]:
+    """Ridge regression of log(1 - Dice + floor) on the prior's standardised features and the
+    convention gap, pulled towards the prior's weights (the gap's towards 0) by `strength` (in
+    corrections); the intercept is free."""
     prior = prior or _fitted()
     if prior is None:
         raise ValueError("no shipped quality estimator to start from")
     x = np.stack([features(e.signals) for e in examples])
     y = np.log(1.0 - np.clip([e.true_dice for e in examples], 0, 1) + _FLOOR)
     z = (x - np.array(prior["mean"])) / np.array(prior["std"])
-    a = np.c_[z, np.ones(len(z))]
-    w0 = np.r_[np.array(prior["weights"]), prior["bias"]]
+    a = np.c_[z, np.array([e.gap for e in examples]) / GAP_SCALE, np.ones(len(z))]
+    w0 = np.r_[np.array(prior["weights"]), 0.0, prior["bias"]]
     penalty = strength * np.eye(a.shape[1])
     penalty[-1, -1] = 0.0
+    penalty[-2, -2] = strength / 10  # the gap is the site's own evidence: lightly held
     w = np.linalg.solve(a.T @ a + penalty, a.T @ y + penalty @ w0)
-    return {**prior, "weights": w[:-1].tolist(), "bias": float(w[-1]), "site_examples": len(examples),
-            "prior_strength": strength}
+    return {**prior, "weights": w[:-2].tolist(), "gap_weight": float(w[-2]), "bias": float(w[-1]),
+            "site_examples": len(examples), "prior_strength": strength,
+            "convention_map": map_to_json(cmap) if cmap is not None else None}
 
 
-def estimate(model: dict[str, Any], signals: QualitySignals) -> float:
+def estimate(model: dict[str, Any], signals: QualitySignals, gap: float = 0.0) -> float:
     if signals.lungs == 0:
         return 0.0
-    return round(float(predict(model, features(signals))[0]), 4)
+    z = (features(signals) - np.array(model["mean"])) / np.array(model["std"])
+    log_err = z @ np.array(model["weights"]) + model.get("gap_weight", 0.0) * gap / GAP_SCALE + model["bias"]
+    return round(float(np.clip(1.0 - np.exp(log_err) + _FLOOR, 0.0, 1.0)), 4)
 
 
 def estimator_path(store_root: Path, model_name: str) -> Path:
@@ -104,10 +144,10 @@ def recalibrate(worklist: Any, model_name: str, actor: User) -> dict[str, Any] |
     """Refit the estimator of `model_name` on the site's approved corrections (at least MIN_EXAMPLES),
     keep it, and score the open cases that model segmented again. None when there are too few."""
     require(actor, "segment")
-    examples = site_examples(worklist, model_name)
+    examples, cmap = site_examples(worklist, model_name)
     if len(examples) < MIN_EXAMPLES:
         return None
-    model = refit(examples)
+    model = refit(examples, cmap=cmap)
     path = estimator_path(worklist.store.root, model_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -126,13 +166,15 @@ def rescore(worklist: Any, model_name: str, model: dict[str, Any], actor: User) 
     changed = 0
     with transaction(worklist.db_path) as con:
         require(actor, "segment", con)
+        cmap = map_from_json(model.get("convention_map"))
         for case in worklist._cases(con):
             signals = case.quality.get("signals")
             if case.model_name != model_name or case.status not in OPEN_STATUSES or not signals:
                 continue
             try:
-                value = estimate(model, QualitySignals(**signals))
-            except TypeError:
+                gap = convention_gap(worklist.store.load_mask(case.mask_hash), cmap) if cmap is not None else 0.0
+                value = estimate(model, QualitySignals(**signals), gap)
+            except (TypeError, LungSegError):
                 continue
             quality = {**case.quality, "estimated_dice": value, "estimate": "site"}
             con.execute("UPDATE cases SET quality = ? WHERE number = ?", (json.dumps(quality), case.number))
