@@ -210,6 +210,8 @@ def _sign_in_screen(users: UserDirectory) -> None:
         st.subheader("Welcome: create the first admin account")
         st.write("This account manages users, retraining and which model is the default. Add annotators and "
                  "reviewers afterwards on the Users page.")
+        st.caption(f"The password needs at least {MIN_PASSWORD_LENGTH} characters and must not contain the user "
+                   "name; a sentence you remember works well.")
         with st.form("first_admin"):
             name = st.text_input("User name", key="_first_user")
             display = st.text_input("Full name (optional)", key="_first_display")
@@ -235,6 +237,8 @@ def _sign_in_screen(users: UserDirectory) -> None:
                 st.error(str(exc))
         return
     st.subheader("Sign in")
+    if st.session_state.get("_signed_out"):
+        st.caption("You are signed out.")
     with st.form("sign_in"):
         name = st.text_input("User name", key="_signin_user")
         password = st.text_input("Password", type="password", key="_signin_password")

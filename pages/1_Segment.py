@@ -10,7 +10,8 @@ from lungseg_app.state import cached_segmentation, chosen_model, current_case, s
 from lungseg_app.uploads import handle_upload
 from lungseg_app.widgets import case_input, case_notices
 from lungseg_core.imaging.image_io import UPLOAD_TYPES
-from lungseg_core.imaging.case_report import compare, figures_record, measure, png_bytes, records_csv, records_json
+from lungseg_core.imaging.case_report import (compare, download_name, figures_record, measure, png_bytes, records_csv,
+                                              records_json)
 from lungseg_core.imaging.overlay import VIEWS, render_view
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
@@ -111,10 +112,13 @@ with figures_col:
     style, opacity = st.session_state.get("_style", "fill"), st.session_state.get("_opacity", 0.4)
     d1, d2 = st.columns(2)
     d3, d4 = st.columns(2)
-    d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=f"lung_mask_{model}.png", mime="image/png")
+    d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=download_name(case.label, model, "mask", "png"),
+                       mime="image/png")
     d2.download_button("Overlay (PNG)", lambda: png_bytes(render_view("Mask overlay", case.pixels, result.mask,
                                                                       opacity=opacity, style=style)),
-                       file_name=f"lung_overlay_{model}.png", mime="image/png")
-    d3.download_button("Figures (CSV)", records_csv([record]), file_name="lung_figures.csv", mime="text/csv")
-    d4.download_button("Figures (JSON)", records_json([record]), file_name="lung_figures.json", mime="application/json")
+                       file_name=download_name(case.label, model, "overlay", "png"), mime="image/png")
+    d3.download_button("Figures (CSV)", records_csv([record]), file_name=download_name(case.label, model, "figures", "csv"),
+                       mime="text/csv")
+    d4.download_button("Figures (JSON)", records_json([record]),
+                       file_name=download_name(case.label, model, "figures", "json"), mime="application/json")
     add_current_to_worklist(user, model)

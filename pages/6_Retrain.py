@@ -43,7 +43,8 @@ c1, c2, c3 = st.columns([2, 1, 3])
 base = c1.selectbox("Start from", names, index=names.index(chosen_model()) if chosen_model() in names else 0,
                     key="_rt_base")
 epochs = c2.number_input("Epochs", 1, 50, FINE_TUNE_EPOCHS, key="_rt_epochs",
-                         help="The default was chosen on bench/loop.py's cross-site simulation")
+                         help="Passes over the corrections. The default learnt other hospitals' films best without "
+                              "forgetting the original ones; more epochs rarely help and take longer")
 data = c3.text_input("Base training data (mixed in so the model does not forget; its val split decides)",
                      value=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else "", key="_rt_data")
 st.caption(f"{approved} approved correction(s) in the store. About a quarter are held back to judge the result.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from lungseg_app.state import cached_store, sidebar
 from lungseg_core.people.audit import ACTION_LABELS, AuditLog, entries_csv
+from lungseg_core.workflow.worklist import Worklist
 
 st.set_page_config(page_title="Audit · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -30,9 +31,23 @@ except sqlite3.Error as exc:
     st.stop()
 st.caption(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, newest first; times in UTC. Targets are record "
            "ids, model versions and user names: nothing here identifies a patient.")
+# people think in case numbers: a correction's id (or an image's short hash) is shown as its case
+store = cached_store()
+case_of_image = {c.image_hash: c.number for c in Worklist(store).list_cases()}
+case_of = {r.id: case_of_image.get(r.image_hash) for r in store.list_corrections()}
+case_of.update({h[:12]: n for h, n in case_of_image.items()})
+
+
+def _target(target: str) -> str:
+    number = case_of.get(target) or case_of.get(target[:12])
+    return f"case {number} ({target[:8]})" if number else target
+
+
 st.dataframe([{"when (UTC)": e.at[:19].replace("T", " "), "who": e.actor, "what": ACTION_LABELS.get(e.action, e.action),
-               "target": e.target[:12] if len(e.target) == 32 else e.target,
-               "detail": ", ".join(f"{k}: {v}" for k, v in e.detail.items()), "why": e.reason} for e in entries],
-             hide_index=True, width="stretch")
+               "target": _target(e.target), "detail": ", ".join(f"{k}: {v}" for k, v in e.detail.items()),
+               "why": e.reason} for e in entries],
+             hide_index=True, width="stretch",
+             column_config={"why": st.column_config.TextColumn("why", width="large"),
+                            "detail": st.column_config.TextColumn("detail", width="medium")})
 st.download_button("Export CSV", entries_csv(entries), file_name="lungseg_audit.csv", mime="text/csv",
                    key="_au_export")

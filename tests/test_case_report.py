@@ -49,3 +49,12 @@ def test_records_and_png():
     assert json.loads(records_json([rec]))[0]["model"] == "m"
     back = np.asarray(Image.open(io.BytesIO(png_bytes(mask))))
     assert back.dtype == np.uint8 and set(np.unique(back)) == {0, 255}
+
+
+def test_download_names_say_which_case_model_and_day():
+    from lungseg_core.imaging.case_report import download_name
+
+    assert download_name("CHNCXR_0001_0.png", "unet_lite0", "mask", "png", "2026-12-01") == \
+        "CHNCXR_0001_0_mask_unet_lite0_2026-12-01.png"
+    assert download_name("Case 3 · ward 2/../x", "m", "figures", "csv", "d") == "Case-3-ward-2-..-x_figures_m_d.csv"
+    assert download_name("", "m", "overlay", "png", "d") == "xray_overlay_m_d.png"

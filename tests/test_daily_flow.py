@@ -108,3 +108,20 @@ def test_the_note_label_and_status_start_empty_on_each_case_and_after_a_save(tmp
     assert [(r.note, r.status) for r in store.list_corrections()] == [("case two's note", "draft")]
     at.run()
     assert field("_note_").value == ""  # saved: the fields start afresh for the next version
+
+
+def test_the_audit_page_names_cases_by_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    worklist = Worklist(store)
+    image = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
+    case, _ = worklist.add_case(image, ANN)
+    record = store.save_correction(image, np.ones((64, 64), bool), np.zeros((64, 64), bool), actor=ANN,
+                                   model_name="m", model_version="v", status="submitted")
+    store.review(record.id, "approve", actor=REV)
+    at = AppTest.from_file(str(ROOT / "pages/8_Audit.py"), default_timeout=120)
+    sign_in_as(at, store, ADMIN)
+    at.run()
+    assert not at.exception
+    targets = list(at.dataframe[0].value["target"])
+    assert f"case {case.number} ({record.id[:8]})" in targets  # the approval, by its case

@@ -300,3 +300,17 @@ def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, 
     gated = load_model(result["name"], directory=job / "out")
     shipped = load_model(result["name"])
     assert gated.version == shipped.version  # the published file is the all-corrections fit (copied over)
+
+
+def test_a_finished_job_process_is_reaped_not_left_defunct():
+    import subprocess
+    import sys
+
+    from lungseg_core.learning.retrain_jobs import _pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])  # started, never waited for (as spawn_job does)
+    deadline = time.time() + 30
+    while _pid_alive(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _pid_alive(proc.pid)
+    assert not Path(f"/proc/{proc.pid}").exists()  # reaped: no zombie under the server

@@ -112,3 +112,14 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def measure(mask: np.ndarray, spacing: tuple[float, float] | None) -> LungFigures:
     return measure_lungs(mask, spacing)
+
+
+def download_name(label: str, model: str, what: str, ext: str, day: str | None = None) -> str:
+    """A file name that says what it is: `<case or file>_<what>_<model>_<date>.<ext>`, in characters
+    every file system takes (a second download of another case never overwrites the first)."""
+    import re
+    from datetime import date
+
+    stem = re.sub(r"\.(png|jpe?g|dcm|dicom)$", "", label.strip(), flags=re.IGNORECASE)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:60] or "xray"
+    return f"{stem}_{what}_{model}_{day or date.today().isoformat()}.{ext}"

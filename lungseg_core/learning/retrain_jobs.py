@@ -45,6 +45,11 @@ def jobs_dir() -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    try:  # a job this server started and that has ended is reaped here (no defunct child is left behind)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: another server's or the command line's job
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
