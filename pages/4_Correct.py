@@ -32,7 +32,7 @@ st.markdown("### Correct")
 
 
 #: Height of the save bar at the top of the right column (note and status, label, the two buttons)
-SAVE_BAR_PX = 235
+SAVE_BAR_PX = 260
 #: the controls' first values; the canvas is drawn from them before their widgets exist
 DEFAULTS = {"_brush": 6, "_mask_style": "Fill", "_level": 50, "_wwidth": 100, "_invert": False}
 
@@ -331,6 +331,11 @@ with save_box:
     # (or the same case after a save) starts empty and as a draft; Enter in a field does not save.
     fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
     with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
+        # one line, always there: what leaving now would do (the sidebar's pages do not ask)
+        st.caption("✎ Unsaved edits: kept for you if you leave" if edit.unsaved else
+                   "All edits saved" if edit.last_saved_id else "No edits yet", help=(
+                       "Unsaved edits are your working copy in the store: they come back when you reopen this "
+                       "case, on any page or after a reload. Save makes them a version others can see."))
         n1, n2 = st.columns([3, 2])
         note = n1.text_input("Note (what was fixed)", key=f"_note_{fields}")
         status = n2.radio("Status", ["draft", "submitted"], key=f"_status_{fields}",

@@ -18,6 +18,9 @@ from lungseg_core.imaging.overlay import change_map, mask_overlay
 st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
 st.title("Review corrections")
+review_done = st.session_state.pop("_review_done", None)
+if review_done:
+    st.toast(plain(review_done), icon="✅")  # said where it is seen, wherever the page is scrolled
 store = cached_store()
 case_from_link()
 if user.can("approve"):
@@ -40,9 +43,16 @@ records = store.list_corrections(status=None if status == "any" else status, ann
 if not records:
     st.info("No saved corrections match. Save one on the Correct page.")
 else:
-    st.dataframe([{"id": r.id[:8], "saved": r.created_at[:19].replace("T", " "), "annotator": r.annotator,
-                   "model": r.model_name, "status": r.status, "case": r.case_label or "",
-                   "version of": (r.parent_id or "")[:8], "note": r.note} for r in records], hide_index=True)
+    numbers = {c.image_hash: c.number for c in cached_worklist().list_cases()}
+    version_of: dict[str, int] = {}  # each record's place in its X-ray's history (1 = first save)
+    for image_hash in {r.image_hash for r in everything}:
+        for i, r in enumerate(sorted((r for r in everything if r.image_hash == image_hash),
+                                     key=lambda r: r.created_at), start=1):
+            version_of[r.id] = i
+    st.dataframe([{"case": numbers.get(r.image_hash), "version": version_of.get(r.id), "id": r.id[:8],
+                   "saved": r.created_at[:19].replace("T", " "), "annotator": r.annotator, "model": r.model_name,
+                   "status": r.status, "label": r.case_label or "", "note": r.note} for r in records],
+                 hide_index=True, column_config={"note": st.column_config.TextColumn("note", width="large")})
 
     thumbs = records[:8]
     cols = st.columns(8)
@@ -131,10 +141,17 @@ else:
                     st.error(f"Not changed: {exc}")
                 else:
                     st.session_state["_review_note_round"] = note_round + 1  # a fresh, empty note
+                    done_words = {"approve": "Approved", "reject": "Rejected", "reopen": "Reopened"}.get(action, action)
+                    st.session_state["_review_done"] = (f"{done_words} {shown_case.title if shown_case else 'the case'} "
+                                                        f"({chosen.id[:8]}).")
                     if then_next:
                         from lungseg_app.case_navigation import go_next
 
                         go_next(user, review=True)
+                    elif shown_case is not None:
+                        from lungseg_app.case_navigation import open_case
+
+                        open_case(shown_case.number)  # the case just reviewed stays the one shown
                     st.rerun()
 
     if user.can("delete_case"):

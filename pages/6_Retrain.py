@@ -15,6 +15,7 @@ from lungseg_core.people.audit import AuditLog
 from lungseg_core.models.model_catalog import model_summaries
 from lungseg_core.models.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.learning.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
+from lungseg_core.learning.gate_evidence import evidence_tables
 from lungseg_core.learning.retraining import FINE_TUNE_EPOCHS, read_card_of, verdict
 from lungseg_core.models.model_loading import model_folder
 
@@ -140,23 +141,17 @@ if candidates:
     st.markdown(f"**Lineage:** {' → '.join(lineage.get('chain', [lineage.get('parent', '?'), picked]))}; trained on "
                 f"{lineage.get('corrections_train', '?')} correction(s), {lineage.get('corrections_holdout', '?')} "
                 f"held back to judge it; {lineage.get('base_train_cases', 0)} base training case(s).")
-    split_names = {"val": "validation split", "holdout": "held-back corrections", "test": "test split (report only)"}
-    who_names = {"parent": f"parent ({lineage.get('parent', '?')})", "candidate": f"candidate ({picked})",
-                 "shipped": f"shipped ({lineage.get('shipped', '?')})"}
-    rows = [{"evaluated on": split_names.get(split, split), "source": source, "model": who_names.get(who, who),
-             "images": figures.get("n"), "Dice": round(figures.get("dice", float("nan")), 4),
-             "precision": round(figures.get("precision", float("nan")), 4),
-             "recall": round(figures.get("recall", float("nan")), 4)}
-            for split, by_who in lineage.get("evidence", {}).items() for who, by_source in by_who.items()
-            for source, figures in by_source.items()]
-    if rows:
-        st.dataframe(rows, hide_index=True)
-        st.caption("Recall falling while precision holds means masks shrinking (lung left out); precision falling "
-                   "means masks spilling over. The test split is reported, never used to decide.")
     recommended = gate.get("promote")
-    (st.success if recommended else st.warning)(
+    (st.success if recommended else st.warning)(  # the verdict first, then what it rests on
         f"Gate: {verdict(gate)} — {gate.get('reason', 'no gate evidence in its card')}"
         + (f". Next: {gate['next_step']}." if gate.get("next_step") else ""))
+    for title, rows in evidence_tables(lineage):
+        st.caption(f"**{title}**: before = the current model ({lineage.get('parent', '?')}), after = {picked}")
+        st.dataframe(rows, hide_index=True, width="stretch",
+                     column_config={"Dice change": st.column_config.NumberColumn("Dice change", format="%+.4f")})
+    if lineage.get("evidence"):
+        st.caption("Recall falling while precision holds means masks shrinking (lung left out); precision falling "
+                   "means masks spilling over.")
     site = lineage.get("site_gate") or {}
     pictures = lineage.get("gate_pictures") or {}
     if site.get("decided"):

@@ -90,6 +90,8 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     review.run()
     assert not review.exception
     assert len(review.dataframe[0].value) == 1
+    row = review.dataframe[0].value.iloc[0]
+    assert row["case"] >= 1 and row["version"] == 1  # the table says which case and which version
     assert not [b for b in review.button if b.key == "_approve"]  # an annotator cannot approve
     review = AppTest.from_file(str(ROOT / "pages/5_Review.py"), default_timeout=120)
     sign_in_as(review, store, REV)
@@ -98,6 +100,9 @@ def test_erase_stroke_saved_as_new_version_then_reviewed_and_exported(store_dir)
     review.button(key="_approve").click().run()
     assert not review.exception
     assert store.get(latest.id).status == "approved"
+    assert any("Approved" in t.value for t in review.toast)  # said, not silent
+    assert f"{latest.id[:8]}" in review.selectbox(key=next(s.key for s in review.selectbox
+                                                            if s.key.startswith("_f_case_"))).value  # stays put
     zip_button = review.get("download_button")
     assert zip_button, "export buttons missing"
     data = __import__("lungseg_core.workflow.corrections_export", fromlist=["x"]).export_training_zip(store, REV)

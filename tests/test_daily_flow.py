@@ -108,6 +108,7 @@ def test_the_note_label_and_status_start_empty_on_each_case_and_after_a_save(tmp
     assert [(r.note, r.status) for r in store.list_corrections()] == [("case two's note", "draft")]
     at.run()
     assert field("_note_").value == ""  # saved: the fields start afresh for the next version
+    assert "All edits saved" in [c.value for c in at.caption]  # what leaving now would do, said beside Save
 
 
 def test_the_audit_page_names_cases_by_number(tmp_path, monkeypatch):

@@ -314,3 +314,18 @@ def test_a_finished_job_process_is_reaped_not_left_defunct():
         time.sleep(0.1)
     assert not _pid_alive(proc.pid)
     assert not Path(f"/proc/{proc.pid}").exists()  # reaped: no zombie under the server
+
+
+def test_evidence_tables_put_before_after_and_the_change_side_by_side():
+    from lungseg_core.learning.gate_evidence import evidence_tables
+
+    lineage = {"evidence": {
+        "val": {"parent": {"all": {"n": 5, "dice": 0.96, "precision": 0.97, "recall": 0.95}},
+                "candidate": {"all": {"n": 5, "dice": 0.955, "precision": 0.97, "recall": 0.94}}},
+        "holdout": {"parent": {"all": {"n": 12, "dice": 0.90, "precision": 0.98, "recall": 0.84}},
+                    "candidate": {"all": {"n": 12, "dice": 0.95, "precision": 0.97, "recall": 0.93}}}}}
+    tables = evidence_tables(lineage)
+    assert [t for t, _ in tables] == ["Your team's held-back corrections", "Original validation split"]
+    (row,) = tables[0][1]
+    assert row["Dice change"] == 0.05 and row["recall before"] == 0.84 and row["recall after"] == 0.93
+    assert tables[1][1][0]["Dice change"] == -0.005
