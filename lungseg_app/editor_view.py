@@ -4,6 +4,7 @@ zoom state driven by clicks and drags on the overview."""
 from __future__ import annotations
 
 import io
+from typing import Any
 from dataclasses import dataclass
 
 import cv2
@@ -130,3 +131,37 @@ def zoom_by(view: Viewport, shape: tuple[int, int], ratio: float) -> Viewport:
     if factor <= 1.0:
         return Viewport.whole(shape)
     return Viewport.zoom(shape, (view.x0 + view.x1) / 2, (view.y0 + view.y1) / 2, factor)
+
+
+#: Display settings kept in the page's address (so a reload keeps them): state key -> (parameter, lowest, highest)
+PREF_PARAMS = {"_brush": ("brush", 1, 60), "_level": ("level", 0, 100), "_wwidth": ("width", 5, 100),
+               "_invert": ("invert", 0, 1)}
+
+
+def remembered_prefs(params: Any) -> dict[str, Any]:
+    """The editor's display settings found in the address (`?brush=12&level=40&width=80&invert=1
+    &mask=Outline`), each checked; anything else is ignored."""
+    prefs: dict[str, Any] = {}
+    for key, (name, low, high) in PREF_PARAMS.items():
+        try:
+            value = int(params.get(name))
+        except (TypeError, ValueError):
+            continue
+        if low <= value <= high:
+            prefs[key] = bool(value) if key == "_invert" else value
+    mask = params.get("mask")
+    if mask in MASK_STYLES:
+        prefs["_mask_style"] = mask
+    return prefs
+
+
+def remember_prefs(params: Any, values: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Write the settings that differ from the defaults into the address (and drop the others)."""
+    for key, value in values.items():
+        name = "mask" if key == "_mask_style" else PREF_PARAMS[key][0]
+        text = str(int(value)) if key != "_mask_style" else str(value)
+        if value == defaults.get(key):
+            if name in params:
+                del params[name]
+        elif params.get(name) != text:
+            params[name] = text

@@ -12,7 +12,8 @@ from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
-                                     canvas_size, overview, view_from_overview, window_size, zoom_by)
+                                     canvas_size, overview, remember_prefs, remembered_prefs, view_from_overview,
+                                     window_size, zoom_by)
 from lungseg_app.state import (cached_claims, cached_model, cached_segmentation, cached_store, chosen_model,
                                current_case, sidebar)
 from lungseg_app.widgets import case_input
@@ -37,8 +38,12 @@ SAVE_BAR_PX = 260
 DEFAULTS = {"_brush": 6, "_mask_style": "Fill", "_level": 50, "_wwidth": 100, "_invert": False}
 
 
+#: display settings a reload keeps (they travel in the page's address)
+REMEMBERED = remembered_prefs(st.query_params)
+
+
 def _control(key: str):  # type: ignore[no-untyped-def]
-    return st.session_state.get(key, DEFAULTS[key])
+    return st.session_state.get(key, REMEMBERED.get(key, DEFAULTS[key]))
 
 
 def _canvas_sent() -> None:
@@ -290,10 +295,11 @@ with controls:
                  index=list(MASK_STYLES).index(style), horizontal=True,
                  help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
     st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
-    d2.checkbox("Invert", key="_invert")
+    d2.checkbox("Invert", value=bool(_control("_invert")), key="_invert")
     with st.expander("Brightness / contrast", expanded=False):
-        st.slider("Window centre (%)", 0, 100, DEFAULTS["_level"], key="_level")
-        st.slider("Window width (%)", 5, 100, DEFAULTS["_wwidth"], key="_wwidth")
+        st.slider("Window centre (%)", 0, 100, int(_control("_level")), key="_level")
+        st.slider("Window width (%)", 5, 100, int(_control("_wwidth")), key="_wwidth")
+    remember_prefs(st.query_params, {k: _control(k) for k in DEFAULTS}, DEFAULTS)
     st.caption("Overview: click to zoom there, drag a box to zoom to it.")
     event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
                                         key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",

@@ -126,3 +126,29 @@ def test_the_audit_page_names_cases_by_number(tmp_path, monkeypatch):
     assert not at.exception
     targets = list(at.dataframe[0].value["target"])
     assert f"case {case.number} ({record.id[:8]})" in targets  # the approval, by its case
+
+
+def test_a_reload_keeps_the_brush_window_and_mask_style(tmp_path, monkeypatch):
+    from lungseg_app.editor_view import remembered_prefs
+
+    assert remembered_prefs({"brush": "14", "level": "40", "width": "300", "invert": "1", "mask": "Outline"}) == \
+        {"_brush": 14, "_level": 40, "_invert": True, "_mask_style": "Outline"}  # width 300 is out of range
+    assert remembered_prefs({"brush": "x", "mask": "<b>"}) == {}
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    from PIL import Image
+
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
+    at = _correct_page(tmp_path / "store")
+    at.query_params["case"] = str(number)
+    at.run()
+    next(b for b in at.button if b.key == "_brush_up").click().run()  # Alt+K
+    assert at.query_params["brush"] in ("7", ["7"])  # kept in the address ...
+    reloaded = _correct_page(tmp_path / "store")  # ... so a reload (a new session) starts from it
+    reloaded.query_params["case"] = str(number)
+    reloaded.query_params["brush"] = "7"
+    reloaded.query_params["level"] = "35"
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.slider(key="_level").value == 35
+    assert any(s.value == 7 for s in reloaded.slider if s.key.startswith("_brush@"))
