@@ -94,7 +94,7 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
     current = current_case()
     if current is not None and current.number is not None and st.query_params.get("case") != str(current.number):
         st.query_params["case"] = str(current.number)  # the address bar is the case's link (page switches clear it)
-    c1, c2, c3 = st.columns([1, 1, 4])
+    c1, c2, c3 = st.columns([1.3, 1.3, 3.4])  # wide enough for "◀ Previous  Alt+P" at 1280 px
     move = None
     if c1.button("◀ Previous", key="_nav_prev", disabled=not st.session_state.get(VISITED_KEY),
                  help="The case you had open before", shortcut="Alt+P"):

@@ -144,8 +144,10 @@ def case_table(worklist: Worklist, cases: list[Case]) -> int | None:
         st.caption(f"Showing the first {TABLE_ROWS}; filter or sort to see the others.")
     event = st.dataframe(
         rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="_wl_table",
+        placeholder="–",  # not segmented yet: a dash, not "None"
         column_config={
             "preview": st.column_config.ImageColumn("preview", width="small"),
+            "status": st.column_config.TextColumn("status", width="small"),
             "est. Dice": st.column_config.NumberColumn("est. Dice", format="%.3f",
                                                        help="Estimated Dice without a reference mask"),
             "R/L": st.column_config.NumberColumn("R/L", format="%.2f", help="Right / left lung area"),

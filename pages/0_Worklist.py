@@ -59,7 +59,7 @@ if not cases:
     st.info("No cases yet: import X-rays above (or save a correction on Correct, which adds its X-ray).")
     st.stop()
 
-f1, f2, f3, f4, f5 = st.columns([3, 1, 1, 1, 2])
+f1, f2, f3, f4, f5 = st.columns([2.2, 1.3, 1.5, 1.2, 2])  # wide enough for every label at 1280 px
 statuses = f1.multiselect("Status", CASE_STATUSES, key="_wl_status", placeholder="any status")
 flagged = f2.toggle("Flagged only", key="_wl_flagged")
 mine = f3.toggle("Mine only", key="_wl_mine", help="Cases you hold or last worked on")
@@ -80,7 +80,7 @@ if picked is not None:
 
 if user.can("export"):
     exporter = acting_user_later()  # the rows are made (role checked, audited) when the button is clicked
-    e1, e2, _ = st.columns([1, 1, 3])
+    e1, e2, _ = st.columns([1.7, 0.8, 2.5])
     e1.download_button("Figures of every case (CSV)", lambda: rows_csv(worklist.export_rows(exporter())),
                        file_name="lungseg_cases.csv", mime="text/csv", key="_wl_csv")
     e2.download_button("… (JSON)", lambda: rows_json(worklist.export_rows(exporter())), file_name="lungseg_cases.json",
