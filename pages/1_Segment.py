@@ -41,7 +41,7 @@ with st.spinner(f"Segmenting with {model}…"):
 
 with figures_col:
     case_notices(case.meta)
-    truth_file = st.file_uploader("Reference mask (optional, PNG): any size is resized to the image",
+    truth_file = st.file_uploader("Reference mask (optional; PNG, JPEG or DICOM): any size is resized to the image",
                                   key="truth_upload", type=list(UPLOAD_TYPES))
     truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
     if truth_error:
@@ -97,7 +97,9 @@ with figures_col:
     ]
     if not spacing:
         rows = [{k: v for k, v in row.items() if k != "area cm²"} for row in rows]
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(rows, hide_index=True, column_config={
+        "area px": st.column_config.NumberColumn("area px", format="%d"),
+        "area cm²": st.column_config.NumberColumn("area cm²", format="%.1f")})  # one decimal is what a reader uses
     c1, c2 = st.columns(2)
     c3, c4 = st.columns(2)
     c1.metric("Right / left area", f"{figures.right_left_ratio:.2f}" if figures.right_left_ratio is not None else "n/a")
