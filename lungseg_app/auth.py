@@ -28,7 +28,6 @@ import sys
 from typing import Callable
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from lungseg_core.people.access_control import ROLES, User
 from lungseg_core.people.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
@@ -122,11 +121,13 @@ def _write_cookie(token: str | None) -> None:
     Streamlit has no server-side Set-Cookie for app code."""
     value = json.dumps(token or "")
     max_age = int(SESSION_HOURS * 3600) if token else 0
-    components.html(
+    # st.iframe (components.v1.html's successor): a same-origin frame that may run this one script,
+    # written by us only (the token is JSON-quoted; nothing of a user's goes in)
+    st.iframe(
         f"""<script>
         const secure = window.parent.location.protocol === 'https:' ? '; Secure' : '';
         window.parent.document.cookie = '{COOKIE}=' + {value} + '; path=/; max-age={max_age}; SameSite=Strict' + secure;
-        </script>""", height=0)
+        </script>""", height=1)
 
 
 def _cookie_token() -> str | None:
