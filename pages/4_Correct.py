@@ -2,6 +2,9 @@
 undo / redo / reset) and save it as a new version in the corrections store."""
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
 import streamlit as st
 
 from lungseg_app.auth import acting_user
@@ -21,6 +24,8 @@ from lungseg_core import LungSegError, overlap_metrics
 from lungseg_core.workflow.case_claims import ClaimHeldError
 from lungseg_core.imaging.canvas_objects import CanvasGeometry
 from lungseg_core.imaging.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
+from lungseg_core.imaging.mask_tools import TOOLS as MASK_TOOLS
+from lungseg_core.imaging.mask_tools import grow
 from lungseg_core.people.access_control import User
 from lungseg_core.workflow.working_copies import WorkingCopies
 from streamlit_image_coordinates import streamlit_image_coordinates
@@ -85,6 +90,21 @@ def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: 
         except LungSegError as exc:
             st.toast(f"Your edit is on this page but could not be kept in the store ({plain(exc)}); it stays here "
                        "until the store can be written again.")
+
+
+def _grow_by(sign: int, mask: np.ndarray) -> np.ndarray:
+    """Grow (sign 1) or shrink (-1) by the pixels in the box as it is when the button is clicked."""
+    return grow(mask, sign * int(st.session_state.get("_mt_px", 3)))
+
+
+def _apply_tool(edit: EditSession, tool_fn, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+    """A whole-mask tool (remove islands, fill holes, smooth, grow, shrink) as one undo step."""
+    before = edit.history.current
+    after = tool_fn(before)
+    if not np.array_equal(after, before):
+        edit.clicks = []
+        edit.history.commit(after)
+        _keep(edit, copies, user, held_by, model)
 
 
 def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
@@ -328,6 +348,14 @@ with controls:
               shortcut="Ctrl+Y", on_click=_history_step, args=(edit, "redo", *change))
     b3.button("Reset to model", key="_reset", help="Back to the model's mask (one undo step)",
               on_click=_history_step, args=(edit, "reset", *change))
+    with st.expander("Mask tools (each one undo step)"):
+        t1, t2, t3 = st.columns(3)
+        for col, (name, tool_fn) in zip((t1, t2, t3), MASK_TOOLS.items()):
+            col.button(name, key=f"_mt_{name}", on_click=_apply_tool, args=(edit, tool_fn, *change))
+        g1, g2, g3 = st.columns([2, 1, 1])
+        g1.number_input("Pixels (on the X-ray)", 1, 30, 3, key="_mt_px")
+        g2.button("Grow", key="_mt_grow", on_click=_apply_tool, args=(edit, partial(_grow_by, 1), *change))
+        g3.button("Shrink", key="_mt_shrink", on_click=_apply_tool, args=(edit, partial(_grow_by, -1), *change))
 
 with notice_box:
     for kind, text in case_notes:

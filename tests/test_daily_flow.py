@@ -152,3 +152,26 @@ def test_a_reload_keeps_the_brush_window_and_mask_style(tmp_path, monkeypatch):
     assert not reloaded.exception
     assert reloaded.slider(key="_level").value == 35
     assert any(s.value == 7 for s in reloaded.slider if s.key.startswith("_brush@"))
+
+
+def test_mask_tools_are_one_undo_step_each(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    from PIL import Image
+
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
+    at = _correct_page(tmp_path / "store")
+    at.query_params["case"] = str(number)
+    at.run()
+    edit = at.session_state["edit_session"]
+    start, area = edit.history.position, int(edit.history.current.sum())
+    at.number_input(key="_mt_px").set_value(4).run()
+    at.button(key="_mt_grow").click().run()
+    edit = at.session_state["edit_session"]
+    assert edit.history.position == start + 1 and int(edit.history.current.sum()) > area
+    at.button(key="_mt_shrink").click().run()
+    assert at.session_state["edit_session"].history.position == start + 2
+    at.button(key="_undo").click().run()
+    at.button(key="_undo").click().run()
+    assert int(at.session_state["edit_session"].history.current.sum()) == area  # two undos: back to the start
+    assert not at.exception
