@@ -135,7 +135,8 @@ def case_table(worklist: Worklist, cases: list[Case]) -> int | None:
     for c in cases[:TABLE_ROWS]:
         figures = c.quality.get("figures", {})
         rows.append({"preview": _thumb_url(worklist, c), "case": c.number, "label": c.label or "",
-                     "status": c.status, "assignee": c.holder or "", "last by": c.latest_author or "",
+                     "status": c.status, "assigned to": c.assigned_to or "", "editing": c.holder or "",
+                     "last by": c.latest_author or "",
                      "est. Dice": c.estimated_dice, "flags": "; ".join(c.flags),
                      "right lung px": figures.get("right_area_px"), "left lung px": figures.get("left_area_px"),
                      "R/L": figures.get("right_left_ratio"), "last change": c.updated_at[:16].replace("T", " "),

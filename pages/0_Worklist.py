@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lungseg_app.auth import acting_user_later
+from lungseg_app.auth import acting_user_later, users_directory
+from lungseg_app.plain_text import plain
 from lungseg_app.case_navigation import cached_worklist, go_next, open_case
 from lungseg_app.state import cached_store, sidebar
 from lungseg_app.worklist_view import case_table, claims_panel, import_panel, segmentation_panel
@@ -62,7 +63,7 @@ if not cases:
 f1, f2, f3, f4, f5 = st.columns([2.2, 1.3, 1.5, 1.2, 2])  # wide enough for every label at 1280 px
 statuses = f1.multiselect("Status", CASE_STATUSES, key="_wl_status", placeholder="any status")
 flagged = f2.toggle("Flagged only", key="_wl_flagged")
-mine = f3.toggle("Mine only", key="_wl_mine", help="Cases you hold or last worked on")
+mine = f3.toggle("Mine only", key="_wl_mine", help="Cases given to you, that you hold or last worked on")
 sort = f4.selectbox("Sort by", SORTS, key="_wl_sort")
 text = f5.text_input("Search", key="_wl_text", placeholder="case number, label or flag")
 shown = sort_cases(filter_cases(cases, statuses, flagged, user.username if mine else None, text), sort)
@@ -77,6 +78,18 @@ if picked is not None:
     if o2.button(f"Open case {picked} in Review", key="_wl_open_review"):
         open_case(picked)
         st.switch_page("pages/5_Review.py")
+    if user.can("reopen"):  # reviewers and admins give a case to one person
+        annotators = [u.username for u in users_directory().list_users() if u.active and "annotator" in u.roles]
+        a1, a2, _ = st.columns([2, 1, 2])
+        to = a1.selectbox(f"Give case {picked} to", ["nobody (anyone may take it)", *annotators],
+                          key=f"_wl_assign_{picked}")
+        if a2.button("Assign", key="_wl_assign"):
+            try:
+                cached_worklist().assign(picked, None if to.startswith("nobody") else to, user)
+            except LungSegError as exc:
+                st.error(f"Not assigned: {plain(exc)}")
+            else:
+                st.rerun()
 
 if user.can("export"):
     exporter = acting_user_later()  # the rows are made (role checked, audited) when the button is clicked

@@ -180,3 +180,36 @@ def test_store_written_by_release_2_upgrades_to_cases(tmp_path):
     assert worklist.next_case(REV, REVIEWER_QUEUE).number == 3
     SQLiteCorrectionsStore(tmp_path / "store")  # opening again changes nothing
     assert len(worklist.list_cases()) == 3
+
+
+def test_a_case_given_to_one_person_is_offered_to_them_first_and_to_nobody_else(tmp_path):
+    from lungseg_core.people.access_control import PermissionDenied, command_line_user
+    from lungseg_core.people.accounts import UserDirectory
+    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError
+    from lungseg_core.workflow.worklist import Worklist
+
+    from .people import ADMIN, ANN, ANN2, REV
+
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    users = UserDirectory(store.db_path)
+    for person in (ANN, ANN2):
+        users.add_user(command_line_user(), person.username, person.roles, None)
+    worklist = Worklist(store)
+    numbers = []
+    for seed in range(3):
+        image = np.random.default_rng(seed).integers(0, 255, (64, 64), dtype=np.uint8)
+        case, _ = worklist.add_case(image, ANN)
+        worklist.set_segmentation(case.number, np.ones((64, 64), bool), {"estimated_dice": 0.9 + seed / 100}, "m",
+                                  "v", ANN)
+        numbers.append(case.number)
+    with pytest.raises(PermissionDenied):
+        worklist.assign(numbers[2], ANN.username, ANN)  # an annotator does not hand out work
+    with pytest.raises(StoreError, match="not an active annotator"):
+        worklist.assign(numbers[2], "nobody-here", REV)
+    assert worklist.assign(numbers[2], ANN.username, REV).assigned_to == ANN.username
+    assert worklist.next_case(ANN).number == numbers[2]  # given to me: first, though its estimate is best
+    offered = {worklist.next_case(ANN2, after=None).number, worklist.next_case(ANN2, after=numbers[0]).number}
+    assert numbers[2] not in offered  # never to anyone else
+    assert worklist.assign(numbers[2], None, ADMIN).assigned_to is None
+    assert [e.detail for e in __import__("lungseg_core.people.audit", fromlist=["x"]).AuditLog(store.db_path)
+            .entries(ADMIN, action="case_assigned")] == [{"to": None}, {"to": "ann"}]

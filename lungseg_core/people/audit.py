@@ -41,6 +41,7 @@ ACTION_LABELS = {
     "claim_released": "released a claim", "corrections_exported": "exported corrections",
     "audit_read": "read the audit log", "sign_in_throttled": "sign-in slowed down",
     "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store",
+    "case_assigned": "assigned a case",
 }
 
 

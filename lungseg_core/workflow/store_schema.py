@@ -132,12 +132,13 @@ CREATE TABLE IF NOT EXISTS working_copies (
 """
 
 # Release 5: a tamper-evident audit log (each row carries the hash of the one before it, and triggers
-# refuse UPDATE and DELETE) and identity-provider links made by an admin.
+# refuse UPDATE and DELETE), identity-provider links made by an admin, and cases assigned to a person.
 _RELEASE_5_TABLES = """
 ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_log ADD COLUMN row_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN identity_email TEXT;
-CREATE UNIQUE INDEX IF NOT EXISTS users_identity_email ON users(identity_email) WHERE identity_email IS NOT NULL
+CREATE UNIQUE INDEX IF NOT EXISTS users_identity_email ON users(identity_email) WHERE identity_email IS NOT NULL;
+ALTER TABLE cases ADD COLUMN assigned_to TEXT
 """
 AUDIT_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "

@@ -57,6 +57,7 @@ class Case:
     latest_version_id: str | None = None
     latest_author: str | None = None
     holder: str | None = None  # who has it claimed right now
+    assigned_to: str | None = None  # the person a reviewer or admin gave it to (Next offers it to them only)
 
     @property
     def estimated_dice(self) -> float | None:
@@ -78,11 +79,12 @@ class Case:
                 "estimated_dice": self.estimated_dice, "flags": "; ".join(self.flags),
                 "right_area_px": figures.get("right_area_px"), "left_area_px": figures.get("left_area_px"),
                 "right_left_ratio": figures.get("right_left_ratio"), "total_area_cm2": figures.get("total_area_cm2"),
+                "assigned_to": self.assigned_to or "",
                 "model": self.model_name or "", "added_at": self.added_at, "updated_at": self.updated_at}
 
 
 _CASE_COLUMNS = ("number, image_hash, label, height, width, pixel_spacing, thumb_hash, added_at, added_by, mask_hash, "
-                 "model_name, model_version, segmented_at, quality, updated_at")
+                 "model_name, model_version, segmented_at, quality, updated_at, assigned_to")
 
 
 def thumbnail(image: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
@@ -133,7 +135,8 @@ class Worklist:
                             quality=json.loads(r[13]) if r[13] else {}, updated_at=r[14],
                             status=case_status(r[9] is not None, version[1] if version else None),
                             latest_version_id=version[0] if version else None,
-                            latest_author=version[2] if version else None, holder=holders.get(r[1])))
+                            latest_author=version[2] if version else None, holder=holders.get(r[1]),
+                            assigned_to=r[15]))
         return out
 
     def list_cases(self, status: str | None = None) -> list[Case]:
@@ -271,8 +274,27 @@ class Worklist:
                 audit.record(con, actor.username, "claimed", f"case {best.number}", {"via": "next"})
         return self.get(best.number)
 
+    def assign(self, number: int, username: str | None, actor: User, reason: str = "") -> Case:
+        """Give a case to one person (reviewers and admins; None takes it back): Next then offers it
+        to them first and to nobody else while it waits. Audited."""
+        require(actor, "reopen")
+        with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "reopen", con)
+            name = username.strip().lower() if username else None
+            if name is not None:
+                row = con.execute("SELECT roles, active FROM users WHERE username = ?", (name,)).fetchone()
+                if row is None or not row[1] or "annotator" not in row[0].split(","):
+                    raise StoreError(f"{name} is not an active annotator here")
+            if con.execute("UPDATE cases SET assigned_to = ?, updated_at = ? WHERE number = ?",
+                           (name, utc_now(), int(number))).rowcount != 1:
+                raise StoreError(f"there is no case {number}")
+            audit.record(con, actor.username, "case_assigned", f"case {number}", {"to": name}, reason)
+        return self.get(number)
+
     @staticmethod
     def _fits(case: Case, actor: User) -> bool:
+        if case.assigned_to and case.assigned_to != actor.username and case.status != SUBMITTED:
+            return False  # given to someone else
         if case.status == SUBMITTED:  # a reviewer never gets their own submission
             return case.latest_author != actor.username
         if case.status == IN_PROGRESS:  # a draft is its author's to finish
@@ -282,6 +304,7 @@ class Worklist:
     @staticmethod
     def _priority(case: Case, actor: User, queue: tuple[str, ...], mine: set[str]) -> tuple:
         held = 0 if case.image_hash in mine else 1  # what I already hold comes first (a reload, a return)
+        held = min(held, 0 if case.assigned_to == actor.username else 1)  # then what was given to me
         estimate = case.estimated_dice if case.estimated_dice is not None else 1.0
         return (held, queue.index(case.status), 0 if case.flags else 1, estimate, case.number)
 
@@ -317,7 +340,7 @@ def filter_cases(cases: list[Case], statuses: Iterable[str] | None = None, flagg
     needle = text.strip().lower()
     return [c for c in cases
             if (not wanted or c.status in wanted) and (not flagged_only or c.flags)
-            and (not assignee or assignee in (c.holder, c.latest_author))
+            and (not assignee or assignee in (c.holder, c.latest_author, c.assigned_to))
             and (not needle or needle in (c.label or "").lower() or any(needle in f for f in c.flags)
                  or needle == str(c.number))]
 
