@@ -361,8 +361,9 @@ with notice_box:
     for kind, text in case_notes:
         getattr(st, kind)(text)
 with save_box:
-    # The note, label and status belong to this case and this save: keyed by both, so the next case
-    # (or the same case after a save) starts empty and as a draft; Enter in a field does not save.
+    # The note and label belong to this case and this save: keyed by both, so the next case (or the
+    # same case after a save) starts empty; the status is the person's way of working and stays (in
+    # view, beside Save). Enter in a field does not save.
     fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
     with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
         # one line, always there: what leaving now would do (the sidebar's pages do not ask)
@@ -372,8 +373,9 @@ with save_box:
                        "case, on any page or after a reload. Save makes them a version others can see."))
         n1, n2 = st.columns([3, 2])
         note = n1.text_input("Note (what was fixed)", key=f"_note_{fields}")
-        status = n2.radio("Status", ["draft", "submitted"], key=f"_status_{fields}",
-                          help="Submitted corrections appear for review; drafts can be saved again later.")
+        status = n2.radio("Status", ["draft", "submitted"], key="_status_choice",  # a way of working: kept
+                          help="Submitted corrections appear for review; drafts can be saved again later. "
+                               "Your choice stays for the next cases (the note and label do not).")
         with st.expander("Case label (optional)"):
             label = st.text_input("Case label (optional; leave empty to keep the case anonymous)",
                                   key=f"_case_label_{fields}", label_visibility="collapsed")

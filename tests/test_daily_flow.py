@@ -80,7 +80,7 @@ def _correct_page(store_root: Path) -> AppTest:
     return at
 
 
-def test_the_note_label_and_status_start_empty_on_each_case_and_after_a_save(tmp_path, monkeypatch):
+def test_the_note_and_label_start_empty_on_each_case_and_after_a_save(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
     from PIL import Image
 
@@ -95,17 +95,20 @@ def test_the_note_label_and_status_start_empty_on_each_case_and_after_a_save(tmp
     def field(prefix: str):  # type: ignore[no-untyped-def]
         return next(w for w in [*at.text_input, *at.radio] if w.key.startswith(prefix))
 
+    at.button(key="_reset").click().run()
     field("_note_").set_value("case one's note")
     field("_status_").set_value("submitted")
-    at.run()
+    next(b for b in at.button if b.key == "_save").click().run()  # case one saved, submitted, with its note
     at.query_params["case"] = str(numbers[1])  # the next case, by its link
     at.run()
     assert at.session_state["case"].number == numbers[1]
-    assert field("_note_").value == "" and field("_status_").value == "draft"  # nothing carried over
+    assert field("_note_").value == ""  # the note is not carried over ...
+    assert field("_status_").value == "submitted"  # ... the way of working is (in view beside Save)
     at.button(key="_reset").click().run()
     field("_note_").set_value("case two's note")
     next(b for b in at.button if b.key == "_save").click().run()
-    assert [(r.note, r.status) for r in store.list_corrections()] == [("case two's note", "draft")]
+    assert sorted((r.note, r.status) for r in store.list_corrections()) == [("case one's note", "submitted"),
+                                                                            ("case two's note", "submitted")]
     at.run()
     assert field("_note_").value == ""  # saved: the fields start afresh for the next version
     assert "All edits saved" in [c.value for c in at.caption]  # what leaving now would do, said beside Save
