@@ -178,6 +178,7 @@ SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 _UPGRADED: set[str] = set()
 _KEEPERS: dict[str, sqlite3.Connection] = {}
+MAX_KEEPERS = 16
 
 
 def ensure_schema(db_path: str | Path) -> None:
@@ -197,6 +198,10 @@ def ensure_schema(db_path: str | Path) -> None:
     # SQLite keeps the -wal and -shm files, so later connections need no new disk space to open and
     # a full disk still lets every page read (found with a store on a full tmpfs).
     _KEEPERS[key] = con
+    while len(_KEEPERS) > MAX_KEEPERS:  # a process serves one store; tests open hundreds: bounded file handles
+        oldest = next(iter(_KEEPERS))
+        _KEEPERS.pop(oldest).close()
+        _UPGRADED.discard(oldest)  # opened again, it gets its keeper back
     _UPGRADED.add(key)
 
 
