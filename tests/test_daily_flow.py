@@ -74,6 +74,19 @@ def test_a_version_the_gate_did_not_recommend_is_promoted_only_against_the_gate(
     assert "promoted against the gate: does not recommend promotion" in promotion_history()[-1]["reason"]
 
 
+def _sample_case_on_correct(tmp_path: Path, monkeypatch) -> tuple[AppTest, int]:  # type: ignore[no-untyped-def]
+    """A store holding the first sample as a case, opened on Correct by its link."""
+    from PIL import Image
+
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
+    at = _correct_page(tmp_path / "store")
+    at.query_params["case"] = str(number)
+    at.run()
+    return at, number
+
+
 def _correct_page(store_root: Path) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120)
     sign_in_as(at, SQLiteCorrectionsStore(store_root), ANN)
@@ -137,14 +150,7 @@ def test_a_reload_keeps_the_brush_window_and_mask_style(tmp_path, monkeypatch):
     assert remembered_prefs({"brush": "14", "level": "40", "width": "300", "invert": "1", "mask": "Outline"}) == \
         {"_brush": 14, "_level": 40, "_invert": True, "_mask_style": "Outline"}  # width 300 is out of range
     assert remembered_prefs({"brush": "x", "mask": "<b>"}) == {}
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    from PIL import Image
-
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
-    at = _correct_page(tmp_path / "store")
-    at.query_params["case"] = str(number)
-    at.run()
+    at, number = _sample_case_on_correct(tmp_path, monkeypatch)
     next(b for b in at.button if b.key == "_brush_up").click().run()  # Alt+K
     assert at.query_params["brush"] in ("7", ["7"])  # kept in the address ...
     reloaded = _correct_page(tmp_path / "store")  # ... so a reload (a new session) starts from it
@@ -158,14 +164,7 @@ def test_a_reload_keeps_the_brush_window_and_mask_style(tmp_path, monkeypatch):
 
 
 def test_mask_tools_are_one_undo_step_each(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    from PIL import Image
-
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
-    at = _correct_page(tmp_path / "store")
-    at.query_params["case"] = str(number)
-    at.run()
+    at, _ = _sample_case_on_correct(tmp_path, monkeypatch)
     edit = at.session_state["edit_session"]
     start, area = edit.history.position, int(edit.history.current.sum())
     at.number_input(key="_mt_px").set_value(4).run()
