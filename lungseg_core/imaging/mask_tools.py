@@ -7,6 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .postprocess import fill_small_holes
+
 #: islands smaller than this share of the mask go ("remove islands")
 ISLAND_SHARE = 0.02
 
@@ -24,12 +26,8 @@ def remove_islands(mask: np.ndarray, min_share: float = ISLAND_SHARE) -> np.ndar
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Every background region the lungs enclose becomes lung."""
-    mask = np.asarray(mask, bool)
-    background = (~mask).astype(np.uint8)
-    _, comp = cv2.connectedComponents(background, connectivity=4)
-    outside = set(np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))) - {0}
-    return mask | (background.astype(bool) & ~np.isin(comp, list(outside)))
+    """Every background region the lungs enclose becomes lung (post-processing's hole filling, any size)."""
+    return fill_small_holes(mask, max_fraction=1.0)
 
 
 def smooth(mask: np.ndarray, radius_px: int = 3) -> np.ndarray:

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from ..imaging.lung_measurements import LEFT, RIGHT, split_lungs
+from ..workflow.mask_quality import dice, hole_share
 
 GRID = 64
 MARGIN = 0.10  # of the lung box's size, each side: the map reaches a little beyond the parent's outline
@@ -50,11 +51,6 @@ MAX_BORDER_SHARE = 0.05  # share of the outline on the image's edge: "cut by the
 MAX_HOLE_SHARE = 0.005  # enclosed background over lung area: "holes"
 MIN_ISLAND_SHARE = 0.01  # a third piece this big (of the mask) or more: "islands"
 MAX_FAILED_CORRECTIONS = 0.10  # corrections that are themselves failed masks: more than this share, refuse
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
 # -- chest-normalised coordinates ---------------------------------------------------------------------
@@ -180,11 +176,7 @@ def hard_failures(mask: np.ndarray) -> list[str]:
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     if (outline & edge).sum() > MAX_BORDER_SHARE * max(1, outline.sum()):
         found.append("cut by the border")
-    background = (~mask).astype(np.uint8)
-    _, comp = cv2.connectedComponents(background, connectivity=4)
-    border_labels = set(np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))) - {0}
-    enclosed = background.astype(bool) & ~np.isin(comp, list(border_labels))
-    if enclosed.sum() > MAX_HOLE_SHARE * mask.sum():
+    if hole_share(mask) > MAX_HOLE_SHARE:
         found.append("holes")
     return found
 

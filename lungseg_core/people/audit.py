@@ -128,13 +128,10 @@ class AuditLog:
         """Newest first (admins only); `since`/`until` are ISO dates or timestamps (UTC), `until`
         inclusive of its day. `record_read` logs the read itself (what a person looks at or exports;
         a page's own checks pass False)."""
-        con = connect(self.db_path)
-        try:
-            require(reader, "view_audit", con)
-        finally:
-            con.close()
-        if record_read:
-            self.append(reader.username, "audit_read", action or "", {"actor": actor, "since": since, "until": until})
+        if record_read:  # audited in the write transaction that checks the reader
+            with self.change(reader, "view_audit") as con:
+                record(con, reader.username, "audit_read", action or "", {"actor": actor, "since": since,
+                                                                          "until": until})
         where, args = [], []
         for clause, value in (("actor = ?", actor), ("action = ?", action), ("at >= ?", since),
                               ("at < ?", _day_after(until) if until else None), ("target LIKE ?", target and f"{target}%")):
@@ -147,6 +144,7 @@ class AuditLog:
             sql += f" LIMIT {int(limit)}"
         con = connect(self.db_path)
         try:
+            require(reader, "view_audit", con)  # the account as it is now, on the connection that reads
             rows = con.execute(sql, args).fetchall()
         finally:
             con.close()

@@ -21,7 +21,7 @@ from .case_segmentation import segment_batch
 from .corrections_store import SQLiteCorrectionsStore, StoreError
 from ..learning.retrain_jobs import (JobBusyError, _pid_alive, _release, active_job, claim_lock_for_process, jobs_dir,
                                     latest_job, new_job_dir, read_progress, spawn_job, write_progress)
-from .site_quality import convention_gap, estimate, load_site_estimator, map_from_json
+from .site_quality import load_site_estimator, map_from_json, site_dice
 from .worklist import Worklist, case_quality
 
 LOCK = "segment.json"
@@ -55,8 +55,7 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
         for case, result in zip(chunk, segment_batch(seg, images)):
             quality = case_quality(result, case.pixel_spacing_mm)
             if site_model is not None:  # this site's own estimate (site_quality), once it has one
-                quality["estimated_dice"] = estimate(site_model, result.signals,
-                                                     convention_gap(result.mask, site_map) if site_map else 0.0)
+                quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask)
                 quality["estimate"] = "site"
             worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor)
             done += 1

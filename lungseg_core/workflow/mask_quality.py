@@ -79,7 +79,7 @@ def _solidity(labels: np.ndarray) -> float:
     return min(values) if values else 1.0
 
 
-def _hole_share(mask: np.ndarray) -> float:
+def hole_share(mask: np.ndarray) -> float:
     """Background pixels enclosed by lung (not reachable from the image border), over lung area."""
     if not mask.any():
         return 0.0
@@ -141,7 +141,7 @@ def quality_signals(views: np.ndarray, raw_mask: np.ndarray | None = None,
     return QualitySignals(
         view_agreement=round(agreement, 4), edge_uncertainty=round(edge_uncertainty, 4), soft_dice=round(soft, 4),
         lungs=int(n_lungs), right_left_ratio=round(right / left, 4) if left and right else None,
-        lung_share=round(float(mask.mean()), 4), hole_share=round(_hole_share(mask), 4),
+        lung_share=round(float(mask.mean()), 4), hole_share=round(hole_share(mask), 4),
         solidity=round(_solidity(labels), 4), border_share=round(float(frame.sum() / max(1, outline.sum())), 4),
         removed_share=round(float((raw & ~mask).sum() / max(1, raw.sum())), 4), uncertain_sides=uncertain_sides)
 

@@ -23,7 +23,7 @@ from .mask_quality import SHARE_RANGE, QualitySignals
 ESTIMATOR_PATH = Path(__file__).with_name("quality_estimator.json")
 FEATURES = ("view_agreement", "edge_uncertainty", "soft_dice", "not_two_lungs", "ratio_off", "share_off",
             "hole_share", "solidity", "border_share", "removed_share", "worst_side")
-_FLOOR = 0.005  # log(1 - Dice + floor): keeps a perfect mask finite
+FLOOR = 0.005  # log(1 - Dice + floor): keeps a perfect mask finite
 
 
 def features(s: QualitySignals) -> np.ndarray:
@@ -39,23 +39,23 @@ def fit(x: np.ndarray, true_dice: np.ndarray, ridge: float = 1.0) -> dict[str, A
     """Ridge regression of log(1 - Dice + floor) on standardised features."""
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = (x - mean) / std
-    y = np.log(1.0 - np.clip(true_dice, 0, 1) + _FLOOR)
+    y = np.log(1.0 - np.clip(true_dice, 0, 1) + FLOOR)
     a = np.c_[z, np.ones(len(z))]
     penalty = ridge * np.eye(a.shape[1])
     penalty[-1, -1] = 0.0
     w = np.linalg.solve(a.T @ a + penalty, a.T @ y)
     return {"features": list(FEATURES), "mean": mean.tolist(), "std": std.tolist(), "weights": w[:-1].tolist(),
-            "bias": float(w[-1]), "target": f"log(1 - dice + {_FLOOR})", "ridge": ridge}
+            "bias": float(w[-1]), "target": f"log(1 - dice + {FLOOR})", "ridge": ridge}
 
 
 def predict(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     z = (np.atleast_2d(x) - np.array(model["mean"])) / np.array(model["std"])
     log_err = z @ np.array(model["weights"]) + model["bias"]
-    return np.clip(1.0 - np.exp(log_err) + _FLOOR, 0.0, 1.0)
+    return np.clip(1.0 - np.exp(log_err) + FLOOR, 0.0, 1.0)
 
 
 @lru_cache(maxsize=1)
-def _fitted() -> dict[str, Any] | None:
+def fitted_estimator() -> dict[str, Any] | None:
     try:
         model = json.loads(ESTIMATOR_PATH.read_text())
     except (OSError, ValueError):
@@ -67,7 +67,7 @@ def estimate_dice(s: QualitySignals) -> float:
     """Estimated Dice of the mask against what an expert would draw (0-1)."""
     if s.lungs == 0:
         return 0.0
-    model = _fitted()
+    model = fitted_estimator()
     if model is None:
         return round(float(s.view_agreement), 4)
     return round(float(predict(model, features(s))[0]), 4)

@@ -25,12 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..people import audit
-from ..people.access_control import User, require
-from .mask_quality import QualitySignals
 from ..errors import LungSegError
-from .quality_estimate import _FLOOR, FEATURES, _fitted, features
-from .store_schema import transaction
+from ..people.access_control import User, require
+from .mask_quality import QualitySignals, dice
+from .quality_estimate import FEATURES, FLOOR, features, fitted_estimator
 
 MIN_EXAMPLES = 10
 PRIOR_STRENGTH = 20.0  # how many corrections' worth the shipped estimator's weights count for
@@ -66,11 +64,6 @@ def map_from_json(data: dict[str, Any] | None) -> Any:
     return ConventionMap(np.array(data["added"], np.float32), np.array(data["removed"], np.float32), data["films"])
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
-
-
 def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], Any]:
     """(stored signals, true Dice of the model's mask, convention gap) of every approved case
     `model_name` segmented, and the site's convention map learnt from them."""
@@ -92,7 +85,7 @@ def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], An
         except TypeError:
             continue  # signals stored by an earlier release, with other fields
     cmap = learn_convention([p[1] for p in pairs], [p[2] for p in pairs]) if pairs else None
-    return [SiteExample(s, _dice(d, a), convention_gap(d, cmap)) for s, d, a in pairs], cmap
+    return [SiteExample(s, dice(d, a), convention_gap(d, cmap)) for s, d, a in pairs], cmap
 
 
 GAP_SCALE = 0.05  # a gap of 5 % of the lung area is one standardised unit
@@ -103,11 +96,11 @@ def refit(examples: list[SiteExample], prior: dict[str, Any] | None = None, stre
     """Ridge regression of log(1 - Dice + floor) on the prior's standardised features and the
     convention gap, pulled towards the prior's weights (the gap's towards 0) by `strength` (in
     corrections); the intercept is free."""
-    prior = prior or _fitted()
+    prior = prior or fitted_estimator()
     if prior is None:
         raise ValueError("no shipped quality estimator to start from")
     x = np.stack([features(e.signals) for e in examples])
-    y = np.log(1.0 - np.clip([e.true_dice for e in examples], 0, 1) + _FLOOR)
+    y = np.log(1.0 - np.clip([e.true_dice for e in examples], 0, 1) + FLOOR)
     z = (x - np.array(prior["mean"])) / np.array(prior["std"])
     a = np.c_[z, np.array([e.gap for e in examples]) / GAP_SCALE, np.ones(len(z))]
     w0 = np.r_[np.array(prior["weights"]), 0.0, prior["bias"]]
@@ -125,7 +118,13 @@ def estimate(model: dict[str, Any], signals: QualitySignals, gap: float = 0.0) -
         return 0.0
     z = (features(signals) - np.array(model["mean"])) / np.array(model["std"])
     log_err = z @ np.array(model["weights"]) + model.get("gap_weight", 0.0) * gap / GAP_SCALE + model["bias"]
-    return round(float(np.clip(1.0 - np.exp(log_err) + _FLOOR, 0.0, 1.0)), 4)
+    return round(float(np.clip(1.0 - np.exp(log_err) + FLOOR, 0.0, 1.0)), 4)
+
+
+def site_dice(model: dict[str, Any], cmap: Any, signals: QualitySignals, mask: np.ndarray) -> float:
+    """The site's estimate of one film: its signals and its mask's convention gap (`cmap` from
+    `map_from_json(model["convention_map"])`, read once by the caller)."""
+    return estimate(model, signals, convention_gap(mask, cmap) if cmap is not None else 0.0)
 
 
 def estimator_path(store_root: Path, model_name: str) -> Path:
@@ -161,25 +160,19 @@ def recalibrate(worklist: Any, model_name: str, actor: User) -> dict[str, Any] |
 
 
 def rescore(worklist: Any, model_name: str, model: dict[str, Any], actor: User) -> int:
-    """New estimates for the open cases `model_name` segmented, from their stored signals; one
-    transaction, audited."""
-    changed = 0
-    with transaction(worklist.db_path) as con:
-        require(actor, "segment", con)
-        cmap = map_from_json(model.get("convention_map"))
-        for case in worklist._cases(con):
-            signals = case.quality.get("signals")
-            if case.model_name != model_name or case.status not in OPEN_STATUSES or not signals:
-                continue
-            try:
-                gap = convention_gap(worklist.store.load_mask(case.mask_hash), cmap) if cmap is not None else 0.0
-                value = estimate(model, QualitySignals(**signals), gap)
-            except (TypeError, LungSegError):
-                continue
-            quality = {**case.quality, "estimated_dice": value, "estimate": "site"}
-            con.execute("UPDATE cases SET quality = ? WHERE number = ?", (json.dumps(quality), case.number))
-            changed += 1
-        audit.record(con, actor.username, "cases_segmented", f"{changed} cases",
-                     {"model": model_name, "rescored_with": "site estimator",
-                      "examples": model.get("site_examples")})
-    return changed
+    """New estimates for the open cases `model_name` segmented, from their stored signals and masks
+    (no network runs); written in one transaction, audited."""
+    cmap = map_from_json(model.get("convention_map"))
+    estimates = {}
+    for case in worklist.list_cases():
+        signals = case.quality.get("signals")
+        if case.model_name != model_name or case.status not in OPEN_STATUSES or not signals or not case.mask_hash:
+            continue
+        try:
+            estimates[case.number] = site_dice(model, cmap, QualitySignals(**signals),
+                                               worklist.store.load_mask(case.mask_hash))
+        except (TypeError, LungSegError):
+            continue  # signals of an earlier release, or a damaged file (flagged elsewhere)
+    worklist.set_estimates(estimates, "site", actor, {"model": model_name, "rescored_with": "site estimator",
+                                                      "examples": model.get("site_examples")})
+    return len(estimates)

@@ -237,6 +237,19 @@ class Worklist:
                 audit.record(con, actor.username, "case_segmented", f"case {number}",
                              {"model": model_name, "version": model_version})
 
+    def set_estimates(self, estimates: dict[int, float], how: str, actor: User, detail: dict[str, Any]) -> None:
+        """Replace the estimated Dice of these cases (`how` says which estimator), each case's other
+        quality figures as they are now; one transaction, audited."""
+        with storage_errors(), transaction(self.db_path) as con:
+            require(actor, "segment", con)
+            for number, value in estimates.items():
+                row = con.execute("SELECT quality FROM cases WHERE number = ?", (int(number),)).fetchone()
+                if row is None:
+                    continue  # deleted meanwhile
+                quality = {**(json.loads(row[0]) if row[0] else {}), "estimated_dice": value, "estimate": how}
+                con.execute("UPDATE cases SET quality = ? WHERE number = ?", (json.dumps(quality), int(number)))
+            audit.record(con, actor.username, "cases_segmented", f"{len(estimates)} cases", detail)
+
     def ensure_thumbnails(self, cases: list[Case]) -> int:
         """Cases carried over from an earlier release have no preview yet: make them (once). Takes the
         cases the caller already read; returns how many it made (0: nothing to re-read)."""
