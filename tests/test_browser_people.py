@@ -56,6 +56,7 @@ def _add_user(page, name: str, role: str) -> str:
     assert page.get_by_test_id("stCode").locator("code").first.inner_text().strip() == one_time
     page.get_by_role("button", name="Done: I have handed it over").click()
     page.get_by_text(f"One-time password for {name}").wait_for(state="detached")
+    wait_until_idle(page)  # the run that Done started is over before the form is used again
     return one_time
 
 
