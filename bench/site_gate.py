@@ -26,6 +26,10 @@ Negative controls (each a full retrain; the gate must refuse every one):
 
     .venv/bin/python bench/site_gate.py [--runs site,other_films,misaligned,holes_blobs,lr_x30] [--n 50]
 
+Each row also has the click network's gate (the retrain job fine-tunes it on the same corrections)
+and NoC@95 on the site's other films: before = the shipped default's mask corrected with the shipped
+click network; after = the candidate's mask with the click network its version uses.
+
 Writes bench/results/site_gate.txt and site_gate.json (one row per run, appended as runs finish).
 """
 from __future__ import annotations
@@ -146,7 +150,19 @@ def score(seg, films: list[dict]) -> tuple[float, list[float]]:
     return float(np.mean(per)), per
 
 
-def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: int) -> dict:
+def noc95(seg, fixer, films: list[dict]) -> float:
+    """Mean clicks to Dice 0.95 against the site's masks, from `seg`'s mask, with `fixer`'s clicks."""
+    from lungseg_core.learning.click_simulation import clicks_to_reach
+
+    counts = []
+    for f in films:
+        image = _load(JSRT / f["image_path"])
+        counts.append(clicks_to_reach(lambda m, c, im=image: fixer.fix(im, m, c), seg.predict(image), f["site"],
+                                      thresholds=(0.95,))["noc95"])
+    return float(np.mean(counts))
+
+
+def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: int, noc_before: float) -> dict:
     from lungseg_core import DEFAULT_MODEL, load_model
     from lungseg_core.learning import retraining
     from lungseg_core.models.model_versions import models_dir
@@ -171,14 +187,20 @@ def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: i
         retraining.FINE_TUNE_LR_FACTOR = lr
     minutes = (time.perf_counter() - started) / 60
     site = result["card"]["lineage"]["site_gate"]
+    from lungseg_core.models.click_fix import click_weights_for, load_click_fixer
+
     parent, _ = score(load_model(DEFAULT_MODEL), others)
     candidate, _ = score(load_model(result["name"]), others)
+    clicks = result["card"]["lineage"].get("click_fix") or {}
+    noc_after = noc95(load_model(result["name"]), load_click_fixer(weights=click_weights_for(result["name"])), others)
     row = {"run": name, "n": n, "name": result["name"], "recommended": result["recommended"],
            "site_other_films_parent": parent, "site_other_films_candidate": candidate, "gain": candidate - parent,
            "forgetting_outside_map": site.get("forgetting"), "convention_change": site.get("convention_change"),
            "systematic_share": site.get("systematic_share"), "map_used": site.get("map_used"),
            "holdout_gain_interval": site.get("holdout_gain_interval"), "failures": site.get("failures"),
            "reason": result["decision"]["reason"], "minutes": minutes,
+           "click_gate": clicks.get("use"), "click_reason": clicks.get("reason"),
+           "noc95_before": noc_before, "noc95_after": noc_after,
            "all_corrections": result["card"]["lineage"].get("all_corrections")}
     shutil.copy2(models_dir() / f"{result['name']}.convention.png", RESULTS / f"site_gate_{name}_map.png")
     shutil.rmtree(job, ignore_errors=True)
@@ -208,8 +230,12 @@ def main() -> None:
           f"{len(others)} other films", flush=True)
     out_json = RESULTS / "site_gate.json"
     rows = json.loads(out_json.read_text()) if out_json.is_file() else []
+    from lungseg_core import DEFAULT_MODEL, load_model
+    from lungseg_core.models.click_fix import load_click_fixer
+
+    noc_before = noc95(load_model(DEFAULT_MODEL), load_click_fixer(), others)
     for name in args.runs.split(","):
-        row = run(name, films, corr, others, args.n)
+        row = run(name, films, corr, others, args.n, noc_before)
         rows = [r for r in rows if r["run"] != name] + [row]
         out_json.write_text(json.dumps(rows, indent=1))
         print(json.dumps(row), flush=True)
@@ -220,8 +246,12 @@ def main() -> None:
         lines.append(f"{r['run']:<12}{r['n']:>4} {'RECOMMENDED' if r['recommended'] else 'refused':<16}"
                      f"{r['site_other_films_parent']:>10.4f} -> {r['site_other_films_candidate']:.4f}{r['gain']:>+8.4f}"
                      f"{(r['forgetting_outside_map'] or 0):>+11.4f}{(r['convention_change'] or 0):>+8.4f}"
-                     f"{(r['systematic_share'] or 0):>7.0%}{interval[0]:>+11.3f} to {interval[1]:+.3f}{r['minutes']:>6.1f}")
-    (RESULTS / "site_gate.txt").write_text("\n".join(lines) + "\n\n" + "\n".join(f"{r['run']}: {r['reason']}" for r in rows) + "\n")
+                     f"{(r['systematic_share'] or 0):>7.0%}{interval[0]:>+11.3f} to {interval[1]:+.3f}{r['minutes']:>6.1f}"
+                     + (f"  {'taken' if r.get('click_gate') else 'kept':<7} {r['noc95_before']:>6.2f} -> {r['noc95_after']:.2f}"
+                        if "noc95_after" in r else ""))
+    (RESULTS / "site_gate.txt").write_text("\n".join(lines) + "\n\n" + "\n".join(
+        f"{r['run']}: {r['reason']}" + (f"\n  click-to-fix: {r['click_reason']}" if r.get("click_reason") else "")
+        for r in rows) + "\n")
     print("\n".join(lines))
 
 

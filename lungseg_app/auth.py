@@ -223,19 +223,20 @@ def _sign_in_screen(users: UserDirectory) -> None:
                                   help="Needed when the app is not opened on the server itself, or through a proxy. "
                                        "Or create the admin on the server: python -m lungseg_core users add NAME "
                                        "--roles admin") if need_token else ""
+            problem = st.empty()  # beside the fields and the button, not below the window
             create = st.form_submit_button("Create admin and sign in", type="primary")
         if create:
             if need_token and not secrets.compare_digest(token.strip().encode(), setup_token().encode()):
-                st.error("Wrong setup token: copy it from the server's log (or create the admin on the server).")
+                problem.error("Wrong setup token: copy it from the server's log (or create the admin on the server).")
                 return
             if password != again:
-                st.error("The two passwords differ.")
+                problem.error("The two passwords differ.")
                 return
             try:
                 users.create_first_admin(name, password, display)
                 _sign_in(users, name, password)
             except (AccountError, SignInError) as exc:
-                st.error(str(exc))
+                problem.error(str(exc))
         return
     st.subheader("Sign in")
     if st.session_state.get("_signed_out"):
@@ -243,13 +244,14 @@ def _sign_in_screen(users: UserDirectory) -> None:
     with st.form("sign_in"):
         name = st.text_input("User name", key="_signin_user")
         password = st.text_input("Password", type="password", key="_signin_password")
+        problem = st.empty()
         go = st.form_submit_button("Sign in", type="primary")
     st.caption("No account? Ask an admin of this server to add you.")
     if go:
         try:
             _sign_in(users, name, password)
         except SignInError as exc:
-            st.error(str(exc))
+            problem.error(str(exc))
 
 
 def _sign_in(users: UserDirectory, name: str, password: str) -> None:

@@ -4,6 +4,7 @@ zoom state driven by clicks and drags on the overview."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 from dataclasses import dataclass
 
@@ -14,7 +15,8 @@ from PIL import Image
 
 from lungseg_core.imaging.mask_editing import Viewport
 from lungseg_core.imaging.overlay import mask_overlay, windowed_gray
-from lungseg_core.models.click_fix import ClickFixer, click_model_available, load_click_fixer
+from lungseg_core.models.click_fix import ClickFixer, click_weights_for, load_click_fixer
+from lungseg_core.models.model_versions import default_model_name
 
 VIEW_KEY = "_view"  # the image region on the canvas (session key, per case)
 WINDOW_KEY = "_window_size"
@@ -30,10 +32,16 @@ class Display:
     invert: bool = False
 
 
-@st.cache_resource(show_spinner=False)
 def cached_click_fixer() -> ClickFixer | None:
-    """The click-to-fix network (None when its weights are not installed)."""
-    return load_click_fixer() if click_model_available() else None
+    """The click-to-fix network of the default model version (its site-tuned one when retraining's
+    click gate took it, else the nearest ancestor's, else the shipped one; None when none is installed)."""
+    path = click_weights_for(default_model_name())
+    return _click_fixer_at(str(path)) if path is not None else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _click_fixer_at(path: str) -> ClickFixer:
+    return load_click_fixer(weights=Path(path))
 
 
 def window_size() -> tuple[int, int]:

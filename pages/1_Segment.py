@@ -12,7 +12,7 @@ from lungseg_app.widgets import case_input, case_notices
 from lungseg_core.imaging.image_io import UPLOAD_TYPES
 from lungseg_core.imaging.case_report import (compare, download_name, figures_record, measure, png_bytes, records_csv,
                                               records_json)
-from lungseg_core.imaging.overlay import VIEWS, render_view
+from lungseg_core.imaging.overlay import LEGEND, VIEWS, render_view
 
 st.set_page_config(page_title="Segment · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -67,8 +67,8 @@ def viewer() -> None:
     st.image(picture, caption=f"{plain(case.label)} · {model} · {view} · {result.seconds * 1000:.0f} ms",
              width=image_side)
     if view == "Errors vs reference":
-        st.caption("Green: both agree · red: predicted lung not in the reference (false positive) · "
-                   "blue: reference lung the model missed (false negative)")
+        st.caption(f"{LEGEND} — here: red = predicted lung not in the reference (false positive), green = "
+                   "reference lung the model missed (false negative)")
     elif view == "Uncertainty":
         st.caption("Uncertainty: bright where the model and its mirrored view disagree — check those edges first.")
 

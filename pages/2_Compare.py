@@ -49,5 +49,6 @@ for start in range(0, len(items), per_row):
 
 st.subheader("Agreement across models")
 st.image(agreement_map(case.pixels, [r.mask for r in results.values()]),
-         caption="Green: every model calls it lung. Warm colours: models disagree (brightest where split evenly).",
+         caption="Blue: every model calls it lung (the mask's colour on every page). Warm colours: models "
+                 "disagree (brightest where split evenly).",
          width="stretch")

@@ -13,7 +13,7 @@ from lungseg_core import LungSegError
 from lungseg_core.workflow.corrections_export import export_coco_json, export_training_zip
 from lungseg_core.workflow.corrections_store import STATUSES
 from lungseg_core.imaging.mask_editing import edit_figures
-from lungseg_core.imaging.overlay import change_map, mask_overlay
+from lungseg_core.imaging.overlay import LEGEND, change_map, change_zoom, mask_overlay
 
 st.set_page_config(page_title="Review · LungSeg Studio", page_icon="🫁", layout="wide")
 user = sidebar()
@@ -95,8 +95,13 @@ else:
         b.image(mask_overlay(image, corrected, opacity=0.35), caption=f"Corrected by {plain(chosen.annotator)}",
                 width="stretch")
         c.image(change_map(image, original, corrected), width="stretch",
-                caption=f"Changes, in the editor's colours: green added ({change.added_px:,} px), red removed "
-                        f"({change.removed_px:,} px)")
+                caption=f"Changes: green added ({change.added_px:,} px), red removed ({change.removed_px:,} px)")
+        st.caption(LEGEND)
+        zoom = change_zoom(image, original, corrected)
+        if zoom is not None:
+            with st.expander("Zoom on the changes", expanded=change.added_px + change.removed_px < 0.02 * image.size):
+                st.image(zoom, width="stretch", caption="The changed region, enlarged (nearest pixels: each square "
+                                                        "is one pixel of the X-ray when zoomed far in)")
         st.metric("Changed pixels", f"{change.added_px + change.removed_px:,}")
         st.caption(f"IoU between model and corrected mask: {change.iou_with_model:.3f} (overlap ÷ union; 1 = "
                    "the annotator changed nothing)")

@@ -83,7 +83,9 @@ def progress_panel() -> None:
         text = (f"Job {shown['id']} ({shown.get('base')}{who}): epoch {epoch}/{epochs_}, step {step}/{steps}"
                 + (f", loss {loss:.4f}" if loss is not None else "")
                 + (f", val Dice {val:.4f}" if val is not None else "")
-                + (" — evaluating the candidate against its parent…" if shown.get("phase") == "evaluating" else ""))
+                + {"evaluating": " — evaluating the candidate against its parent…",
+                   "teaching click-to-fix": " — teaching click-to-fix your team's corrections…",
+                   "training on all corrections": " — training on all corrections…"}.get(shown.get("phase"), ""))
         st.progress(fraction, text=text)
         if st.session_state.get("_rt_confirm_cancel"):
             st.warning("Cancel this job? Its progress is lost and no version is saved.")
@@ -165,9 +167,13 @@ if candidates:
         cells[2].metric("Changes in one consistent place", f"{site['systematic_share']:.0%}",
                         help="Share of your held-back corrections' changes that fall in the map: a drawing "
                              "convention puts most of them there; noise does not", delta_color="off")
+    clicks = lineage.get("click_fix") or {}
+    if clicks.get("reason"):
+        (st.success if clicks.get("use") else st.caption)(f"Click-to-fix: {plain(clicks['reason'])}"
+                                                          + ("" if clicks.get("use") else " (it keeps the current one)"))
     folder = model_folder(picked)
     shown = [(folder / pictures[k], caption) for k, caption in (
-        ("convention_map", "Where your team's corrections systematically add (green) or remove (magenta) lung, "
+        ("convention_map", "Where your team's corrections systematically add (green) or remove (red) lung, "
                            "in chest coordinates (patient's right on the left)"),
         ("films", "Held-back films: your team's correction (yellow), the current model (red), the candidate (green)"))
         if pictures.get(k) and (folder / pictures[k]).is_file()]

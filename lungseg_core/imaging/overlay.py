@@ -7,10 +7,16 @@ import numpy as np
 
 from .preprocessing import normalize_intensity
 
+# One colour language on every page (and the editor's brushes): lung both agree on in the mask's
+# blue, lung that is missing (a reference has it, a correction added it) green, lung that is extra
+# (a reference lacks it, a correction removed it) red. `LEGEND` says so in words.
 MASK_COLOUR = (0, 200, 255)
-FALSE_POSITIVE_COLOUR = (255, 64, 64)  # predicted lung, not in the reference: red
-FALSE_NEGATIVE_COLOUR = (64, 140, 255)  # missed lung: blue
-TRUE_POSITIVE_COLOUR = (80, 220, 120)
+ADDED_COLOUR = (0, 220, 0)
+REMOVED_COLOUR = (255, 0, 64)
+FALSE_POSITIVE_COLOUR = REMOVED_COLOUR  # predicted lung, not in the reference: extra, red
+FALSE_NEGATIVE_COLOUR = ADDED_COLOUR  # reference lung the model missed: missing, green
+TRUE_POSITIVE_COLOUR = MASK_COLOUR
+LEGEND = ":blue[■] lung both agree on · :green[■] lung missing, or added · :red[■] lung extra, or removed"
 
 
 def display_gray(image: np.ndarray) -> np.ndarray:
@@ -70,7 +76,7 @@ def heat_map(image: np.ndarray, values: np.ndarray, opacity: float = 0.5, vmax: 
 
 
 def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, opacity: float = 0.55) -> np.ndarray:
-    """False positives red, false negatives blue, agreement green, over the X-ray."""
+    """False positives (extra lung) red, false negatives (missing lung) green, agreement blue."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     out = display_gray(image)
     out = _blend(out, pred & truth, TRUE_POSITIVE_COLOUR, opacity * 0.5)
@@ -79,7 +85,7 @@ def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, opacity: f
 
 
 def agreement_map(image: np.ndarray, masks: list[np.ndarray], opacity: float = 0.55) -> np.ndarray:
-    """Share of models that call each pixel lung: green where all agree, warm where they differ."""
+    """Share of models that call each pixel lung: the mask's blue where all agree, warm where they differ."""
     stack = np.stack([np.asarray(m, bool) for m in masks]).astype(np.float32)
     share = stack.mean(axis=0)
     disagreement = 1.0 - np.abs(2 * share - 1)  # 0 where unanimous, 1 where split evenly
@@ -125,11 +131,6 @@ def render_view(view: str, image: np.ndarray, mask: np.ndarray, probability: np.
     return mask_overlay(img, m, opacity=opacity, style=style)
 
 
-#: Same meaning, same colour as the editor's brushes: added lung green, removed lung red.
-ADDED_COLOUR = (0, 220, 0)
-REMOVED_COLOUR = (255, 0, 64)
-
-
 def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, opacity: float = 0.6) -> np.ndarray:
     """What a correction changed: the kept lung faint, added lung green, removed lung red."""
     before, after = np.asarray(before, bool), np.asarray(after, bool)
@@ -137,3 +138,22 @@ def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, opacity
     out = _blend(out, after & ~before, ADDED_COLOUR, opacity)
     return _blend(out, before & ~after, REMOVED_COLOUR, opacity)
 
+
+
+def change_zoom(image: np.ndarray, before: np.ndarray, after: np.ndarray, margin: float = 0.25,
+                min_side: int = 96, out_side: int = 720) -> np.ndarray | None:
+    """The change map cropped to the changed pixels (with a margin, at least `min_side` px of the
+    image) and enlarged to `out_side`: a 200-pixel correction is a sliver at full view. None when
+    nothing changed."""
+    before, after = np.asarray(before, bool), np.asarray(after, bool)
+    rows, cols = np.nonzero(before ^ after)
+    if rows.size == 0:
+        return None
+    h, w = before.shape
+    side = max(min_side, int((1 + 2 * margin) * max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)))
+    side = min(side, h, w)
+    r0 = int(np.clip((rows.min() + rows.max()) // 2 - side // 2, 0, h - side))
+    c0 = int(np.clip((cols.min() + cols.max()) // 2 - side // 2, 0, w - side))
+    crop = change_map(image[r0:r0 + side, c0:c0 + side], before[r0:r0 + side, c0:c0 + side],
+                      after[r0:r0 + side, c0:c0 + side])
+    return cv2.resize(crop, (out_side, out_side), interpolation=cv2.INTER_NEAREST)

@@ -312,17 +312,18 @@ def judge_site(ev: SiteEvidence, cmap: ConventionMap | None = None, min_holdout:
 
 
 def map_picture(cmap: ConventionMap, size: int = 256) -> np.ndarray:
-    """RGB picture of the map: green where the site adds lung, magenta where it removes, grey lungs'
-    box outline for orientation (chest coordinates: the patient's right on the image's left)."""
+    """RGB picture of the map: green where the site adds lung, red where it removes (the app's colour
+    language), grey lungs' box outline for orientation (chest coordinates: the patient's right on the
+    image's left)."""
     m = cv2.resize(cmap.mean_change, (size, size), interpolation=cv2.INTER_LINEAR)
     rgb = np.full((size, size, 3), 24, np.float32)
     pos, neg = np.clip(m, 0, 1), np.clip(-m, 0, 1)
     rgb[..., 1] += 230 * pos
     rgb[..., 0] += 230 * neg
-    rgb[..., 2] += 230 * neg
+    rgb[..., 2] += 60 * neg
     inset = int(round(size * MARGIN / (1 + 2 * MARGIN)))
     cv2.rectangle(rgb, (inset, inset), (size - inset, size - inset), (110, 110, 110), 1)
-    for zone, colour in ((cmap.add_zone, (80, 255, 80)), (cmap.remove_zone, (255, 80, 255))):
+    for zone, colour in ((cmap.add_zone, (80, 255, 80)), (cmap.remove_zone, (255, 80, 110))):
         z = cv2.resize(zone.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
         contours, _ = cv2.findContours(z, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(rgb, contours, -1, colour, 1)

@@ -25,15 +25,17 @@ from ..workflow.corrections_export import hash_bucket, training_zip
 from ..workflow.corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
 from ..errors import LungSegError
+from .click_site_tuning import ClickExample, tune_and_judge
 from .convention_gate import ConventionMap, SiteEvidence, SiteVerdict, judge_site, map_picture
 from .dataset import load_gray, load_mask
 from .evaluation import evaluate_cases
+from ..models.click_fix import CLICK_MODEL, click_base, click_recipe, click_weights_for, unfolded_click_network
 from ..models.model_card import render_markdown
 from ..models.model_loading import load_model, model_folder
 from ..models.model_versions import (gate_words, lineage_chain, models_dir, release_version_name, reserve_version_name,
                                      root_recipe_name)
 from .training import TrainOptions, train
-from ..models.weights_store import load_card, save_card, weights_path
+from ..models.weights_store import load_card, save_card, save_weights, weights_path
 
 #: The candidate may lose at most this much mean validation Dice against its parent.
 VAL_TOLERANCE = 0.002
@@ -62,6 +64,10 @@ ALL_CORRECTIONS_LR_FACTOR = 0.1
 ALL_CORRECTIONS_REPLAY_PER_CORRECTION = 2
 ALL_CORRECTIONS_REPLAY_MIN = 100
 ALL_CORRECTIONS_FREEZE_ENCODER = True
+# The click network's site fine-tune (`click_site_tuning`): steps, and base train films replayed
+# (bench/site_clicks.py: NoC@95 on the site's other films 5.03 -> 1.32 in about a minute).
+CLICK_TUNE_STEPS = 100
+CLICK_REPLAY = 50
 
 
 #: The gate decides only with at least this many held-back corrections. Per-image Dice on another
@@ -238,8 +244,9 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
             epochs: int | None = None, size: int | None = None, batch_size: int | None = None,
             corrections_zip: bytes | None = None, on_progress: Callable[[dict[str, Any]], None] | None = None,
             should_stop: Callable[[], bool] | None = None, max_steps: int | None = None,
-            all_corrections_epochs: int | None = None) -> dict[str, Any]:
-    """Fine-tune `base` on approved corrections; write a new version and decide on promotion.
+            all_corrections_epochs: int | None = None, click_steps: int | None = None) -> dict[str, Any]:
+    """Fine-tune `base` on approved corrections; write a new version and decide on promotion; the
+    click network learns the corrections too (`click_steps`, 0 = off), behind its own gate.
     Raises TrainingCancelled (nothing written to the models folder) when `should_stop` says so."""
     started = time.perf_counter()
     epochs = epochs or FINE_TUNE_EPOCHS
@@ -257,7 +264,8 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
     try:
         return _fine_tune_and_publish(base, parent, parent_dir, root, recipe, name, job_dir, counts, started,
                                       base_data, epochs, batch_size, on_progress, should_stop, max_steps,
-                                      ALL_CORRECTIONS_EPOCHS if all_corrections_epochs is None else all_corrections_epochs)
+                                      ALL_CORRECTIONS_EPOCHS if all_corrections_epochs is None else all_corrections_epochs,
+                                      CLICK_TUNE_STEPS if click_steps is None else click_steps)
     finally:
         release_version_name(name)
 
@@ -271,7 +279,7 @@ def _evidence(by_source: dict[str, Any]) -> dict[str, dict[str, float]]:
 def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, recipe: Any, name: str,
                            job_dir: Path, counts: dict[str, int], started: float, base_data: Path | None,
                            epochs: int, batch_size: int | None, on_progress: Any, should_stop: Any,
-                           max_steps: int | None, all_epochs: int = 0) -> dict[str, Any]:
+                           max_steps: int | None, all_epochs: int = 0, click_steps: int = 0) -> dict[str, Any]:
     data = job_dir / "data"
     card = train(recipe, TrainOptions(
         data_dir=data, out_dir=job_dir / "out", epochs=epochs, batch_size=batch_size, resume=False,
@@ -314,6 +322,11 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
         val_reference=masks.get("val", {}).get("reference", []))
     decision, site, cmap = decide_for_site(evidence)
     pictures = _gate_pictures(name, out, cmap, evidence, holdout)
+    clicks = _tune_click_network(base, name, out, recipe, click_steps if decision.promote else 0, train_corrections,
+                                 evidence, holdout, val, data, on_progress, should_stop)
+    if not decision.promote:
+        clicks["reason"] = ("click network not fine-tuned: the gate did not recommend this candidate, so its "
+                            "corrections are not taught to click-to-fix either")
     del masks, evidence
     all_trained = None
     if decision.promote and holdout and all_epochs > 0:
@@ -352,7 +365,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
                      "then_all_freeze_encoder": ALL_CORRECTIONS_FREEZE_ENCODER,
                      "chosen_by": "bench/loop.py (bench/results/loop.txt)"},
         "all_corrections": all_trained,
-        "gate": decision.as_dict(), "site_gate": site.as_dict(), "gate_pictures": pictures,
+        "gate": decision.as_dict(), "site_gate": site.as_dict(), "gate_pictures": pictures, "click_fix": clicks,
         "metrics_before_after": dice,
         "evidence": {split: {who: _evidence(r[who]) for who in r} for split, r in results.items()},
         "shipped": root if shipped is not None else base,
@@ -365,7 +378,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     target = models_dir()
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(weights_path(name, job_dir / "out"), target / f".{name}.safetensors.tmp")
-    for suffix in (".curves.csv", ".curves.png", ".convention.png", ".films.png"):
+    for suffix in (".curves.csv", ".curves.png", ".convention.png", ".films.png", f".{CLICK_MODEL}.safetensors"):
         src = job_dir / "out" / f"{name}{suffix}"
         if src.is_file():
             shutil.copy2(src, target / f"{name}{suffix}")
@@ -377,6 +390,38 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     load_model(name)  # as the app will load it (raises if the saved version would not)
     return {"name": name, "recommended": decision.promote, "decision": decision.as_dict(), "metrics": dice,
             "card": card}
+
+
+def _tune_click_network(base: str, name: str, out: Path, recipe: Any, steps: int, train_corrections: list[Case],
+                        evidence: SiteEvidence, holdout: list[Case], val: list[Case], data: Path,
+                        on_progress: Any, should_stop: Any) -> dict[str, Any]:
+    """Fine-tune the click network the parent uses on the same corrections (starts: the parent's masks)
+    and keep it beside the version only if its gate takes it (`click_site_tuning.judge_clicks`)."""
+    if steps <= 0:
+        return {"use": False, "reason": "click network not fine-tuned (turned off for this run)"}
+    parent_click = click_weights_for(base)
+    if parent_click is None or recipe.name != click_base() or recipe.input_size != click_recipe(click_base()).input_size:
+        return {"use": False, "reason": "click network not fine-tuned: it is made for another recipe or input size"}
+    if on_progress:
+        on_progress({"phase": "teaching click-to-fix"})
+    rng = random.Random(0)
+    base_train = _unique([c for c in read_manifest(data, "train") if c.source != "corrections"])
+    replay = [ClickExample(load_gray(c.image_path), load_mask(c.mask_path), load_mask(c.mask_path))
+              for c in rng.sample(base_train, min(CLICK_REPLAY, len(base_train)))]
+    train_set = [ClickExample(load_gray(c.image_path), p, t)
+                 for c, p, t in zip(train_corrections, evidence.train_parent, evidence.train_corrected)]
+    held = [ClickExample(load_gray(c.image_path), p, t)
+            for c, p, t in zip(holdout, evidence.holdout_parent, evidence.holdout_corrected)]
+    checked = [ClickExample(load_gray(c.image_path), p, t)
+               for c, p, t in zip(val, evidence.val_parent, evidence.val_reference)]
+    net, verdict = tune_and_judge(unfolded_click_network(parent_click), click_base(), train_set, replay, held, checked,
+                                  MIN_HOLDOUT, steps=steps, should_stop=should_stop)
+    result = verdict.as_dict()
+    result["parent_weights"] = parent_click.name
+    if verdict.use:
+        save_weights(net, f"{name}.{CLICK_MODEL}", out, metadata={"parent": parent_click.name, "steps": str(steps)})
+        result["weights"] = f"{name}.{CLICK_MODEL}.safetensors"
+    return result
 
 
 def _gate_pictures(name: str, out: Path, cmap: ConventionMap, evidence: SiteEvidence,

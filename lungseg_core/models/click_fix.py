@@ -24,6 +24,7 @@ from torch import nn
 from ..imaging.preprocessing import prepare_input, resize_mask, resize_probability, to_channels, to_gray
 from .batchnorm_folding import fold_batchnorm
 from .registry import Recipe, build_model, get_recipe
+from .model_versions import lineage_chain, models_dir
 from .segmenter import default_precision
 from .weights_store import load_card, load_weights, weights_dir, weights_path
 
@@ -176,12 +177,41 @@ def click_model_available(directory: Path | None = None) -> bool:
     return weights_path(CLICK_MODEL, directory).is_file()
 
 
-def load_click_fixer(directory: Path | None = None, precision: str | None = None) -> ClickFixer:
-    """The trained click model from weights/ (safetensors only; its card names the base recipe)."""
+def click_base() -> str:
+    """The segmentation recipe the shipped click network widens (a site fine-tune needs the same)."""
+    card = load_card(CLICK_MODEL, weights_dir()) or {}
+    return (card.get("click") or {}).get("base") or "unet_lite0_slim_dense"
+
+
+def unfolded_click_network(weights: Path | None = None) -> nn.Module:
+    """A click network with BatchNorm intact (trainable): what a site fine-tune starts from."""
+    return load_weights(build_click_network(click_base()), weights or weights_path(CLICK_MODEL)).float()
+
+
+def version_click_path(name: str, directory: Path | None = None) -> Path:
+    """Where a retrained model version keeps the click network its gate took (next to its weights)."""
+    return (directory or models_dir()) / f"{name}.{CLICK_MODEL}.safetensors"
+
+
+def click_weights_for(model_name: str) -> Path | None:
+    """The click network a model version uses: the nearest one in its lineage whose site fine-tune
+    passed the click gate (`learning/click_site_tuning`), else the shipped one (None if not installed)."""
+    for name in reversed(lineage_chain(model_name)):
+        path = version_click_path(name)
+        if path.is_file():
+            return path
+    shipped = weights_path(CLICK_MODEL)
+    return shipped if shipped.is_file() else None
+
+
+def load_click_fixer(directory: Path | None = None, precision: str | None = None,
+                     weights: Path | None = None) -> ClickFixer:
+    """The trained click model (safetensors only): the shipped one from weights/, or `weights` (a
+    version's site-tuned network of the same architecture; the shipped card names the base recipe)."""
     d = directory or weights_dir()
     card = load_card(CLICK_MODEL, d) or {}
     base = (card.get("click") or {}).get("base") or "unet_lite0_slim_dense"
-    path = weights_path(CLICK_MODEL, d)
+    path = weights or weights_path(CLICK_MODEL, d)
     network = load_weights(build_click_network(base), path)
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return ClickFixer(network, click_recipe(base), card=card, version=version, precision=precision)
