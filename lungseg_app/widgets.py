@@ -9,6 +9,12 @@ from lungseg_core.imaging.image_io import UPLOAD_TYPES
 from lungseg_core.models.samples import list_samples
 
 
+def _open_upload(data: bytes, name: str) -> None:
+    """An uploaded X-ray replaces the case: the sample picker no longer names the last sample."""
+    set_case_from_bytes(data, "uploaded X-ray")
+    st.session_state.pop("_sample_widget", None)  # drawn after this, in the same run: allowed
+
+
 def case_input() -> None:
     """Upload an X-ray or open a bundled sample; errors stay on the page, the app stays usable."""
     left, right = st.columns([3, 2])
@@ -17,7 +23,7 @@ def case_input() -> None:
                                     type=list(UPLOAD_TYPES),
                                     help="The file name is not kept. DICOM header fields other than size and "
                                          "pixel spacing are dropped.")
-        error = handle_upload(uploaded, "xray", lambda data, name: set_case_from_bytes(data, "uploaded X-ray"))
+        error = handle_upload(uploaded, "xray", _open_upload)
         if error:
             st.error(error)
     with right:

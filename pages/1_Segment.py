@@ -115,12 +115,12 @@ with figures_col:
     d1, d2 = st.columns(2)
     d3, d4 = st.columns(2)
     d1.download_button("Mask (PNG)", png_bytes(result.mask), file_name=download_name(case.label, model, "mask", "png"),
-                       mime="image/png")
+                       mime="image/png", on_click="ignore")
     d2.download_button("Overlay (PNG)", lambda: png_bytes(render_view("Mask overlay", case.pixels, result.mask,
                                                                       opacity=opacity, style=style)),
-                       file_name=download_name(case.label, model, "overlay", "png"), mime="image/png")
+                       file_name=download_name(case.label, model, "overlay", "png"), mime="image/png", on_click="ignore")
     d3.download_button("Figures (CSV)", records_csv([record]), file_name=download_name(case.label, model, "figures", "csv"),
-                       mime="text/csv")
+                       mime="text/csv", on_click="ignore")
     d4.download_button("Figures (JSON)", records_json([record]),
-                       file_name=download_name(case.label, model, "figures", "json"), mime="application/json")
+                       file_name=download_name(case.label, model, "figures", "json"), mime="application/json", on_click="ignore")
     add_current_to_worklist(user, model)

@@ -182,6 +182,6 @@ st.caption(f"{approved} approved version(s); the newest per image is exported. T
 exporter = acting_user_later()  # the files are made (role checked, audited) when a button is clicked
 e1, e2 = st.columns(2)
 e1.download_button("Training data (zip)", lambda: export_training_zip(store, exporter()), file_name="lungseg_corrections.zip",
-                   mime="application/zip", disabled=not approved, key="_export_zip")
+                   mime="application/zip", disabled=not approved, key="_export_zip", on_click="ignore")
 e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store, exporter()), file_name="lungseg_corrections_coco.json",
-                   mime="application/json", disabled=not approved, key="_export_coco")
+                   mime="application/json", disabled=not approved, key="_export_coco", on_click="ignore")

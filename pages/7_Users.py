@@ -7,10 +7,13 @@ import streamlit as st
 
 from lungseg_app.auth import identity_provider_configured, users_directory
 from lungseg_app.plain_text import plain
-from lungseg_app.state import sidebar
+from lungseg_app.state import cached_store, sidebar
+from lungseg_app.case_navigation import cached_worklist
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import ROLES
 from lungseg_core.people.accounts import one_time_password
+from lungseg_core.people.audit import AuditLog
+from lungseg_core.workflow.team_figures import team_figures
 
 #: A one-time password stays on its admin's page (also across a reload) this long, or until "Done";
 #: it is kept in this server's memory only, never written anywhere.
@@ -100,3 +103,13 @@ try:
         st.rerun()
 except (LungSegError, ValueError) as exc:
     st.error(f"Not changed: {exc}")
+
+st.subheader("Who did what")
+st.caption("Per person: cases sent for review, median minutes from taking a case to sending it (claims in the "
+           "audit log), and the share approved the first time it was reviewed.")
+store = cached_store()
+figures = team_figures(store, cached_worklist(), AuditLog(store.db_path), user)
+if figures:
+    st.dataframe([f.as_row() for f in figures], hide_index=True)
+else:
+    st.caption("Nobody has sent a case for review yet.")

@@ -50,4 +50,4 @@ st.dataframe([{"when (UTC)": e.at[:19].replace("T", " "), "who": e.actor, "what"
              column_config={"why": st.column_config.TextColumn("why", width="large"),
                             "detail": st.column_config.TextColumn("detail", width="medium")})
 st.download_button("Export CSV", entries_csv(entries), file_name="lungseg_audit.csv", mime="text/csv",
-                   key="_au_export")
+                   key="_au_export", on_click="ignore")

@@ -106,6 +106,7 @@ def test_users_page_adds_a_user_and_audit_page_shows_it(store):
     one_time = at.code[0].value  # in a box with a copy button
     assert len(one_time) >= 10 and "carol" not in one_time
     assert "carol" in list(at.dataframe[0].value["user"])  # the table is current at once
+    assert "Who did what" in [h.value for h in at.subheader]  # per-person figures (tests/test_team_figures.py)
     assert UserDirectory(store.db_path).get("carol").roles == {"reviewer"}
     assert UserDirectory(store.db_path).sign_in("carol", one_time)[0].username == "carol"
     audit = _page("pages/8_Audit.py")
