@@ -11,6 +11,7 @@ from lungseg_app.auth import acting_user
 from lungseg_app.plain_text import plain
 from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
+from lungseg_app.brush_keys import TARGET_KEY, brush_keys_html, parse_target
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
@@ -65,8 +66,11 @@ def _pick_tool(name: str) -> None:
     st.session_state["_tool"] = name
 
 
-def _nudge_brush(step: int) -> None:
-    st.session_state["_brush"] = int(min(60, max(1, _control("_brush") + step)))
+def _brush_from_keys() -> None:
+    """Alt+J / Alt+K: the page script sends the width it counted to (`brush_keys`)."""
+    width = parse_target(st.session_state.get(TARGET_KEY))
+    if width is not None:
+        st.session_state["_brush"] = width
 
 
 def _toggle_mask() -> None:
@@ -300,16 +304,17 @@ with controls:
                       "in a missed lung region (add) or a false one (remove); the model corrects that region. "
                       "Keys: Alt+1 to Alt+6 pick a tool.")
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
-            + " .st-key-_mask_toggle, .st-key-_brush_up, .st-key-_brush_down {display: none;}</style>"
-            + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour),
+            + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY} {{display: none;}}</style>"
+            + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour)
+            + brush_keys_html(brush),
             unsafe_allow_javascript=True)
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
                   args=(name,))
     bound_widget(st.slider, "Brush width (image px)", "_brush", brush, min_value=1, max_value=60, value=brush,
                  help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
-    st.button("brush down", key="_brush_down", shortcut="Alt+J", on_click=_nudge_brush, args=(-1,))
-    st.button("brush up", key="_brush_up", shortcut="Alt+K", on_click=_nudge_brush, args=(1,))
+    st.text_input("brush width from the keys", key=TARGET_KEY, on_change=_brush_from_keys,
+                  label_visibility="collapsed")
     d1, d2 = st.columns([3, 2])
     bound_widget(d1.radio, "Mask", "_mask_style", style, options=list(MASK_STYLES),
                  index=list(MASK_STYLES).index(style), horizontal=True,

@@ -94,3 +94,35 @@ def test_save_is_on_screen_and_the_canvas_never_moves(browser, flow_app, width, 
     assert the_canvas(page).bounding_box() == before  # the next case's canvas sits where this one did
     assert page.evaluate("window.scrollY") == 0
     context.close()
+
+
+def test_brush_keys_pressed_quickly_are_all_counted(browser, flow_app):
+    """Eight Alt+K presses 250 ms apart widen the brush by eight, three quick Alt+J narrow it by three
+    (Streamlit's own shortcuts merged presses that came while the page ran: 6 -> 11)."""
+    import re
+
+    from lungseg_app.local_server import wait_for_tool
+
+    url, root = flow_app
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, url, "browser-annotator")
+    number = next(c.number for c in Worklist(SQLiteCorrectionsStore(root)).list_cases()
+                  if c.number > 2 and c.status in ("new", "segmented") and c.holder is None)
+    _open(page, url, number)
+    wait_for_tool(page, "Add brush")
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text="On the canvas:").first.inner_text()
+    width = int(re.search(r"(\d+) px wide", caption).group(1))
+    page.get_by_role("heading", name="Correct").click()  # focus on the page, not in a text box
+    for _ in range(8):
+        page.keyboard.press("Alt+K")
+        page.wait_for_timeout(250)
+    wait_for_tool(page, f"Add brush, {width + 8} px wide")
+    for _ in range(3):
+        page.keyboard.press("Alt+J")
+        page.wait_for_timeout(40)
+    wait_for_tool(page, f"Add brush, {width + 5} px wide")
+    page.wait_for_timeout(1500)  # nothing arrives late to change it again
+    wait_for_tool(page, f"Add brush, {width + 5} px wide")
+    context.close()

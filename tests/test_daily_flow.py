@@ -151,7 +151,7 @@ def test_a_reload_keeps_the_brush_window_and_mask_style(tmp_path, monkeypatch):
         {"_brush": 14, "_level": 40, "_invert": True, "_mask_style": "Outline"}  # width 300 is out of range
     assert remembered_prefs({"brush": "x", "mask": "<b>"}) == {}
     at, number = _sample_case_on_correct(tmp_path, monkeypatch)
-    next(b for b in at.button if b.key == "_brush_up").click().run()  # Alt+K
+    at.text_input(key="_brush_target").set_value("7#1").run()  # Alt+K, as the page script sends it
     assert at.query_params["brush"] in ("7", ["7"])  # kept in the address ...
     reloaded = _correct_page(tmp_path / "store")  # ... so a reload (a new session) starts from it
     reloaded.query_params["case"] = str(number)
@@ -177,3 +177,13 @@ def test_mask_tools_are_one_undo_step_each(tmp_path, monkeypatch):
     at.button(key="_undo").click().run()
     assert int(at.session_state["edit_session"].history.current.sum()) == area  # two undos: back to the start
     assert not at.exception
+
+
+def test_the_brush_keys_message_carries_a_width_not_a_step():
+    from lungseg_app.brush_keys import brush_keys_html, parse_target
+
+    assert parse_target("14#3") == 14 and parse_target("14") == 14
+    assert parse_target("99#1") == 60 and parse_target("0#2") == 1  # the slider's range
+    assert parse_target("") is None and parse_target("x#1") is None and parse_target(None) is None
+    script = brush_keys_html(9)
+    assert "window.__lungsegBrushWidth = 9;" in script and ".st-key-_brush_target input" in script

@@ -1,0 +1,55 @@
+"""Alt+J / Alt+K (thinner / wider brush) that never drop a key press.
+
+Streamlit's button shortcuts send one "clicked" trigger per press; presses that arrive while the
+page is running again are merged, so eight quick presses widened the brush by five. Here a small
+page script (`st.html` with JavaScript, nothing of a user's in it) counts the presses itself and
+sends the *target width* (not a step) through a hidden text input, once the keys rest for 120 ms:
+a merged or late message still carries the right width. The input's value is "width#n" (n counts
+the messages), so that sending the width it already shows still counts as a change."""
+from __future__ import annotations
+
+import json
+
+TARGET_KEY = "_brush_target"
+MIN_WIDTH, MAX_WIDTH = 1, 60
+
+_SCRIPT = """<script>
+(() => {
+  window.__lungsegBrushWidth = %(width)s;
+  if (window.__lungsegBrushKeys) return;
+  const k = window.__lungsegBrushKeys = {pending: null, nonce: 0, timer: null, last: 0};
+  const typing = (t) => t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
+  const send = () => {
+    const el = document.querySelector('.st-key-%(key)s input');
+    if (!el || k.pending === null) return;
+    k.nonce += 1;
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, k.pending + '#' + k.nonce);
+    el.dispatchEvent(new Event('input', {bubbles: true}));
+    el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true}));
+  };
+  window.addEventListener('keydown', (e) => {
+    if (!e.altKey || (e.code !== 'KeyJ' && e.code !== 'KeyK') || typing(e.target)) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    const recent = k.pending !== null && Date.now() - k.last < 3000;
+    const base = recent ? k.pending : window.__lungsegBrushWidth;
+    k.pending = Math.max(%(lo)d, Math.min(%(hi)d, base + (e.code === 'KeyK' ? 1 : -1)));
+    k.last = Date.now();
+    clearTimeout(k.timer);
+    k.timer = setTimeout(send, 120);
+  }, true);
+})();
+</script>"""
+
+
+def brush_keys_html(width: int) -> str:
+    """The script, told the brush width the page was drawn with."""
+    return _SCRIPT % {"width": json.dumps(int(width)), "key": TARGET_KEY, "lo": MIN_WIDTH, "hi": MAX_WIDTH}
+
+
+def parse_target(value: str | None) -> int | None:
+    """The width in a "width#n" message (None for anything else), clamped to the slider's range."""
+    head = (value or "").split("#", 1)[0].strip()
+    if not head.isdigit():
+        return None
+    return max(MIN_WIDTH, min(MAX_WIDTH, int(head)))
