@@ -25,7 +25,9 @@ _SCRIPT = """<script>
     k.nonce += 1;
     Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, k.pending + '#' + k.nonce);
     el.dispatchEvent(new Event('input', {bubbles: true}));
-    el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true}));
+    // Enter commits what the input's own state holds: let it take the new value first
+    setTimeout(() => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13,
+                                                                    bubbles: true})), 40);
   };
   window.addEventListener('keydown', (e) => {
     if (!e.altKey || (e.code !== 'KeyJ' && e.code !== 'KeyK') || typing(e.target)) return;

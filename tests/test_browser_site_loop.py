@@ -20,6 +20,7 @@ from lungseg_core.workflow.site_quality import MIN_EXAMPLES
 from lungseg_core.workflow.worklist import Worklist
 
 from .conftest import BROWSER_PEOPLE, add_browser_people, browser_sign_in
+from .people import ANN, REV
 
 TIMEOUT_MS = 240_000
 SIGNALS = QualitySignals(view_agreement=0.99, edge_uncertainty=1.5, soft_dice=0.96, lungs=2, right_left_ratio=1.1,
@@ -60,8 +61,8 @@ def site_app(tmp_path_factory):
         worklist.set_segmentation(case.number, drawn, {"estimated_dice": 0.97, "flags": [],
                                                        "signals": SIGNALS.as_dict()}, DEFAULT_MODEL, "v", who)
         record = store.save_correction(store.load_image(worklist.get(case.number).image_hash), drawn, site,
-                                       actor=who, model_name=DEFAULT_MODEL, model_version="v", status="submitted")
-        store.review(record.id, "approve", actor=who)
+                                       actor=ANN, model_name=DEFAULT_MODEL, model_version="v", status="submitted")
+        store.review(record.id, "approve", actor=REV)
     numbers = {}
     for name, seed, which in (("agrees", 100, 1), ("misses", 101, 0)):  # "agrees" first: it wins a tie
         drawn, site = _masks(0, 1.0)
