@@ -11,7 +11,7 @@ from lungseg_core.workflow import batch_segmentation as batch
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.cli import main as cli_main
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.learning.retrain_jobs import read_progress
+from lungseg_core.storage.jobs import read_progress
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.worklist import Worklist
 

@@ -29,7 +29,7 @@ from lungseg_core.workflow.case_claims import Claims
 from lungseg_core.workflow.case_import import from_zip, import_sources
 from lungseg_core.workflow.corrections_export import export_coco, export_training_zip
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.workflow.store_schema import SCHEMA_VERSION
+from lungseg_core.storage.database import SCHEMA_VERSION
 from lungseg_core.workflow.worklist import Worklist, rows_csv
 
 from .dicom_factory import make_dicom
@@ -359,7 +359,7 @@ def test_cases_added_and_segmented_are_audited_and_a_failed_promotion_leaves_no_
     def broken_write(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_versions, "_atomic_write", broken_write)
+    monkeypatch.setattr(model_versions, "atomic_write", broken_write)
     with pytest.raises(OSError):
         model_versions.promote(DEFAULT_MODEL, ADMIN, "better", log, tmp_path / "models")
     assert log.entries(CLI, action="promoted") == []
@@ -498,7 +498,7 @@ def test_a_job_of_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path, m
     lock.write_text(json.dumps({**info, "beat": time.time() - 2 * retrain_jobs.HEARTBEAT_STALE_S}))
     assert retrain_jobs.active_job() is None and not lock.exists()  # a silent heartbeat: gone
     # on this host, the process id still decides, and the heartbeat is renewed by the job
-    retrain_jobs._acquire({"id": "job-2", "dir": str(job_dir), "pid": os.getpid()})
+    retrain_jobs.acquire({"id": "job-2", "dir": str(job_dir), "pid": os.getpid()}, retrain_jobs.RETRAIN_LOCK, "A job")
     before = json.loads(lock.read_text())["beat"]
     time.sleep(0.01)
     assert retrain_jobs.beat(job_dir) and json.loads(lock.read_text())["beat"] > before

@@ -192,7 +192,7 @@ def test_job_lock_failure_paths(env, tiny_data_dir, tmp_path, monkeypatch):
     assert latest_job()  # progress of the dead job says failed
     # a newer job's lock survives the release of an older job
     lock.write_text(json.dumps({"id": "new", "pid": os.getpid(), "dir": "/somewhere/new"}))
-    retrain_jobs._release(old_dir)
+    retrain_jobs.release(old_dir, retrain_jobs.RETRAIN_LOCK)
     assert json.loads(lock.read_text())["id"] == "new"
     # the CLI refuses while it is held
     code = main(["retrain", "--base", DEFAULT_MODEL, "--store", str(env.root), "--job-dir", str(tmp_path / "cli-job")])
@@ -306,7 +306,7 @@ def test_a_finished_job_process_is_reaped_not_left_defunct():
     import subprocess
     import sys
 
-    from lungseg_core.learning.retrain_jobs import _pid_alive
+    from lungseg_core.storage.jobs import pid_alive as _pid_alive
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])  # started, never waited for (as spawn_job does)
     deadline = time.time() + 30

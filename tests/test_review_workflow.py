@@ -14,7 +14,7 @@ from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.case_claims import ClaimHeldError, Claims
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError
 from lungseg_core.workflow.review_workflow import STATUSES, TRANSITIONS, WorkflowError
-from lungseg_core.workflow.store_schema import SCHEMA_VERSION
+from lungseg_core.storage.database import SCHEMA_VERSION
 
 from .people import ADMIN, ANN, ANN2, REV, REV2
 

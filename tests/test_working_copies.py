@@ -12,7 +12,7 @@ import pytest
 from lungseg_core import DEFAULT_MODEL, Worklist
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.workflow.store_schema import SCHEMA_VERSION
+from lungseg_core.storage.database import SCHEMA_VERSION
 from lungseg_core.workflow.working_copies import WorkingCopies, mask_digest
 from tests.people import ANN, ANN2, NOBODY
 

@@ -14,7 +14,7 @@ from lungseg_core.people.access_control import PermissionDenied, User
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.review_workflow import case_status
-from lungseg_core.workflow.store_schema import SCHEMA_VERSION
+from lungseg_core.storage.database import SCHEMA_VERSION
 from lungseg_core.workflow.worklist import REVIEWER_QUEUE, Worklist, rows_csv
 
 from .people import ADMIN, ANN, ANN2, NOBODY, REV

@@ -20,10 +20,10 @@ from typing import Any
 
 from ..people.access_control import User, require
 from ..people.audit import AuditLog, record
-from ..workflow.corrections_store import default_store_dir
+from ..storage.files import atomic_write, default_store_dir
 from ..errors import LungSegError
 from .registry import DEFAULT_MODEL, registered_names
-from .weights_store import _atomic_write, available_names, load_card, weights_dir
+from .weights_store import available_names, load_card, weights_dir
 
 
 class PromotionError(LungSegError):
@@ -183,7 +183,7 @@ def _write_default(name: str, actor: User, reason: str, action: str, audit_log: 
             fh.write(json.dumps(entry) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        _atomic_write(d / "promoted.json", lambda tmp: Path(tmp).write_text(json.dumps(entry)))
+        atomic_write(d / "promoted.json", lambda tmp: Path(tmp).write_text(json.dumps(entry)))
         record(con, actor.username, "promoted" if action == "promote" else "rolled_back", name,
                {"previous": previous}, reason.strip())
     return entry

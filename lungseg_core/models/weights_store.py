@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import WeightsNotFoundError
+from ..storage.files import atomic_write
 
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
@@ -34,26 +34,12 @@ def card_path(name: str, directory: Path | None = None) -> Path:
     return (directory or weights_dir()) / f"{name}.json"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_weights(model: nn.Module, name: str, directory: Path, metadata: dict[str, str] | None = None) -> Path:
     """Write the state dict as fp16 safetensors (floats only; integer buffers kept as they are)."""
     state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
              for k, v in model.state_dict().items()}
     path = weights_path(name, directory)
-    _atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata or {}))
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata or {}))
     return path
 
 
@@ -68,9 +54,9 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 
 
 def save_card(name: str, directory: Path, card: dict[str, Any], markdown: str) -> None:
-    _atomic_write(card_path(name, directory),
+    atomic_write(card_path(name, directory),
                   lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n"))
-    _atomic_write(directory / f"{name}.md", lambda tmp: Path(tmp).write_text(markdown))
+    atomic_write(directory / f"{name}.md", lambda tmp: Path(tmp).write_text(markdown))
 
 
 def load_card(name: str, directory: Path | None = None) -> dict[str, Any] | None:

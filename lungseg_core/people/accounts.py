@@ -33,7 +33,7 @@ from . import audit
 from .access_control import ADMIN, User, parse_roles, require
 from .sign_in_throttle import SHARED, SignInThrottle
 from ..errors import LungSegError
-from ..workflow.store_schema import connect, ensure_schema, transaction
+from ..storage.database import connect, ensure_schema, transaction
 
 SESSION_HOURS = float(os.environ.get("LUNGSEG_SESSION_HOURS", "12"))
 SESSION_MAX_DAYS = float(os.environ.get("LUNGSEG_SESSION_MAX_DAYS", "7"))

@@ -6,7 +6,7 @@ ids, version names and user names; nothing in the log identifies a patient (no f
 DICOM fields, no pixels), so it can outlive a deleted case.
 
 Tamper-evident: triggers refuse UPDATE and DELETE on the table, and each row carries the SHA-256 of
-the row before it (`store_schema.audit_row_hash`), so a row edited or removed behind the app's back
+the row before it (`storage.database.audit_row_hash`), so a row edited or removed behind the app's back
 (the triggers dropped by hand) is found by `verify_chain` (`python -m lungseg_core audit verify`).
 Reading the log is for admins (`view_audit`), and each read or export is itself recorded.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .access_control import User, require
-from ..workflow.store_schema import audit_row_hash, connect, ensure_schema, transaction
+from ..storage.database import audit_row_hash, connect, ensure_schema, transaction
 
 #: Actions the log knows, in the words the audit page shows.
 ACTION_LABELS = {

@@ -1,6 +1,6 @@
 """Segment the worklist's new cases with the default model, in the background or from the CLI.
 
-Uses the retraining job's mechanism (`retrain_jobs`): one job at a time (its own lock, so it can
+Runs on the one job runner (`storage.jobs`): one job at a time (its own lock, so it can
 run beside a retrain), in its own process, progress in `progress.json` that any page can read
 after a reload, a `cancel` file checked between batches. Each case's mask and quality figures are
 stored as soon as its batch is done, so a cancelled or crashed job resumes where it stopped: the
@@ -18,9 +18,10 @@ from typing import Any, Callable
 from ..people.access_control import User, require
 from ..people.audit import AuditLog, record
 from .case_segmentation import segment_batch
-from .corrections_store import SQLiteCorrectionsStore, StoreError
-from ..learning.retrain_jobs import (JobBusyError, _pid_alive, _release, active_job, claim_lock_for_process, jobs_dir,
-                                    latest_job, new_job_dir, read_progress, spawn_job, write_progress)
+from ..storage.database import StoreError
+from .corrections_store import SQLiteCorrectionsStore
+from ..storage.jobs import (JobBusyError, claim_lock_for_process, guard, jobs_dir, latest_job, new_job_dir, pid_alive,
+                            read_lock, read_progress, release, spawn_job, write_progress)
 from .site_quality import load_site_estimator, map_from_json, site_dice
 from .worklist import Worklist, case_quality
 
@@ -85,7 +86,8 @@ def start_job(store_path: Path, actor: User, model: str | None = None) -> dict[s
 
 
 def running_job() -> dict[str, Any] | None:
-    return active_job(LOCK)
+    with guard(LOCK) as lock:
+        return read_lock(lock)
 
 
 def latest() -> dict[str, Any] | None:
@@ -101,9 +103,9 @@ def cancel(actor: User, store_path: Path, grace_s: float = 20.0) -> bool:
         (Path(info["dir"]) / "cancel").touch()
         record(con, actor.username, "segmentation_cancelled", info["id"])
     deadline = time.time() + grace_s
-    while time.time() < deadline and _pid_alive(int(info["pid"])):
+    while time.time() < deadline and pid_alive(int(info["pid"])):
         time.sleep(0.2)
-    active_job(LOCK)
+    running_job()  # clears the lock of the finished process
     return True
 
 
@@ -123,7 +125,7 @@ def run_job(job_dir: Path, store_path: Path, model: str | None, actor: User) -> 
         write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        _release(job_dir, LOCK)
+        release(job_dir, LOCK)
     state = "cancelled" if summary["stopped"] else "done"
     write_progress(job_dir, state=state, done=summary["done"], total=summary["total"],
                    message=f"{summary['done']} of {summary['total']} cases segmented with {summary['model']}"

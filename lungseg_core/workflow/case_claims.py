@@ -17,7 +17,7 @@ from pathlib import Path
 from ..people import audit
 from ..people.access_control import User, require
 from .review_workflow import WorkflowError
-from .store_schema import connect, ensure_schema, transaction
+from ..storage.database import connect, ensure_schema, transaction
 
 CLAIM_MINUTES = 30
 

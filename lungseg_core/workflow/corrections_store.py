@@ -12,16 +12,14 @@ label only when the user types one.
 Every change names the signed-in `User` who makes it: the store checks that person's role
 (`access_control`), the review state machine (`review_workflow`) and claims (`case_claims`), and
 appends the change to the audit log in the same transaction. The schema upgrades in place
-(`store_schema`): a store written by the previous release opens with nothing lost.
+(`storage.database`): a store written by the previous release opens with nothing lost.
 
 `CorrectionsStore` is the interface; `SQLiteCorrectionsStore` the built-in implementation.
 `open_store(url)` picks one from a connection URL so that a server database can be added later.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -39,41 +37,13 @@ from PIL import Image
 from ..people import audit
 from ..people.access_control import User, current_account, require
 from .case_claims import check_not_held_by_other
-from ..errors import LungSegError, MaskError
+from ..errors import MaskError
 from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
 from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
-from .store_schema import connect, ensure_schema, transaction
-
-PROJECT_STORE_DIR = Path(__file__).resolve().parents[2] / "store"
-
-
-def default_store_dir() -> Path:
-    """$LUNGSEG_STORE or the project's store/ folder (kept out of git)."""
-    return Path(os.environ.get("LUNGSEG_STORE", PROJECT_STORE_DIR))
-
-
-class StoreError(LungSegError):
-    """A store operation that cannot be done as asked (unknown id, bad status, …)."""
-
-
-class StoreFileError(StoreError):
-    """An image or mask file of a record is missing or damaged."""
-
-
-@contextlib.contextmanager
-def storage_errors() -> Iterator[None]:
-    """Disk full, database locked or unreadable: one clear error instead of a traceback."""
-    try:
-        yield
-    except LungSegError:
-        raise  # our own refusals (roles, workflow, claims) are already clear
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"the store's database could not be written ({exc}); try again in a moment") from exc
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"the store's database is damaged or unreadable ({exc})") from exc
-    except OSError as exc:
-        raise StoreError(f"the store could not be written ({exc.strerror or exc})") from exc
-
+from ..storage.database import (StoreError, StoreFileError, connect, ensure_schema,  # noqa: F401 (re-exported)
+                                storage_errors, transaction)
+from ..storage.files import (PROJECT_STORE_DIR, default_store_dir, image_for_storage,  # noqa: F401 (re-exported)
+                             png_of, stored_image_hash, utc_now)
 
 @dataclass(frozen=True)
 class Correction:
@@ -126,31 +96,6 @@ class CorrectionsStore(Protocol):
     def status_changes(self, correction_id: str) -> list[StatusChange]: ...
     def load_image(self, content_hash: str) -> np.ndarray: ...
     def load_mask(self, content_hash: str) -> np.ndarray: ...
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def stored_image_hash(image: np.ndarray) -> str:
-    """The key under which the store holds this X-ray (its cases, versions, claims and working
-    copies): the content hash of the stored PNG. The app keys an open X-ray by the same value."""
-    return hashlib.sha256(png_of(image_for_storage(np.asarray(image)))).hexdigest()
-
-
-def png_of(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
-
-
-def image_for_storage(image: np.ndarray) -> np.ndarray:
-    """Keep 8- and 16-bit pixels as they are; other types (DICOM floats) are scaled to 16 bits."""
-    arr = np.asarray(image)
-    if arr.dtype in (np.uint8, np.uint16):
-        return arr
-    lo, hi = float(arr.min()), float(arr.max())
-    return np.round((arr - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
 
 
 def _files_in_use(con: sqlite3.Connection) -> set[str]:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .corrections_store import StoreError
+from ..storage.database import StoreError
 from ..people import audit
 from ..people.access_control import User, require
-from .corrections_store import png_of, storage_errors, utc_now
-from .store_schema import connect, transaction
+from ..storage.database import storage_errors
+from ..storage.files import png_of, utc_now
+from ..storage.database import connect, transaction
 
 
 def mask_digest(mask: np.ndarray) -> str:

@@ -25,10 +25,12 @@ import numpy as np
 from ..people import audit
 from ..people.access_control import User, require
 from .case_claims import CLAIM_MINUTES, live_claim
-from .corrections_store import SQLiteCorrectionsStore, StoreError, image_for_storage, png_of, storage_errors, utc_now
+from ..storage.database import StoreError, storage_errors
+from ..storage.files import image_for_storage, png_of, utc_now
+from .corrections_store import SQLiteCorrectionsStore
 from ..imaging.lung_measurements import measure_lungs
 from .review_workflow import CASE_STATUSES, IN_PROGRESS, NEW, REJECTED, SEGMENTED, SUBMITTED, case_status
-from .store_schema import connect, transaction
+from ..storage.database import connect, transaction
 
 THUMB_SIDE = 96
 #: What each role's "Next" looks for, most urgent first (annotators: unfinished work; reviewers: submissions).

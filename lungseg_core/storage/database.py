@@ -1,4 +1,5 @@
-"""The store's SQLite database: one connection recipe and the schema, upgraded in place.
+"""The store's SQLite database: one connection recipe and the schema, upgraded in place, and the one
+way a storage failure reaches a person (`storage_errors`: a clear StoreError, never a traceback).
 
 Every release that changes the schema adds one step to `_MIGRATIONS`; `PRAGMA user_version`
 says which steps a database has had, so a store written by any earlier release opens, upgrades
@@ -12,6 +13,31 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+
+from ..errors import LungSegError
+
+
+class StoreError(LungSegError):
+    """A store operation that cannot be done as asked (unknown id, bad status, …)."""
+
+
+class StoreFileError(StoreError):
+    """An image or mask file of a record is missing or damaged."""
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Disk full, database locked or unreadable: one clear error instead of a traceback."""
+    try:
+        yield
+    except LungSegError:
+        raise  # our own refusals (roles, workflow, claims) are already clear
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the store's database could not be written ({exc}); try again in a moment") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the store's database is damaged or unreadable ({exc})") from exc
+    except OSError as exc:
+        raise StoreError(f"the store could not be written ({exc.strerror or exc})") from exc
 
 # Release 1: corrections and their status log (user_version 0).
 _RELEASE_1 = """
