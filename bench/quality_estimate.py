@@ -2,7 +2,7 @@
 
 Cases: a split's X-rays as they are plus changed copies (inverted grey levels, a wider field of
 view, devices and wires, an opacity in a lung from bench/robustness.py; whole-lung consolidation,
-effusion, white-out, AP projection with devices from lungseg_core.imaging.severe_changes), each with its
+effusion, white-out, AP projection with devices from lungseg_core.learning.severe_changes), each with its
 reference mask. The default model segments them exactly as the worklist does
 (`case_segmentation.segment_batch`); the true Dice is against the reference.
 
@@ -36,7 +36,7 @@ from lungseg_core.workflow.case_segmentation import segment_batch  # noqa: E402
 from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest  # noqa: E402
 from lungseg_core.workflow.mask_quality import dice  # noqa: E402
 from lungseg_core.workflow.quality_estimate import ESTIMATOR_PATH, FEATURES, features, fit, predict  # noqa: E402
-from lungseg_core.imaging.severe_changes import apply_change  # noqa: E402
+from lungseg_core.learning.severe_changes import apply_change  # noqa: E402
 
 ROBUST = ("inverted grey levels", "wider field of view (x0.8)", "devices and wires", "opacity in a lung")
 SEVERE = ("consolidation_lung", "effusion", "white_out", "ap_projection")

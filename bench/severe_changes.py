@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from lungseg_core import list_models, load_model  # noqa: E402
 from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest  # noqa: E402
-from lungseg_core.imaging.severe_changes import CHANGES, apply_change  # noqa: E402
+from lungseg_core.learning.severe_changes import CHANGES, apply_change  # noqa: E402
 
 CONDITIONS = ("none", *CHANGES, "consolidation_lobe+devices", "effusion+devices")
 

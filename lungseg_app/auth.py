@@ -32,6 +32,7 @@ import streamlit as st
 from lungseg_core.people.access_control import ROLES, User
 from lungseg_core.people.accounts import MIN_PASSWORD_LENGTH, SESSION_HOURS, AccountError, SignInError, UserDirectory
 from lungseg_app.plain_text import plain
+from lungseg_app.store_access import cached_claims, cached_store
 
 USER_KEY = "auth_user"  # the signed-in username (session state, not a widget)
 TOKEN_KEY = "auth_token"
@@ -39,14 +40,10 @@ COOKIE = "lungseg_session"
 
 
 def _claims_of_store():  # type: ignore[no-untyped-def]
-    from lungseg_app.state import cached_claims
-
     return cached_claims()
 
 
 def users_directory() -> UserDirectory:
-    from lungseg_app.state import cached_store
-
     return _directory(str(cached_store().db_path))
 
 

@@ -18,12 +18,15 @@ import streamlit as st  # noqa: E402
 
 from lungseg_core import ImageReadError, LungSegError, list_models, load_model, read_xray  # noqa: E402
 from lungseg_core.people.access_control import User  # noqa: E402
+from lungseg_app.auth import require_user, user_panel  # noqa: E402
 from lungseg_app.plain_text import plain  # noqa: E402
 from lungseg_core.workflow.corrections_store import stored_image_hash  # noqa: E402
 from lungseg_core.models.byte_lru import ByteLRU  # noqa: E402
-from lungseg_core.imaging.case_report import GroundTruth, Segmentation, load_ground_truth, segment  # noqa: E402
+from lungseg_core.imaging.case_report import GroundTruth, load_ground_truth  # noqa: E402
+from lungseg_core.models.segmenter import Segmentation, segment  # noqa: E402
 from lungseg_core.models.samples import Sample  # noqa: E402
 from lungseg_core.models.segmenter import Segmenter  # noqa: E402
+from lungseg_app.store_access import cached_claims, cached_store, store_write_problem  # noqa: E402,F401 (re-exported)
 
 CASE_KEY = "case"
 MODEL_KEY = "model_name"
@@ -155,8 +158,6 @@ def chosen_model() -> str:
 
 def sidebar() -> User:
     """Sign-in first (stops the page for a visitor), then who is working and with which model."""
-    from lungseg_app.auth import require_user, user_panel
-
     user = require_user()
     problem = store_write_problem()
     if problem:
@@ -180,58 +181,3 @@ def sidebar() -> User:
 
 __all__ = ["Case", "ImageReadError", "LungSegError", "cached_model", "cached_segmentation", "chosen_model",
            "current_case", "set_case_from_bytes", "set_case_from_sample", "set_truth_from_bytes", "sidebar"]
-
-
-def cached_store():
-    """The corrections store ($LUNGSEG_STORE_URL, $LUNGSEG_STORE or the project's store/ folder)."""
-    from lungseg_core.workflow.corrections_store import default_store_dir
-
-    return _store(os.environ.get("LUNGSEG_STORE_URL") or str(default_store_dir()))
-
-
-@st.cache_resource(show_spinner=False)
-def _store(url: str):
-    from lungseg_core.workflow.corrections_store import open_store
-
-    return open_store(url)
-
-
-def store_write_problem() -> str | None:
-    """Why the store cannot be written right now (None: it can); probed at most every few seconds."""
-    import time
-
-    try:
-        store = cached_store()
-        root = str(store.root)
-    except Exception:  # a store that cannot even be opened says so on its page
-        return None
-    checked = _write_probe().setdefault(root, {})
-    now = time.monotonic()
-    if now - checked.get("at", -1e9) > 5.0:
-        probe = getattr(store, "write_problem", None)
-        checked["problem"] = probe() if probe is not None else None
-        checked["at"] = now
-    return checked["problem"]
-
-
-@st.cache_resource(show_spinner=False)
-def _write_probe() -> dict:
-    return {}
-
-
-def current_user() -> User | None:
-    from lungseg_app.auth import signed_in_user
-
-    return signed_in_user()
-
-
-def cached_claims():
-    """Who is editing which X-ray (the store's database)."""
-    return _claims(str(cached_store().db_path))
-
-
-@st.cache_resource(show_spinner=False)
-def _claims(db_path: str):
-    from lungseg_core.workflow.case_claims import Claims
-
-    return Claims(db_path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from lungseg_app.plain_text import plain
 import streamlit as st
 
 from lungseg_app.auth import acting_user
 from lungseg_app.plain_text import plain
+from lungseg_app.store_access import cached_claims
 from lungseg_core import LungSegError
 from lungseg_core.workflow import batch_segmentation as batch
 from lungseg_core.people.access_control import User
@@ -98,8 +98,6 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
 
 def claims_panel(worklist: Worklist, user: User) -> None:
     """Admins: who holds which case now, with a release button (someone went home mid-case)."""
-    from lungseg_app.state import cached_claims
-
     claims = cached_claims().live()
     if not claims:
         return

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import LungSegError
 from .models.registry import DEFAULT_MODEL, registered_names
+from .storage.files import store_folder
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -103,10 +104,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def _store_root(args: argparse.Namespace) -> Path:
-    from .workflow.corrections_store import default_store_dir
-
-    text = args.store or str(default_store_dir())
-    return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
+    return store_folder(args.store or None)
 
 
 def _new_password(args: argparse.Namespace) -> tuple[str, bool]:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .people.access_control import User, command_line_user
+from .storage.files import store_folder
 
 
 def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -23,9 +24,7 @@ def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _store_path(args: argparse.Namespace) -> Path:
-    from .cli import _store_root  # the one reading of --store / $LUNGSEG_STORE
-
-    return _store_root(args)
+    return store_folder(args.store or None)  # the one reading of --store / $LUNGSEG_STORE
 
 
 def cmd_import(args: argparse.Namespace) -> int:

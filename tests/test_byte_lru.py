@@ -1,7 +1,7 @@
 import numpy as np
 
 from lungseg_core.models.byte_lru import ByteLRU, nbytes_of
-from lungseg_core.imaging.case_report import Segmentation
+from lungseg_core.models.segmenter import Segmentation
 
 
 def _seg(side: int) -> Segmentation:

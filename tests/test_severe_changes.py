@@ -3,7 +3,7 @@ the lung it covers, and the training transform keeps shapes and mask kinds."""
 import numpy as np
 import pytest
 
-from lungseg_core.imaging.severe_changes import CHANGES, SevereLungChanges, apply_change, lungs_of
+from lungseg_core.learning.severe_changes import CHANGES, SevereLungChanges, apply_change, lungs_of
 
 
 def _chest(size=128):

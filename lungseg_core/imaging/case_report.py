@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,6 @@ from ..errors import MaskError
 from .image_io import binarize_mask, decode_mask_pixels
 from .lung_measurements import LungFigures, measure_lungs
 from .metrics import OverlapMetrics, overlap_metrics
-from ..models.segmenter import Segmenter
 
 
 def image_hash(pixels: np.ndarray) -> str:
@@ -26,23 +24,6 @@ def image_hash(pixels: np.ndarray) -> str:
     h.update(str((pixels.shape, pixels.dtype.str)).encode())
     h.update(np.ascontiguousarray(pixels).tobytes())
     return h.hexdigest()[:32]
-
-
-@dataclass
-class Segmentation:
-    model: str
-    probability: np.ndarray  # float32 HxW
-    uncertainty: np.ndarray  # float32 HxW, flip-TTA disagreement
-    mask: np.ndarray  # bool HxW, post-processed
-    seconds: float
-
-
-def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
-    """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
-    start = time.perf_counter()
-    prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
-    mask = seg.mask_from_probability(prob)
-    return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from torch import nn
 from ..imaging.preprocessing import prepare_input, resize_mask, resize_probability, to_channels, to_gray
 from .batchnorm_folding import fold_batchnorm
 from .registry import Recipe, build_model, get_recipe
-from .model_versions import lineage_chain, models_dir
+from .version_folder import lineage_chain, models_dir
 from .segmenter import default_precision
 from .weights_store import load_card, load_weights, weights_dir, weights_path
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import UnknownModelError
 from .registry import Recipe, build_model, get_recipe, registered_names
 from .segmenter import Segmenter
+from .version_folder import derived_names, models_dir, root_recipe_name
 from .weights_store import available_names, load_card, load_weights, weights_dir, weights_path
 
 
@@ -19,8 +20,6 @@ def list_models(directory: str | Path | None = None) -> list[str]:
         present = set(available_names(d))
         derived = [n for n in sorted(present - set(registered_names())) if (load_card(n, d) or {}).get("lineage")]
         return [n for n in registered_names() if n in present] + derived
-    from .model_versions import derived_names
-
     present = set(available_names(weights_dir()))
     return [n for n in registered_names() if n in present] + derived_names()
 
@@ -31,8 +30,6 @@ def model_folder(name: str, directory: Path | None = None) -> Path:
         return directory
     if name in registered_names():
         return weights_dir()
-    from .model_versions import models_dir
-
     if weights_path(name, models_dir()).is_file():
         return models_dir()
     valid = sorted(set(registered_names()) | set(list_models()))
@@ -51,8 +48,6 @@ def load_model(name: str, directory: str | Path | None = None, precision: str | 
         if trained_size:  # weights trained with --size run at that size
             recipe = recipe.with_overrides(input_size=trained_size)
     elif card and card.get("lineage"):
-        from .model_versions import root_recipe_name
-
         recipe = get_recipe(root_recipe_name(name, d)).with_overrides(
             input_size=card["recipe"].get("input_size"), name=name, title=card.get("title"))
     else:

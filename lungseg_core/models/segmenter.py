@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -99,3 +101,20 @@ class Segmenter:
         prob = resize_probability(views.mean(axis=0) if self.recipe.tta_flip else views[0], gray.shape)
         disagreement = resize_probability(np.abs(views[0] - views[1]), gray.shape)
         return prob, disagreement
+
+
+@dataclass
+class Segmentation:
+    model: str
+    probability: np.ndarray  # float32 HxW
+    uncertainty: np.ndarray  # float32 HxW, flip-TTA disagreement
+    mask: np.ndarray  # bool HxW, post-processed
+    seconds: float
+
+
+def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
+    """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
+    start = time.perf_counter()
+    prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
+    mask = seg.mask_from_probability(prob)
+    return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)

@@ -21,6 +21,15 @@ def default_store_dir() -> Path:
     return Path(os.environ.get("LUNGSEG_STORE", PROJECT_STORE_DIR))
 
 
+def store_folder(url: str | Path | None = None) -> Path:
+    """The folder of a store given as `sqlite:///path/to/dir`, a plain folder path, or None (the
+    default folder). The one reading of a store's address; other schemes are refused by `open_store`."""
+    if url is None:
+        return default_store_dir()
+    text = str(url)
+    return Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)  # sqlite:////abs -> /abs
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 

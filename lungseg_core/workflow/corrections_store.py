@@ -43,7 +43,7 @@ from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new
 from ..storage.database import (StoreError, StoreFileError, connect, ensure_schema,  # noqa: F401 (re-exported)
                                 storage_errors, transaction)
 from ..storage.files import (PROJECT_STORE_DIR, default_store_dir, image_for_storage,  # noqa: F401 (re-exported)
-                             png_of, stored_image_hash, utc_now)
+                             png_of, store_folder, stored_image_hash, utc_now)
 
 @dataclass(frozen=True)
 class Correction:
@@ -471,11 +471,7 @@ class SQLiteCorrectionsStore:
 
 def open_store(url: str | Path | None = None) -> CorrectionsStore:
     """`sqlite:///path/to/dir`, a plain folder path, or None for the default (see default_store_dir)."""
-    if url is None:
-        return SQLiteCorrectionsStore(default_store_dir())
-    text = str(url)
-    if text.startswith("sqlite:///"):
-        return SQLiteCorrectionsStore(text[len("sqlite:///"):])  # sqlite:////abs -> /abs
-    if "://" in text:
+    text = str(url or "")
+    if "://" in text and not text.startswith("sqlite:///"):
         raise StoreError(f"unsupported store URL {text!r}: only sqlite:///<folder> is built in")
-    return SQLiteCorrectionsStore(text)
+    return SQLiteCorrectionsStore(store_folder(url))

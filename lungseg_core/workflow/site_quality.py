@@ -7,7 +7,7 @@ shipped estimator (`quality_estimate`, fitted on the original val split) is the 
 a ridge regression pulled towards its weights, so 10 corrections move it a little and 50 move it
 more, and an odd site cannot make it wild. One feature is new: the site's *convention gap* — how
 much of the zone where the site's corrections systematically add lung (or remove it) the model's
-mask leaves out (or keeps), over the mask's area (`learning/convention_gate`'s map, learnt from the
+mask leaves out (or keeps), over the mask's area (`imaging/convention_map`, as the retraining gate's map, learnt from the
 same corrections). A model confident behind the heart shows no doubt there; the gap says where the
 site will disagree anyway. The refit is kept in the store per model
 (`<store>/quality/<model>.json`, with the number of corrections and when), and the open cases that
@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import LungSegError
 from ..people.access_control import User, require
+from ..imaging.convention_map import ConventionMap, learn_convention
 from .mask_quality import QualitySignals, dice
 from .quality_estimate import FEATURES, FLOOR, features, fitted_estimator
 
@@ -57,8 +58,6 @@ def map_to_json(cmap: Any) -> dict[str, Any]:
 
 
 def map_from_json(data: dict[str, Any] | None) -> Any:
-    from ..learning.convention_gate import ConventionMap
-
     if not data:
         return None
     return ConventionMap(np.array(data["added"], np.float32), np.array(data["removed"], np.float32), data["films"])
@@ -67,8 +66,6 @@ def map_from_json(data: dict[str, Any] | None) -> Any:
 def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], Any]:
     """(stored signals, true Dice of the model's mask, convention gap) of every approved case
     `model_name` segmented, and the site's convention map learnt from them."""
-    from ..learning.convention_gate import learn_convention
-
     pairs = []
     for case in worklist.list_cases(status="approved"):
         signals = case.quality.get("signals")

@@ -23,6 +23,8 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from .device_drawing import DrawDevices
+
 CHANGES = ("consolidation_lobe", "consolidation_lung", "effusion", "white_out", "cardiomegaly", "ap_projection")
 Change = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -222,8 +224,6 @@ def apply_change(name: str, image: np.ndarray, mask: np.ndarray, rng: np.random.
         raise KeyError(f"unknown change {name!r}; valid: {', '.join(CHANGES)}")
     out, new_mask, changed = _FUNCTIONS[name](np.asarray(image, np.float32), mask, rng)
     if devices:
-        from ..learning.augment import DrawDevices
-
         draw = DrawDevices(p=1.0)
         draw.set_random_seed(int(rng.integers(2 ** 31)))
         out = draw(image=out)["image"]
