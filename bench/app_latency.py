@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lungseg_app.local_server import launch_chromium, sign_in_for_bench, streamlit_app  # noqa: E402
+from lungseg_testing.browser import launch_chromium, sign_in_for_bench, streamlit_app  # noqa: E402
 from lungseg_core import DEFAULT_MODEL  # noqa: E402
 from lungseg_core.models.samples import list_samples  # noqa: E402
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from lungseg_app.local_server import (hole_centres, launch_chromium, metric_value, pick_tool, steady_box, streamlit_app,  # noqa: E402
+from lungseg_testing.browser import (hole_centres, launch_chromium, metric_value, pick_tool, steady_box, streamlit_app,  # noqa: E402
                                       the_canvas, wait_for_tool, wait_metric_change, wait_until_idle)
 from lungseg_core.models.samples import list_samples  # noqa: E402
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402

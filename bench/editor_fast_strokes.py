@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.editor_browser import open_sample  # noqa: E402
-from lungseg_app.local_server import (hole_centres, launch_chromium, pick_tool, steady_box, streamlit_app,  # noqa: E402
+from lungseg_testing.browser import (hole_centres, launch_chromium, pick_tool, steady_box, streamlit_app,  # noqa: E402
                                       the_canvas, wait_until_idle, working_copy_steps)
 from tests.conftest import add_browser_people, browser_sign_in  # noqa: E402
 

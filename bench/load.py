@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lungseg_app.local_server import draw_erase_stroke, launch_chromium, rss_mb, streamlit_server  # noqa: E402
+from lungseg_testing.browser import draw_erase_stroke, launch_chromium, rss_mb, streamlit_server  # noqa: E402
 from lungseg_core.people.access_control import command_line_user  # noqa: E402
 from lungseg_core.people.accounts import UserDirectory  # noqa: E402
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore  # noqa: E402

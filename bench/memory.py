@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from lungseg_app.local_server import launch_chromium, rss_mb, streamlit_server  # noqa: E402
+from lungseg_testing.browser import launch_chromium, rss_mb, streamlit_server  # noqa: E402
 from lungseg_core import list_models  # noqa: E402
 from lungseg_core.people.accounts import UserDirectory  # noqa: E402
 from lungseg_core.learning.dataset import read_manifest  # noqa: E402

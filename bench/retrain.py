@@ -48,7 +48,7 @@ def click_times(url: str, clicks: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     from app_latency import overlay_src, wait_src_change
-    from lungseg_app.local_server import launch_chromium, sign_in_for_bench
+    from lungseg_testing.browser import launch_chromium, sign_in_for_bench
     from lungseg_core.workflow.corrections_store import default_store_dir
     from lungseg_core.models.samples import list_samples
 
@@ -86,7 +86,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(2)
-        from lungseg_app.local_server import streamlit_app
+        from lungseg_testing.browser import streamlit_app
         from lungseg_core.models.model_versions import default_model_name
         from lungseg_core.learning.retrain_jobs import active_job, latest_job, start_job
         from lungseg_core.learning.retraining import retrain

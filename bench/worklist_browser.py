@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lungseg_app.local_server import (draw_erase_stroke, pick_tool, launch_chromium, sign_in_for_bench,  # noqa: E402
+from lungseg_testing.browser import (draw_erase_stroke, pick_tool, launch_chromium, sign_in_for_bench,  # noqa: E402
                                      streamlit_app, wait_until_idle)
 from lungseg_core.people.access_control import command_line_user  # noqa: E402
 from lungseg_core.workflow.batch_segmentation import segment_cases  # noqa: E402

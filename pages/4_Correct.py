@@ -14,6 +14,7 @@ from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.brush_keys import TARGET_KEY, brush_keys_html, parse_target
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
+from lungseg_app.correct_state import CorrectState
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
                                      canvas_size, overview, remember_prefs, remembered_prefs, view_from_overview,
@@ -54,12 +55,13 @@ def _control(key: str):  # type: ignore[no-untyped-def]
 
 def _canvas_sent() -> None:
     """The canvas's change callback: what it has just sent goes into the history (before the page runs)."""
-    edit, geometry, case = st.session_state.get("edit_session"), st.session_state.get("_canvas_geometry"), current_case()
-    if edit is None or geometry is None or case is None or st.session_state.get("_geometry_case") != case.hash \
-            or edit.case_hash != case.hash:
+    page, case = CorrectState(), current_case()
+    edit = page.edit
+    geometry = page.geometry_for(case.hash) if case is not None else None
+    if edit is None or geometry is None or edit.case_hash != case.hash:
         return
-    took = edit.take_objects(canvas_objects(edit.canvas_key), geometry, case.pixels, cached_click_fixer(), sent_now=True)
-    st.session_state["_canvas_took"] = st.session_state.get("_canvas_took", 0) + took
+    page.add_taken(edit.take_objects(canvas_objects(edit.canvas_key), geometry, case.pixels, cached_click_fixer(),
+                                     sent_now=True))
 
 
 def _pick_tool(name: str) -> None:
@@ -76,9 +78,9 @@ def _brush_from_keys() -> None:
 def _toggle_mask() -> None:
     current = _control("_mask_style")
     if current == "Hidden":
-        st.session_state["_mask_style"] = st.session_state.get("_mask_style_before", "Fill")
+        st.session_state["_mask_style"] = CorrectState().style_before_hidden
     else:
-        st.session_state["_mask_style_before"] = current
+        CorrectState().style_before_hidden = current
         st.session_state["_mask_style"] = "Hidden"
 
 
@@ -121,7 +123,7 @@ def _discard_copy(copies: WorkingCopies, user: User, case_hash: str) -> None:
     if acting_user() is None:  # a callback runs before the page checks the session again
         return
     copies.discard(user, case_hash)
-    st.session_state.pop("edit_session", None)
+    CorrectState().forget_edit()
 
 
 def _restore_stale(edit: EditSession) -> None:
@@ -157,7 +159,7 @@ def _request_save(what: str) -> None:
     """A save button's callback: the request stays until a run reaches the save, so a run cut short
     (the canvas answering, say) cannot lose the click."""
     case = current_case()
-    st.session_state["_save_request"] = (what, case.hash if case is not None else None)
+    CorrectState().request_save(what, case.hash if case is not None else None)
 
 
 # Everything whose presence varies (notices, messages, the navigation's questions) goes into this one
@@ -216,7 +218,7 @@ with header:
                         user=user)
     h, w = case.pixels.shape
     nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
-    saved_message = st.session_state.pop("_saved_message", None)
+    saved_message = CorrectState().pop_message()
     if saved_message:
         st.toast(saved_message, icon="✅", duration="long")  # a toast: a notice in the page would move the canvas
 
@@ -226,17 +228,18 @@ tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
 if fixer is not None:
     tools.update({"Fix: add lung (click)": ("point", True), "Fix: remove (click)": ("point", False)})
 
-view: Viewport = st.session_state.get(VIEW_KEY) if st.session_state.get("_view_case") == case.hash else None
+page = CorrectState()
+view: Viewport | None = page.view_for(case.hash)
 if view is None or (view.x1 > w or view.y1 > h):
     view = Viewport.whole((h, w))
-st.session_state[VIEW_KEY], st.session_state["_view_case"] = view, case.hash
+page.show(view, case.hash)
 
 # Objects the canvas sent since the last run go into the history before anything is drawn, with the
 # geometry of the canvas they were drawn on (the screen then shows exactly the mask that is saved).
-geometry: CanvasGeometry | None = st.session_state.get("_canvas_geometry")
-changed = st.session_state.pop("_canvas_took", 0)
+geometry: CanvasGeometry | None = page.geometry_for(case.hash)
+changed = page.pop_taken()
 objects = canvas_objects(edit.canvas_key)
-if objects and geometry is not None and st.session_state.get("_geometry_case") == case.hash:
+if objects and geometry is not None:
     changed += edit.take_objects(objects, geometry, case.pixels, fixer)
 if changed:
     with header:
@@ -267,7 +270,7 @@ display = Display(MASK_STYLES.get(style, "fill"), _control("_level") / 100,
 mode, adds = tools[tool]
 size = canvas_size(view, canvas_box(window_size()))
 geometry = CanvasGeometry(view, size[0], size[1])
-st.session_state["_canvas_geometry"], st.session_state["_geometry_case"] = geometry, case.hash
+page.drew(geometry, case.hash)
 colour = ADD_CSS if adds else ERASE_CSS
 ring_colour = "#5fd35f" if adds else "#ff6b6b"
 with left:
@@ -329,8 +332,7 @@ with controls:
     event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
                                         key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",
                                         image_format="JPEG", jpeg_quality=92)
-    if event and event.get("unix_time") != st.session_state.get("_overview_seen"):
-        st.session_state["_overview_seen"] = event.get("unix_time")
+    if event and page.overview_event_is_new(event.get("unix_time")):
         st.session_state[VIEW_KEY] = view_from_overview(event, (h, w), view)
         st.rerun()
     z1, z2, z3 = st.columns(3)
@@ -369,7 +371,7 @@ with save_box:
     # The note and label belong to this case and this save: keyed by both, so the next case (or the
     # same case after a save) starts empty; the status is the person's way of working and stays (in
     # view, beside Save). Enter in a field does not save.
-    fields = f"{case.hash[:16]}_{st.session_state.get('_save_round', 0)}"
+    fields = f"{case.hash[:16]}_{page.save_round}"
     with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
         # one line, always there: what leaving now would do (the sidebar's pages do not ask)
         st.caption("✎ Unsaved edits: kept for you if you leave" if edit.unsaved else
@@ -389,7 +391,7 @@ with save_box:
                               on_click=_request_save, args=("save",))
         s2.form_submit_button("Save and next ▶", key="_save_and_next", help="Save, then open the next case",
                               shortcut="Ctrl+Enter", on_click=_request_save, args=("next",))
-    request = st.session_state.pop("_save_request", None)  # no page element until the save: no cut in between
+    request = page.pop_save_request()  # no page element until the save: no cut in between
     submitted = request is not None and request[1] == case.hash
     save_and_next = submitted and request[0] == "next"
     if submitted:
@@ -405,7 +407,7 @@ with save_box:
                 st.error(f"Not saved: {exc}. Your edits are kept on this page.")
             else:
                 edit.mark_saved(record.id)
-                st.session_state["_save_round"] = st.session_state.get("_save_round", 0) + 1  # empty fields next
+                page.saved()  # empty fields next
                 if case.number is None:
                     known = cached_worklist().by_image(case.hash)
                     case.number = known.number if known is not None else None
@@ -413,7 +415,7 @@ with save_box:
                            f"{f'case {case.number}' if case.number else 'this case'} ({record.id[:8]}, {status}) as "
                            f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
                 if save_and_next:
-                    st.session_state["_saved_message"] = message
+                    page.leave_message(message)
                     cached_claims().release(user, case.hash)
                     go_next(user)
                     st.rerun()

@@ -98,7 +98,7 @@ def browser_sign_in(page, url: str, username: str, password: str | None = None) 
 @pytest.fixture(scope="session")
 def app_url(app_store):
     """`streamlit run app.py` on a loopback port, shared by the browser tests."""
-    from lungseg_app.local_server import streamlit_app
+    from lungseg_testing.browser import streamlit_app
 
     with streamlit_app(env={"LUNGSEG_STORE": str(app_store)}) as url:
         yield url
@@ -109,7 +109,7 @@ def browser():
     """Debian's chromium driven by Playwright."""
     from playwright.sync_api import sync_playwright
 
-    from lungseg_app.local_server import launch_chromium
+    from lungseg_testing.browser import launch_chromium
 
     with sync_playwright() as p:
         b = launch_chromium(p)

@@ -12,7 +12,7 @@ import numpy as np
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 
-from lungseg_app.local_server import draw_erase_stroke
+from lungseg_testing.browser import draw_erase_stroke
 
 from .conftest import browser_sign_in
 

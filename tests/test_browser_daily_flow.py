@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungseg_app.local_server import draw_erase_stroke, the_canvas, wait_until_idle
+from lungseg_testing.browser import draw_erase_stroke, the_canvas, wait_until_idle
 from lungseg_core.models.samples import list_samples
 from lungseg_core.people.access_control import command_line_user
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -22,7 +22,7 @@ TIMEOUT_MS = 90_000
 @pytest.fixture(scope="module")
 def flow_app(tmp_path_factory):
     """Its own store (the shared one's samples belong to other tests), with the samples as cases."""
-    from lungseg_app.local_server import streamlit_app
+    from lungseg_testing.browser import streamlit_app
 
     root = tmp_path_factory.mktemp("daily-flow-store")
     add_browser_people(root)
@@ -101,7 +101,7 @@ def test_brush_keys_pressed_quickly_are_all_counted(browser, flow_app):
     (Streamlit's own shortcuts merged presses that came while the page ran: 6 -> 11)."""
     import re
 
-    from lungseg_app.local_server import wait_for_tool
+    from lungseg_testing.browser import wait_for_tool
 
     url, root = flow_app
     context = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lungseg_app.brush_cursor import RING_ID
-from lungseg_app.local_server import (click_when_settled, hole_centres, metric_value, pick_mask_style, pick_tool,
+from lungseg_testing.browser import (click_when_settled, hole_centres, metric_value, pick_mask_style, pick_tool,
                                       steady_box, streamlit_app, the_canvas, wait_for_mask_style, wait_for_tool,
                                       wait_metric_change, wait_until_idle, working_copy_steps)
 from lungseg_core.models.samples import list_samples

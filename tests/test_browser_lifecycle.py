@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from lungseg_app.local_server import wait_until_idle
+from lungseg_testing.browser import wait_until_idle
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples

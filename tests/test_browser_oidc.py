@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from lungseg_app.local_server import free_port, streamlit_app
+from lungseg_testing.browser import free_port, streamlit_app
 from lungseg_core.people.access_control import command_line_user
 from lungseg_core.people.accounts import UserDirectory
 from lungseg_core.people.audit import AuditLog

@@ -15,7 +15,7 @@ from lungseg_core.people.accounts import UserDirectory
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 
-from lungseg_app.local_server import draw_erase_stroke, wait_until_idle
+from lungseg_testing.browser import draw_erase_stroke, wait_until_idle
 
 from .conftest import browser_sign_in
 from .people import approved_samples

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from lungseg_core import list_models, load_model, overlap_metrics, read_mask, read_xray
 from lungseg_core.models.samples import list_samples
 
-from lungseg_app.local_server import wait_until_idle
+from lungseg_testing.browser import wait_until_idle
 from lungseg_app.navigation import PAGES
 
 from .conftest import browser_sign_in

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lungseg_app.local_server import wait_until_idle
+from lungseg_testing.browser import wait_until_idle
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.people.access_control import command_line_user
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -47,7 +47,7 @@ def _film(seed: int, mask: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def site_app(tmp_path_factory):
-    from lungseg_app.local_server import streamlit_app
+    from lungseg_testing.browser import streamlit_app
 
     root = tmp_path_factory.mktemp("site-loop-store")
     add_browser_people(root)

@@ -8,7 +8,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from lungseg_app.local_server import draw_erase_stroke, streamlit_app, wait_for_tool, wait_until_idle
+from lungseg_testing.browser import draw_erase_stroke, streamlit_app, wait_for_tool, wait_until_idle
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.worklist import Worklist
