@@ -9,7 +9,8 @@ from typing import Callable
 import streamlit as st
 
 from lungseg_app.plain_text import plain
-from lungseg_app.state import CASE_KEY, Case, cached_claims, cached_store, current_case
+from lungseg_app.state import CASE_KEY, Case, cached_claims, cached_model, cached_segmentation, cached_store, current_case
+from lungseg_core.workflow.case_intake import make_case
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import User
 from lungseg_core.workflow.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
@@ -18,7 +19,7 @@ VISITED_KEY = "visited_cases"
 
 
 def cached_worklist() -> Worklist:
-    return Worklist(cached_store())  # type: ignore[arg-type]
+    return Worklist(cached_store())
 
 
 def open_case(number: int, remember: bool = True) -> Case:
@@ -150,16 +151,9 @@ def add_current_to_worklist(user: User, model: str) -> None:
         return
     label = st.text_input("Label for the worklist (optional, never a patient name)", key="_seg_wl_label")
     if st.button("Add to the worklist", key="_seg_add_case", help="As a numbered case with its mask and quality estimate"):
-        from lungseg_app.state import cached_model
-        from lungseg_core.workflow.case_segmentation import segment_batch
-        from lungseg_core.workflow.worklist import case_quality
-
         try:
-            entry, _ = worklist.add_case(case.pixels, user, label or None, case.meta.get("pixel_spacing_mm"))
-            seg = cached_model(model)
-            result = segment_batch(seg, [case.pixels])[0]
-            worklist.set_segmentation(entry.number, result.mask, case_quality(result, entry.pixel_spacing_mm),
-                                      seg.name, seg.version, user)
+            entry, _ = make_case(worklist, case.pixels, user, cached_model(model), label or None,
+                                 case.meta.get("pixel_spacing_mm"), cached_segmentation(case.hash, model, case.pixels))
         except LungSegError as exc:
             st.error(f"Not added: {exc}")
             return
@@ -179,16 +173,9 @@ def make_current_a_case(user: User, model: str) -> int | None:
     worklist = cached_worklist()
     known = worklist.by_image(case.hash)
     if known is None and user.can("segment"):
-        from lungseg_app.state import cached_model
-        from lungseg_core.workflow.case_segmentation import segment_batch
-        from lungseg_core.workflow.worklist import case_quality
-
         try:
-            known, _ = worklist.add_case(case.pixels, user, None, case.meta.get("pixel_spacing_mm"))
-            seg = cached_model(model)
-            result = segment_batch(seg, [case.pixels])[0]
-            worklist.set_segmentation(known.number, result.mask, case_quality(result, known.pixel_spacing_mm),
-                                      seg.name, seg.version, user)
+            known, _ = make_case(worklist, case.pixels, user, cached_model(model), None,
+                                 case.meta.get("pixel_spacing_mm"), cached_segmentation(case.hash, model, case.pixels))
         except LungSegError:
             return None
     if known is not None:

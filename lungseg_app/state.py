@@ -23,7 +23,7 @@ from lungseg_app.plain_text import plain  # noqa: E402
 from lungseg_core.workflow.corrections_store import stored_image_hash  # noqa: E402
 from lungseg_core.models.byte_lru import ByteLRU  # noqa: E402
 from lungseg_core.imaging.case_report import GroundTruth, load_ground_truth  # noqa: E402
-from lungseg_core.models.segmenter import Segmentation, segment  # noqa: E402
+from lungseg_core.workflow.case_segmentation import CaseSegmentation, analyse  # noqa: E402
 from lungseg_core.models.samples import Sample  # noqa: E402
 from lungseg_core.models.segmenter import Segmenter  # noqa: E402
 from lungseg_app.store_access import cached_claims, cached_store, store_write_problem  # noqa: E402,F401 (re-exported)
@@ -84,15 +84,16 @@ PREDICTION_CACHE_MB = int(os.environ.get("LUNGSEG_CACHE_MB", "128"))
 
 
 @st.cache_resource(show_spinner=False)
-def _prediction_cache() -> ByteLRU[Segmentation]:
+def _prediction_cache() -> ByteLRU[CaseSegmentation]:
     return ByteLRU(PREDICTION_CACHE_MB * 1024 * 1024)
 
 
-def cached_segmentation(hash_: str, model: str, _pixels: np.ndarray) -> Segmentation:
-    """One prediction per (image, model) while it fits the shared byte budget: display changes
-    never re-run the network, and memory stays bounded whatever is uploaded."""
-    def compute() -> Segmentation:
-        result = segment(cached_model(model), _pixels)
+def cached_segmentation(hash_: str, model: str, _pixels: np.ndarray) -> CaseSegmentation:
+    """One analysis per (image, model) while it fits the shared byte budget (the one inference task:
+    mask, maps and quality signals): display changes never re-run the network, making the X-ray a
+    case reuses it, and memory stays bounded whatever is uploaded."""
+    def compute() -> CaseSegmentation:
+        result = analyse(cached_model(model), _pixels)
         release_freed_memory()
         # Kept as 8-bit maps (1/255 steps, invisible on screen): a quarter of float32's bytes. The
         # mask was made from the full-precision probability before this.

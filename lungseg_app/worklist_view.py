@@ -121,7 +121,7 @@ def _thumb_url(worklist: Worklist, case: Case) -> str | None:
     if not case.thumb_hash:
         return None
     try:
-        data = worklist.store.blob_path(case.thumb_hash).read_bytes()
+        data = worklist.store.get_blob(case.thumb_hash)
     except (OSError, LungSegError):
         return None
     return "data:image/png;base64," + base64.b64encode(data).decode()

@@ -20,7 +20,7 @@ def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .workflow.corrections_store import default_store_dir, open_store
     from .workflow.worklist import Worklist
 
-    return Worklist(open_store(args.store or default_store_dir()))  # type: ignore[arg-type]
+    return Worklist(open_store(args.store or default_store_dir()))
 
 
 def _store_path(args: argparse.Namespace) -> Path:

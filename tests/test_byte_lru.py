@@ -1,12 +1,14 @@
 import numpy as np
 
 from lungseg_core.models.byte_lru import ByteLRU, nbytes_of
-from lungseg_core.models.segmenter import Segmentation
+from lungseg_core.workflow.case_segmentation import CaseSegmentation as Segmentation
+from lungseg_core.workflow.mask_quality import QualitySignals
 
 
 def _seg(side: int) -> Segmentation:
     a = np.zeros((side, side), np.float32)
-    return Segmentation("m", a, a.copy(), a > 0, 0.0)
+    signals = QualitySignals(1.0, 0.0, 1.0, 2, 1.1, 0.25, 0.0, 0.9, 0.0, 0.0, {})
+    return Segmentation(a > 0, signals, 0.97, [], "m", a, a.copy(), 0.0)
 
 
 def test_bounded_by_bytes_least_recently_used_first():

@@ -107,7 +107,7 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
         from ..workflow.worklist import Worklist
 
         try:
-            warm = recalibrate(Worklist(store), default_model_name(), command_line_user())  # type: ignore[arg-type]
+            warm = recalibrate(Worklist(store), default_model_name(), command_line_user())
         except Exception as exc:  # noqa: BLE001 - the candidate stands; the estimate stays as it was
             warm, message = None, message + f"; worklist estimate not refit ({type(exc).__name__}: {exc})"
         if warm:

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..storage.zip_bounds import ZIP_MAX_BYTES, ZIP_MAX_FILES, bounded_members
 from ..workflow.corrections_export import hash_bucket, training_zip
 from ..workflow.corrections_store import CorrectionsStore
 from .dataset import Case, read_manifest
@@ -105,9 +106,6 @@ def decide_for_site(evidence: SiteEvidence, min_holdout: int | None = None) -> t
     return decision, site, cmap
 
 
-#: Bounds on a corrections zip (a Review export of a few thousand cases is well inside them).
-ZIP_MAX_FILES = 20_000
-ZIP_MAX_BYTES = 4 * 1024 ** 3
 
 
 class ZipInputError(LungSegError):
@@ -122,14 +120,9 @@ def safe_extract(payload: bytes, dest: Path, max_files: int = ZIP_MAX_FILES, max
     except zipfile.BadZipFile as exc:
         raise ZipInputError(f"not a zip file ({exc})") from exc
     with zf:
-        members = zf.infolist()
-        if len(members) > max_files:
-            raise ZipInputError(f"the zip holds {len(members)} files, more than the {max_files} allowed")
-        total = sum(m.file_size for m in members)
-        if total > max_bytes:
-            raise ZipInputError(f"the zip unpacks to {total / 1e9:.1f} GB, more than {max_bytes / 1e9:.1f} GB allowed")
+        bounded_members(zf, max_files, max_bytes, ZipInputError)
         root = dest.resolve()
-        for m in members:
+        for m in zf.infolist():
             target = (dest / m.filename).resolve()
             is_link = (m.external_attr >> 16) & 0o170000 == 0o120000
             if m.filename.startswith(("/", "\\")) or ".." in Path(m.filename).parts or is_link \
@@ -227,10 +220,6 @@ def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) 
     return n_all, sum(1 for r in rows if r["source"] != "corrections" and r["split"] == "train")
 
 
-def _mean_dice(report: dict[str, Any]) -> float:
-    return report["by_source"]["all"]["dice"]["mean"]
-
-
 def _unique(cases: list[Case]) -> list[Case]:
     seen, out = set(), []
     for c in cases:
@@ -276,6 +265,61 @@ def _evidence(by_source: dict[str, Any]) -> dict[str, dict[str, float]]:
             for src, r in by_source.items()}
 
 
+def _mean_dice_of(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
+
+
+def _evaluate_splits(parent: Any, candidate: Any, shipped: Any, splits: dict[str, list[Case]]
+                     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[Any]]]]:
+    """Per split: parent's, candidate's (and the shipped root's) figures by source; and for val and
+    held-back (what the gate reads; test is reported only) the masks and references."""
+    results: dict[str, dict[str, Any]] = {}
+    masks: dict[str, dict[str, list[Any]]] = {}
+    for split, cases in splits.items():
+        if not cases:
+            continue
+        keep = split != "test"
+        parent_eval = evaluate_cases(parent, cases, keep_masks=keep)
+        candidate_eval = evaluate_cases(candidate, cases, keep_masks=keep)
+        results[split] = {"parent": parent_eval["by_source"], "candidate": candidate_eval["by_source"]}
+        if keep:
+            masks[split] = {"parent": parent_eval["masks"], "candidate": candidate_eval["masks"],
+                            "reference": [load_mask(c.mask_path) for c in cases]}
+        if shipped is not None:
+            results[split]["shipped"] = evaluate_cases(shipped, cases)["by_source"]
+    return results, masks
+
+
+def _site_evidence(parent: Any, train_corrections: list[Case], masks: dict[str, dict[str, list[Any]]]) -> SiteEvidence:
+    return SiteEvidence(
+        train_parent=[parent.predict(load_gray(c.image_path)) for c in train_corrections],
+        train_corrected=[load_mask(c.mask_path) for c in train_corrections],
+        holdout_parent=masks.get("holdout", {}).get("parent", []),
+        holdout_candidate=masks.get("holdout", {}).get("candidate", []),
+        holdout_corrected=masks.get("holdout", {}).get("reference", []),
+        val_parent=masks.get("val", {}).get("parent", []), val_candidate=masks.get("val", {}).get("candidate", []),
+        val_reference=masks.get("val", {}).get("reference", []))
+
+
+def _train_on_all_corrections(parent: Any, recipe: Any, name: str, job_dir: Path, base_data: Path | None,
+                              epochs: int, batch_size: int | None, on_progress: Any, should_stop: Any,
+                              max_steps: int | None) -> dict[str, Any]:
+    """The gated fit, one more epoch with every correction (the held-back ones too); its weights
+    replace the gated fit's in `<job>/out`."""
+    if on_progress:
+        on_progress({"phase": "training on all corrections"})
+    n_all, n_replay = all_corrections_data(job_dir / "data", job_dir / "data_all", base_data)
+    freeze = ALL_CORRECTIONS_FREEZE_ENCODER and getattr(parent.model, "encoder", None) is not None
+    train(recipe, TrainOptions(
+        data_dir=job_dir / "data_all", out_dir=job_dir / "out_all", epochs=epochs,
+        batch_size=batch_size, resume=False, evaluate_test=False, init_weights=weights_path(name, job_dir / "out"),
+        output_name=name, learning_rate=recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR,
+        on_progress=on_progress, should_stop=should_stop, max_steps=max_steps, freeze_encoder=freeze))
+    shutil.copy2(weights_path(name, job_dir / "out_all"), weights_path(name, job_dir / "out"))
+    return {"epochs": epochs, "corrections": n_all, "learning_rate": recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR,
+            "encoder_frozen": freeze, "base_replay": n_replay}
+
+
 def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, recipe: Any, name: str,
                            job_dir: Path, counts: dict[str, int], started: float, base_data: Path | None,
                            epochs: int, batch_size: int | None, on_progress: Any, should_stop: Any,
@@ -297,29 +341,10 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     val = _unique(read_manifest(data, "val")) if base_data is not None else []
     test = _unique(read_manifest(data, "test")) if base_data is not None else []
     shipped = load_model(root) if root != base else None  # the bundled model this line started from
-    results: dict[str, dict[str, Any]] = {}
-    masks: dict[str, dict[str, list[Any]]] = {}
-    for split, cases in (("val", val), ("holdout", holdout), ("test", test)):
-        if cases:
-            keep = split != "test"  # the gate reads val and held-back masks; test is reported only
-            parent_eval = evaluate_cases(parent, cases, keep_masks=keep)
-            candidate_eval = evaluate_cases(candidate, cases, keep_masks=keep)
-            results[split] = {"parent": parent_eval["by_source"], "candidate": candidate_eval["by_source"]}
-            if keep:
-                masks[split] = {"parent": parent_eval["masks"], "candidate": candidate_eval["masks"],
-                                "reference": [load_mask(c.mask_path) for c in cases]}
-            if shipped is not None:
-                results[split]["shipped"] = evaluate_cases(shipped, cases)["by_source"]
-    dice = {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
+    results, masks = _evaluate_splits(parent, candidate, shipped, {"val": val, "holdout": holdout, "test": test})
+    dice = _mean_dice_of(results)
     train_corrections = _unique([c for c in read_manifest(data, "train") if c.source == "corrections"])
-    evidence = SiteEvidence(
-        train_parent=[parent.predict(load_gray(c.image_path)) for c in train_corrections],
-        train_corrected=[load_mask(c.mask_path) for c in train_corrections],
-        holdout_parent=masks.get("holdout", {}).get("parent", []),
-        holdout_candidate=masks.get("holdout", {}).get("candidate", []),
-        holdout_corrected=masks.get("holdout", {}).get("reference", []),
-        val_parent=masks.get("val", {}).get("parent", []), val_candidate=masks.get("val", {}).get("candidate", []),
-        val_reference=masks.get("val", {}).get("reference", []))
+    evidence = _site_evidence(parent, train_corrections, masks)
     decision, site, cmap = decide_for_site(evidence)
     pictures = _gate_pictures(name, out, cmap, evidence, holdout)
     clicks = _tune_click_network(base, name, out, recipe, click_steps if decision.promote else 0, train_corrections,
@@ -330,24 +355,13 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     del masks, evidence
     all_trained = None
     if decision.promote and holdout and all_epochs > 0:
-        if on_progress:
-            on_progress({"phase": "training on all corrections"})
-        n_all, n_replay = all_corrections_data(data, job_dir / "data_all", base_data)
-        freeze = ALL_CORRECTIONS_FREEZE_ENCODER and getattr(parent.model, "encoder", None) is not None
-        train(recipe, TrainOptions(
-            data_dir=job_dir / "data_all", out_dir=job_dir / "out_all", epochs=all_epochs,
-            batch_size=batch_size, resume=False, evaluate_test=False, init_weights=weights_path(name, out),
-            output_name=name, learning_rate=recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR,
-            on_progress=on_progress, should_stop=should_stop, max_steps=max_steps, freeze_encoder=freeze))
-        shutil.copy2(weights_path(name, job_dir / "out_all"), weights_path(name, out))
+        all_trained = _train_on_all_corrections(parent, recipe, name, job_dir, base_data, all_epochs, batch_size,
+                                                on_progress, should_stop, max_steps)
         final = load_model(name, directory=out)
-        all_trained = {"epochs": all_epochs, "corrections": n_all,
-                       "learning_rate": recipe.learning_rate * ALL_CORRECTIONS_LR_FACTOR, "encoder_frozen": freeze,
-                       "base_replay": n_replay}
         for split, cases in (("val", val), ("test", test)):
             if cases:  # the shipped weights' own figures; the held-back figures stay the gated fit's
                 results[split]["candidate"] = evaluate_cases(final, cases)["by_source"]
-        dice = {split: {who: r[who]["all"]["dice"]["mean"] for who in r} for split, r in results.items()}
+        dice = _mean_dice_of(results)
         all_trained["val_dice"] = dice.get("val", {}).get("candidate")
     card["title"] = f"{parent.card.get('title', base) if parent.card else base} — fine-tuned ({name})"
     card["lineage"] = {

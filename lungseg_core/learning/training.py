@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -151,6 +152,58 @@ def refresh_card(name: str, data_dir: Path, directory: Path | None = None) -> di
     return card
 
 
+def _starting_model(recipe: Recipe, init_weights: Path | str | None, out_dir: Path) -> nn.Module:
+    """The network to train: from given weights, from the recipe's `init_from` (a model trained
+    before it, in `out_dir` or the bundled weights), or from the pretrained encoder."""
+    if init_weights is None and recipe.init_from:
+        local = weights_path(recipe.init_from, out_dir)
+        init_weights = local if local.is_file() else weights_path(recipe.init_from)
+    model = build_model(recipe, load_pretrained=init_weights is None)
+    if init_weights is not None:
+        load_weights(model, Path(init_weights))
+    return model.to(memory_format=torch.channels_last)
+
+
+def _resume(ckpt: Path, model: nn.Module, ema: Any, optimizer: Any, scheduler: Any, epochs: int,
+            steps_per_epoch: int, learning_rate: float) -> tuple[dict[str, Any], Any]:
+    """Load a checkpoint into the model, weight average, optimizer and schedule; (state, schedule)."""
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["model"])
+    if ema is not None and "ema" in saved:
+        ema.load_state_dict(saved["ema"])
+    optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["rng"])
+    state = saved["state"]
+    if state.get("planned_epochs", epochs) == epochs:
+        scheduler.load_state_dict(saved["scheduler"])
+    else:  # more (or fewer) epochs asked for: stretch the one-cycle schedule from the current step
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=learning_rate, pct_start=0.1, last_epoch=state["step"] - 1,
+            total_steps=max(state["step"] + 1, epochs * steps_per_epoch))
+    return state, scheduler
+
+
+def _training_card(recipe: Recipe, opts: "TrainOptions", name: str, model: nn.Module, state: dict[str, Any],
+                   train_cases: int, val_cases: int, selection_split: str, batch_size: int, use_bf16: bool,
+                   out_dir: Path) -> dict[str, Any]:
+    """What the card says about how the weights were trained."""
+    return {
+        "name": name, "title": recipe.title, "recipe": recipe.as_dict(),
+        "training": {
+            "data_dir": Path(opts.data_dir).name, "train_cases": train_cases, "val_cases": val_cases,
+            "split_used_for_training": "train", "split_used_for_selection": selection_split,
+            "epochs": state["epoch"], "best_epoch": state["best_epoch"], "steps": state["step"],
+            "batch_size": batch_size, "image_size": recipe.input_size, "precision": "bf16 autocast" if use_bf16 else "fp32",
+            "wall_time_min": round(state["wall_s"] / 60, 2), "machine": machine_description(),
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "best_val_dice": round(state["best_dice"], 4),
+            "val_dice_measured": "per image at the masks' full resolution, before post-processing",
+        },
+        "weights": {"file": weights_path(name, out_dir).name, "dtype": "float16",
+                    "params_million": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)},
+    }
+
+
 def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     """Train `recipe` and write `<out>/<name>.safetensors` + card + curves. Returns the card."""
     torch.manual_seed(opts.seed)
@@ -179,14 +232,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                               generator=generator)
     val_loader = DataLoader(val_ds, batch_size=16)
 
-    init_weights = opts.init_weights
-    if init_weights is None and recipe.init_from:
-        local = weights_path(recipe.init_from, out_dir)
-        init_weights = local if local.is_file() else weights_path(recipe.init_from)
-    model = build_model(recipe, load_pretrained=init_weights is None)
-    if init_weights is not None:
-        load_weights(model, Path(init_weights))
-    model = model.to(memory_format=torch.channels_last)
+    model = _starting_model(recipe, opts.init_weights, out_dir)
     # The weight average smooths the epoch-to-epoch jitter of validation Dice (±0.002 here) that
     # picking one noisy "best epoch" would otherwise bake into the shipped model.
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
@@ -207,19 +253,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                              "best_model": None, "wall_s": 0.0}
     ckpt = checkpoint_path(out_dir, name)
     if opts.resume and ckpt.is_file():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"])
-        if ema is not None and "ema" in saved:
-            ema.load_state_dict(saved["ema"])
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        state = saved["state"]
-        if state.get("planned_epochs", epochs) == epochs:
-            scheduler.load_state_dict(saved["scheduler"])
-        else:  # more (or fewer) epochs asked for: stretch the one-cycle schedule from the current step
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=learning_rate, pct_start=0.1, last_epoch=state["step"] - 1,
-                total_steps=max(state["step"] + 1, epochs * steps_per_epoch))
+        state, scheduler = _resume(ckpt, model, ema, optimizer, scheduler, epochs, steps_per_epoch, learning_rate)
         print(f"resumed {name} from {ckpt} after epoch {state['epoch']}")
     state["planned_epochs"] = epochs
 
@@ -286,21 +320,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     model.load_state_dict(state["best_model"])
     save_weights(model, name, out_dir, metadata={"recipe": recipe.name})
     _write_curves(state["history"], out_dir / name)
-    card = {
-        "name": name, "title": recipe.title, "recipe": recipe.as_dict(),
-        "training": {
-            "data_dir": Path(opts.data_dir).name, "train_cases": len(train_cases), "val_cases": len(val_cases),
-            "split_used_for_training": "train", "split_used_for_selection": selection_split,
-            "epochs": state["epoch"], "best_epoch": state["best_epoch"], "steps": state["step"],
-            "batch_size": batch_size, "image_size": recipe.input_size, "precision": "bf16 autocast" if use_bf16 else "fp32",
-            "wall_time_min": round(state["wall_s"] / 60, 2), "machine": machine_description(),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "best_val_dice": round(state["best_dice"], 4),
-            "val_dice_measured": "per image at the masks' full resolution, before post-processing",
-        },
-        "weights": {"file": weights_path(name, out_dir).name, "dtype": "float16",
-                    "params_million": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)},
-    }
+    card = _training_card(recipe, opts, name, model, state, len(train_cases), len(val_cases), selection_split,
+                          batch_size, use_bf16, out_dir)
     if opts.evaluate_test:
         from ..models.model_loading import segmenter_from_weights
 

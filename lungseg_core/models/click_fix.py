@@ -45,10 +45,6 @@ class Click:
     def as_dict(self) -> dict[str, Any]:
         return {"row": float(self.row), "col": float(self.col), "positive": bool(self.positive)}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Click":
-        return cls(float(d["row"]), float(d["col"]), bool(d["positive"]))
-
 
 def click_recipe(base: str) -> Recipe:
     """The base segmentation recipe widened by the click channels."""

@@ -25,10 +25,3 @@ def list_samples(directory: Path = SAMPLES_DIR) -> list[Sample]:
     with open(directory / "manifest.csv", newline="") as fh:
         return [Sample(r["id"], r["source"], r["finding"], directory / r["image_path"], directory / r["mask_path"])
                 for r in csv.DictReader(fh)]
-
-
-def get_sample(sample_id: str, directory: Path = SAMPLES_DIR) -> Sample:
-    for sample in list_samples(directory):
-        if sample.id == sample_id:
-            return sample
-    raise KeyError(f"no sample {sample_id!r}; samples: {', '.join(s.id for s in list_samples(directory))}")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -58,7 +56,7 @@ class Segmenter:
         for p in self.model.parameters():
             p.requires_grad_(False)
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def forward_model_size(self, batch: np.ndarray) -> np.ndarray:
         """N x H x W [0,1] images -> N x H x W probabilities at model size."""
         x = torch.from_numpy(to_channels(batch, self.recipe.in_channels)).to(self._dtype).contiguous(
             memory_format=torch.channels_last)
@@ -70,8 +68,8 @@ class Segmenter:
         """Probabilities of each test-time view, flipped back: V x S x S."""
         x = prepare_input(to_gray(image), self.recipe.input_size)
         if not tta:
-            return self._forward(x[None])
-        probs = self._forward(np.stack([x, x[:, ::-1]]))
+            return self.forward_model_size(x[None])
+        probs = self.forward_model_size(np.stack([x, x[:, ::-1]]))
         probs[1] = probs[1][:, ::-1]
         return probs
 
@@ -101,20 +99,3 @@ class Segmenter:
         prob = resize_probability(views.mean(axis=0) if self.recipe.tta_flip else views[0], gray.shape)
         disagreement = resize_probability(np.abs(views[0] - views[1]), gray.shape)
         return prob, disagreement
-
-
-@dataclass
-class Segmentation:
-    model: str
-    probability: np.ndarray  # float32 HxW
-    uncertainty: np.ndarray  # float32 HxW, flip-TTA disagreement
-    mask: np.ndarray  # bool HxW, post-processed
-    seconds: float
-
-
-def segment(seg: Segmenter, pixels: np.ndarray) -> Segmentation:
-    """Probability, uncertainty and cleaned mask from one TTA pass, timed."""
-    start = time.perf_counter()
-    prob, uncertainty = seg.predict_uncertainty(pixels)  # one batched pass over both views
-    mask = seg.mask_from_probability(prob)
-    return Segmentation(seg.name, prob, uncertainty, mask, time.perf_counter() - start)

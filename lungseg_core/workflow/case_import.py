@@ -17,12 +17,10 @@ from ..people.access_control import User, require
 from ..errors import LungSegError
 from ..imaging.image_io import read_xray
 from .worklist import Worklist
+from ..storage.zip_bounds import ZIP_MAX_BYTES, ZIP_MAX_FILES, bounded_members  # noqa: F401 (re-exported)
 
 #: One file larger than this is refused without being read (the largest detectors' 16-bit DICOMs are ~40 MB).
 MAX_FILE_BYTES = 256 * 1024 * 1024
-#: A zip's bounds (zip bombs): number of members and total unpacked size.
-ZIP_MAX_FILES = 20_000
-ZIP_MAX_BYTES = 8 * 1024 ** 3
 #: One zip member: at most this many bytes unpacked (read in chunks, so a member that lies about its
 #: size is stopped there too), and at most this unpacked/packed ratio: X-rays barely compress, a
 #: member that inflates 100x is a zip bomb, not a film.
@@ -93,13 +91,7 @@ def from_zip(path_or_file: str | Path | object) -> Iterator[Source]:
     except zipfile.BadZipFile as exc:
         raise LungSegError(f"not a zip file ({exc})") from exc
     with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) > ZIP_MAX_FILES:
-            raise LungSegError(f"the zip holds {len(members)} files, more than the {ZIP_MAX_FILES} allowed")
-        total = sum(m.file_size for m in members)
-        if total > ZIP_MAX_BYTES:
-            raise LungSegError(f"the zip unpacks to {total / 1e9:.1f} GB, more than {ZIP_MAX_BYTES / 1e9:.0f} GB allowed")
-        for m in members:
+        for m in bounded_members(zf):
             yield m.filename, (lambda m=m: _read_member(zf, m)), min(m.file_size, ZIP_MAX_MEMBER_BYTES)
 
 

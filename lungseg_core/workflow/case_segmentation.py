@@ -1,4 +1,8 @@
-"""Segment X-rays for the worklist: the mask, and what the model's own views say about it.
+"""The one inference task: an X-ray's mask, its probability and uncertainty maps, and what the
+model's own views say about the mask (quality signals, estimated Dice, flags), from one pass.
+Segment, Correct, Compare, the worklist and batch segmentation all use it (`analyse`,
+`segment_batch`), so a case's mask is the mask its page showed, and `make_case` turns an X-ray into
+a segmented case without running the model again for a result it already has.
 
 Each image is seen three ways in one batch (as is, flipped left-right, and shifted-and-scaled by a
 few per cent), each view mapped back onto the image. The mask follows the model's own inference
@@ -9,6 +13,7 @@ products are faster on 2 cores than one image at a time).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -37,6 +42,10 @@ class CaseSegmentation:
     signals: QualitySignals
     estimated_dice: float
     flags: list[str]
+    model: str = ""
+    probability: np.ndarray | None = None  # float32 (or uint8 when cached) HxW: what the mask was cut from
+    uncertainty: np.ndarray | None = None  # HxW, flip-TTA disagreement |p - p_flipped|
+    seconds: float = 0.0  # this image's share of the batch's time
 
 
 def model_views(seg: Segmenter, grays: list[np.ndarray]) -> np.ndarray:
@@ -48,7 +57,7 @@ def model_views(seg: Segmenter, grays: list[np.ndarray]) -> np.ndarray:
         x = prepare_input(gray, size)
         shifted = cv2.warpAffine(x, forward, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inputs += [x, np.ascontiguousarray(x[:, ::-1]), shifted]
-    probs = seg._forward(np.stack(inputs)).reshape(len(grays), 3, size, size)
+    probs = seg.forward_model_size(np.stack(inputs)).reshape(len(grays), 3, size, size)
     probs[:, 1] = probs[:, 1][:, :, ::-1]
     for i in range(len(grays)):
         probs[i, 2] = cv2.warpAffine(probs[i, 2], inverse, (size, size), flags=cv2.INTER_LINEAR,
@@ -57,7 +66,8 @@ def model_views(seg: Segmenter, grays: list[np.ndarray]) -> np.ndarray:
 
 
 def segment_batch(seg: Segmenter, images: Iterable[np.ndarray]) -> list[CaseSegmentation]:
-    """Masks, signals, estimated Dice and flags for a few images at once."""
+    """Masks, maps, signals, estimated Dice and flags for a few images at once."""
+    started = time.perf_counter()
     grays = [to_gray(np.asarray(im)) for im in images]
     if not grays:
         return []
@@ -65,9 +75,19 @@ def segment_batch(seg: Segmenter, images: Iterable[np.ndarray]) -> list[CaseSegm
     out = []
     for gray, v in zip(grays, views):
         own = v[:2].mean(axis=0) if seg.recipe.tta_flip else v[0]
-        mask = Segmenter.mask_from_probability(resize_probability(own, gray.shape))
+        probability = resize_probability(own, gray.shape)
+        mask = Segmenter.mask_from_probability(probability)
         small = Segmenter.mask_from_probability(own)
         signals = quality_signals(v, raw_mask=own >= 0.5, mask=small)
         out.append(CaseSegmentation(mask=mask, signals=signals, estimated_dice=estimate_dice(signals),
-                                    flags=flags(signals)))
+                                    flags=flags(signals), model=seg.name, probability=probability,
+                                    uncertainty=resize_probability(np.abs(v[0] - v[1]), gray.shape)))
+    share = (time.perf_counter() - started) / len(out)
+    for result in out:
+        result.seconds = share
     return out
+
+
+def analyse(seg: Segmenter, image: np.ndarray) -> CaseSegmentation:
+    """One X-ray through the one inference task."""
+    return segment_batch(seg, [image])[0]

@@ -79,6 +79,9 @@ class StatusChange:
 
 
 class CorrectionsStore(Protocol):
+    """The one store interface: what `Worklist`, working copies, claims, the pages and the command line
+    use. `SQLiteCorrectionsStore` implements it; another backend implements this and nothing else."""
+
     root: Path
     db_path: Path
 
@@ -96,6 +99,16 @@ class CorrectionsStore(Protocol):
     def status_changes(self, correction_id: str) -> list[StatusChange]: ...
     def load_image(self, content_hash: str) -> np.ndarray: ...
     def load_mask(self, content_hash: str) -> np.ndarray: ...
+    # content-addressed files (images, masks, thumbnails) that the worklist and working copies keep too
+    def put_blob(self, data: bytes, created: list[str] | None = None) -> str: ...
+    def get_blob(self, content_hash: str) -> bytes: ...
+    def remove_unreferenced(self, hashes: list[str]) -> None: ...
+    # the store's health, as the pages and `store check` show it
+    def write_problem(self) -> str | None: ...
+    def file_problem(self, record: Correction) -> str | None: ...
+    def orphan_files(self, min_age_s: float = 3600.0) -> list[Path]: ...
+    def sweep_orphans(self, actor: User, min_age_s: float = 3600.0) -> list[Path]: ...
+    def iter_files(self) -> Iterator[Path]: ...
 
 
 def _files_in_use(con: sqlite3.Connection) -> set[str]:
@@ -460,6 +473,13 @@ class SQLiteCorrectionsStore:
 
     def load_image(self, content_hash: str) -> np.ndarray:
         return self._load_png(content_hash)
+
+    def get_blob(self, content_hash: str) -> bytes:
+        """The stored bytes of a file (a thumbnail, say) as they were put."""
+        try:
+            return self.blob_path(content_hash).read_bytes()
+        except OSError as exc:
+            raise StoreFileError(f"the file {content_hash[:12]} is missing from the store ({exc.strerror})") from exc
 
     def load_mask(self, content_hash: str) -> np.ndarray:
         return self._load_png(content_hash) > 127

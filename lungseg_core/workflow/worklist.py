@@ -27,7 +27,7 @@ from ..people.access_control import User, require
 from .case_claims import CLAIM_MINUTES, live_claim
 from ..storage.database import StoreError, storage_errors
 from ..storage.files import image_for_storage, png_of, utc_now
-from .corrections_store import SQLiteCorrectionsStore
+from .corrections_store import CorrectionsStore
 from ..imaging.lung_measurements import measure_lungs
 from .review_workflow import CASE_STATUSES, IN_PROGRESS, NEW, REJECTED, SEGMENTED, SUBMITTED, case_status
 from ..storage.database import connect, transaction
@@ -107,9 +107,9 @@ def case_quality(result: Any, pixel_spacing_mm: tuple[float, float] | None) -> d
 
 
 class Worklist:
-    """Cases over a `SQLiteCorrectionsStore` (same database, same files)."""
+    """Cases over the store (its interface, `CorrectionsStore`: same database, same files)."""
 
-    def __init__(self, store: SQLiteCorrectionsStore) -> None:
+    def __init__(self, store: CorrectionsStore) -> None:
         self.store = store
         self.db_path = store.db_path
 
