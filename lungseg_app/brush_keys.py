@@ -5,7 +5,8 @@ page is running again are merged, so eight quick presses widened the brush by fi
 page script (`st.html` with JavaScript, nothing of a user's in it) counts the presses itself and
 sends the *target width* (not a step) through a hidden text input, once the keys rest for 120 ms:
 a merged or late message still carries the right width. The input's value is "width#n" (n counts
-the messages), so that sending the width it already shows still counts as a change."""
+the messages), so that sending the width it already shows still counts as a change. A message that a
+run in flight swallowed is sent again until the page is drawn with the width counted to."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ _SCRIPT = """<script>
 (() => {
   window.__lungsegBrushWidth = %(width)s;
   if (window.__lungsegBrushKeys) return;
-  const k = window.__lungsegBrushKeys = {pending: null, nonce: 0, timer: null, last: 0};
+  const k = window.__lungsegBrushKeys = {pending: null, nonce: 0, timer: null, check: null, last: 0, tries: 0};
   const typing = (t) => t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
   const send = () => {
     const el = document.querySelector('.st-key-%(key)s input');
@@ -28,6 +29,16 @@ _SCRIPT = """<script>
     // Enter commits what the input's own state holds: let it take the new value first
     setTimeout(() => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13,
                                                                     bubbles: true})), 40);
+    clearTimeout(k.check);
+    k.check = setTimeout(confirm, 800);
+  };
+  const confirm = () => {  // the page drawn again sets window.__lungsegBrushWidth to the width it used
+    if (k.pending === null) return;
+    if (window.__lungsegBrushWidth === k.pending) { k.pending = null; k.tries = 0; return; }
+    if (Date.now() - k.last < 400) { k.check = setTimeout(confirm, 400); return; }
+    k.tries += 1;
+    if (k.tries > 10) { k.pending = null; k.tries = 0; return; }
+    send();
   };
   window.addEventListener('keydown', (e) => {
     if (!e.altKey || (e.code !== 'KeyJ' && e.code !== 'KeyK') || typing(e.target)) return;
