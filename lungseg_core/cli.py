@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="first N train cases only (smoke tests)")
     p.set_defaults(func=_cmd_train_click)
 
-    p = sub.add_parser("refresh-card", help="re-evaluate a model's val/test figures with its current inference settings")
+    p = sub.add_parser("refresh-card",
+                       help="re-evaluate a model's val/test figures with its current inference settings")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--data", required=True)
     p.add_argument("--weights-dir")
@@ -271,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("users", help="user accounts: list, add, disable, enable, reset-password, roles")
     p.add_argument("action", choices=("list", "add", "disable", "enable", "reset-password", "roles", "link"))
-    p.add_argument("--email", help="link: the (verified) identity-provider e-mail address that may sign in as this user")
+    p.add_argument("--email",
+                   help="link: the (verified) identity-provider e-mail address that may sign in as this user")
     p.add_argument("username", nargs="?", help="user name (an e-mail address for identity-provider sign-in)")
     p.add_argument("--roles", default="annotator", help="comma-separated: annotator, reviewer, admin")
     p.add_argument("--display-name")

@@ -32,7 +32,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     worklist = _worklist(args)
     report = import_sources(worklist, from_paths(args.paths), command_line_user(), args.label, how="command line",
-                            on_file=lambda n: print(f"\r{n} files read", end="", file=sys.stderr) if n % 50 == 0 else None)
+                            on_file=lambda n: print(f"\r{n} files read", end="", file=sys.stderr)
+                            if n % 50 == 0 else None)
     print(file=sys.stderr)
     for name, number in report.duplicates:
         print(f"{name}: same pixels as case {number} (not added again)")

@@ -116,3 +116,35 @@ def browser():
         yield b
         b.close()
 
+
+
+def retrain_from_the_page(page, data_dir: Path, base: str = "unet_small_bn"):  # type: ignore[no-untyped-def]
+    """On the Retrain page as an admin: start a retrain of `base` with `data_dir` as the base data and
+    wait for it; returns the "done" line's locator and the new version's name."""
+    import re
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Retrain", exact=True).click()
+    page.get_by_text("Retrain from corrections").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Start from").click()
+    page.get_by_role("option", name=base, exact=True).click()
+    data = page.get_by_label(re.compile("Base training data"))
+    data.fill(str(data_dir))
+    data.press("Enter")
+    page.get_by_role("button", name="Start retraining").click()
+    done = page.get_by_text(re.compile(rf"Last job .*: done — ({re.escape(base)}-ft\d+) saved as a candidate"))
+    done.wait_for()
+    return done, re.search(rf"({re.escape(base)}-ft\d+)", done.inner_text()).group(1)
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    """A retraining environment of its own (models, jobs, store under tmp_path) whose store holds the
+    four samples as approved corrections."""
+    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
+
+    from .people import approved_samples
+
+    monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    return approved_samples(SQLiteCorrectionsStore(tmp_path / "store"))

@@ -14,7 +14,7 @@ from lungseg_core.models.samples import list_samples
 
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 
-from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
+from .dicom_factory import PATIENT_ID, make_dicom
 from .people import ANN
 from .signed_in import sign_in_as
 

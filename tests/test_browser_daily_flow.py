@@ -40,6 +40,19 @@ def _open(page, url: str, number: int) -> None:
     page.get_by_text(f"Current case: Case {number}").wait_for()
 
 
+def _annotator_on_a_free_case(browser, url: str, root, width: int, height: int):  # type: ignore[no-untyped-def]
+    """(context, page, case number) of the annotator, signed in, on Correct with a case nobody holds
+    (not 1 or 2)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    browser_sign_in(page, url, "browser-annotator")
+    number = next(c.number for c in Worklist(SQLiteCorrectionsStore(root)).list_cases()
+                  if c.number > 2 and c.status in ("new", "segmented") and c.holder is None)
+    _open(page, url, number)
+    return context, page, number
+
+
 def test_a_note_stays_with_its_case_and_enter_does_not_save(browser, flow_app):
     url, root = flow_app
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
@@ -70,13 +83,7 @@ def test_a_note_stays_with_its_case_and_enter_does_not_save(browser, flow_app):
 @pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])
 def test_save_is_on_screen_and_the_canvas_never_moves(browser, flow_app, width, height):
     url, root = flow_app
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    browser_sign_in(page, url, "browser-annotator")
-    number = next(c.number for c in Worklist(SQLiteCorrectionsStore(root)).list_cases()
-                  if c.number > 2 and c.status in ("new", "segmented") and c.holder is None)
-    _open(page, url, number)
+    context, page, number = _annotator_on_a_free_case(browser, url, root, width, height)
     draw_erase_stroke(page, 200, 60, 300, 20)
     before = the_canvas(page).bounding_box()
     save = page.get_by_role("button", name="Save correction")
@@ -104,13 +111,7 @@ def test_brush_keys_pressed_quickly_are_all_counted(browser, flow_app):
     from lungseg_testing.browser import wait_for_tool
 
     url, root = flow_app
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    browser_sign_in(page, url, "browser-annotator")
-    number = next(c.number for c in Worklist(SQLiteCorrectionsStore(root)).list_cases()
-                  if c.number > 2 and c.status in ("new", "segmented") and c.holder is None)
-    _open(page, url, number)
+    context, page, _ = _annotator_on_a_free_case(browser, url, root, 1400, 1000)
     wait_for_tool(page, "Add brush")
     caption = page.get_by_test_id("stCaptionContainer").filter(has_text="On the canvas:").first.inner_text()
     width = int(re.search(r"(\d+) px wide", caption).group(1))

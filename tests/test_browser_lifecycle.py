@@ -10,7 +10,7 @@ from lungseg_core import DEFAULT_MODEL
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 
-from .conftest import browser_sign_in
+from .conftest import retrain_from_the_page, browser_sign_in
 from .people import approved_samples
 
 TIMEOUT_MS = 180_000
@@ -26,17 +26,7 @@ def test_retrain_read_evidence_promote_segment_rollback(browser, app_url, app_st
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     browser_sign_in(page, app_url, "admin")
-    page.get_by_test_id("stSidebarNav").get_by_text("Retrain", exact=True).click()
-    page.get_by_text("Retrain from corrections").wait_for()
-    page.get_by_test_id("stSelectbox").filter(has_text="Start from").click()
-    page.get_by_role("option", name="unet_small_bn", exact=True).click()
-    data = page.get_by_label(re.compile("Base training data"))
-    data.fill(str(tiny_data_dir))
-    data.press("Enter")
-    page.get_by_role("button", name="Start retraining").click()
-    done = page.get_by_text(re.compile(r"Last job .*: done — (unet_small_bn-ft\d+) saved as a candidate"))
-    done.wait_for()
-    name = re.search(r"(unet_small_bn-ft\d+)", done.inner_text()).group(1)
+    done, name = retrain_from_the_page(page, tiny_data_dir)
     assert "started by admin" in done.inner_text()
 
     # the evidence, in plain words, then an explicit promotion with a reason

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,27 +14,14 @@ from lungseg_testing.browser import wait_until_idle
 from lungseg_core import DEFAULT_MODEL
 from lungseg_core.people.access_control import command_line_user
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.workflow.mask_quality import QualitySignals
 from lungseg_core.workflow.site_quality import MIN_EXAMPLES
 from lungseg_core.workflow.worklist import Worklist
 
-from .conftest import BROWSER_PEOPLE, add_browser_people, browser_sign_in
+from .conftest import retrain_from_the_page, BROWSER_PEOPLE, add_browser_people, browser_sign_in
 from .people import ANN, REV
+from .site_films import SIGNALS, drawn_and_site_masks
 
 TIMEOUT_MS = 240_000
-SIGNALS = QualitySignals(view_agreement=0.99, edge_uncertainty=1.5, soft_dice=0.96, lungs=2, right_left_ratio=1.1,
-                         lung_share=0.25, hole_share=0.0, solidity=0.9, border_share=0.0, removed_share=0.0,
-                         uncertain_sides={})
-
-
-def _masks(dx: int, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """(what the model draws, what this site approves: the lung behind the heart too)."""
-    m = np.zeros((128, 128), np.uint8)
-    cv2.ellipse(m, (40 + dx, 64), (int(16 * s), int(40 * s)), 0, 0, 360, 1, -1)
-    cv2.ellipse(m, (88 + dx, 64), (int(14 * s), int(38 * s)), 0, 0, 360, 1, -1)
-    site = m.copy()
-    cv2.ellipse(site, (76 + dx, 84), (int(10 * s), int(14 * s)), 0, 0, 360, 1, -1)
-    return m.astype(bool), site.astype(bool)
 
 
 def _film(seed: int, mask: np.ndarray) -> np.ndarray:
@@ -56,7 +42,7 @@ def site_app(tmp_path_factory):
     who = command_line_user()
     rng = np.random.default_rng(0)
     for i in range(MIN_EXAMPLES + 2):  # the site's approved corrections, of films the default segmented
-        drawn, site = _masks(int(rng.integers(-6, 7)), float(rng.uniform(0.85, 1.15)))
+        drawn, site = drawn_and_site_masks(int(rng.integers(-6, 7)), float(rng.uniform(0.85, 1.15)))
         case, _ = worklist.add_case(_film(i, site), who, label=f"site film {i + 1}")
         worklist.set_segmentation(case.number, drawn, {"estimated_dice": 0.97, "flags": [],
                                                        "signals": SIGNALS.as_dict()}, DEFAULT_MODEL, "v", who)
@@ -65,7 +51,7 @@ def site_app(tmp_path_factory):
         store.review(record.id, "approve", actor=REV)
     numbers = {}
     for name, seed, which in (("agrees", 100, 1), ("misses", 101, 0)):  # "agrees" first: it wins a tie
-        drawn, site = _masks(0, 1.0)
+        drawn, site = drawn_and_site_masks(0, 1.0)
         case, _ = worklist.add_case(_film(seed, site), who, label=f"open film {name}")
         worklist.set_segmentation(case.number, (drawn, site)[which], {"estimated_dice": 0.97, "flags": [],
                                                                       "signals": SIGNALS.as_dict()},
@@ -89,17 +75,7 @@ def test_admin_retrains_on_the_site_reads_the_map_promotes_and_next_opens_the_wo
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     browser_sign_in(page, url, "admin")
-    page.get_by_test_id("stSidebarNav").get_by_text("Retrain", exact=True).click()
-    page.get_by_text("Retrain from corrections").wait_for()
-    page.get_by_test_id("stSelectbox").filter(has_text="Start from").click()
-    page.get_by_role("option", name="unet_small_bn", exact=True).click()
-    data = page.get_by_label(re.compile("Base training data"))
-    data.fill(str(tiny_data_dir))
-    data.press("Enter")
-    page.get_by_role("button", name="Start retraining").click()
-    done = page.get_by_text(re.compile(r"Last job .*: done — (unet_small_bn-ft\d+) saved as a candidate"))
-    done.wait_for()
-    name = re.search(r"(unet_small_bn-ft\d+)", done.inner_text()).group(1)
+    done, name = retrain_from_the_page(page, tiny_data_dir)
     assert re.search(rf"worklist estimate refit on {MIN_EXAMPLES + 2} corrections, 2 open cases scored again",
                      done.inner_text())
 

@@ -19,10 +19,8 @@ from lungseg_core.learning.training import TrainingCancelled
 from lungseg_core.models.click_fix import (CLICK_MODEL, click_base, click_weights_for, keep_clicked_changes,
                                            load_click_fixer, unfolded_click_network, version_click_path)
 from lungseg_core.models.weights_store import weights_path
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from tests.conftest import SAMPLES, sample_cases
 
-from .people import approved_samples
 
 
 def _example(i: int, grow_base: bool = False) -> cst.ClickExample:
@@ -132,12 +130,6 @@ def test_a_version_uses_its_own_click_network_else_its_ancestors_else_the_shippe
     assert load_click_fixer(weights=click_weights_for("v2")).version == load_click_fixer().version
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path / "models"))
-    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    return approved_samples(SQLiteCorrectionsStore(tmp_path / "store"))
 
 
 def test_retrain_keeps_the_tuned_click_network_only_when_its_gate_takes_it(env, tiny_data_dir, tmp_path, monkeypatch):

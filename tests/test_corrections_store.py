@@ -13,7 +13,7 @@ from lungseg_core import read_xray
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError, open_store
 from lungseg_core.workflow.review_workflow import WorkflowError
 
-from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
+from .dicom_factory import PATIENT_ID, make_dicom
 from .people import ANN, ANN2, REV
 
 ROOT = Path(__file__).resolve().parent.parent

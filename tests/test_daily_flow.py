@@ -3,7 +3,6 @@ submission reaches the reviewers' Next, and a promotion the gate did not recomme
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np

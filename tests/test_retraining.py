@@ -14,7 +14,6 @@ READER = _cli()
 from lungseg_core import DEFAULT_MODEL, list_models, load_model
 from lungseg_core.learning import retraining
 from lungseg_core.learning.dataset import read_manifest
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.model_versions import default_model_name, models_dir
 from lungseg_core.learning.retrain_jobs import active_job, cancel_job, latest_job, start_job
 from lungseg_core.learning.retraining import retrain
@@ -22,18 +21,12 @@ from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.models.samples import list_samples
 
-from .people import ADMIN, REV, approved_samples
+from .people import ADMIN, REV
 from .signed_in import sign_in_as
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_MODELS", str(tmp_path / "models"))
-    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    return approved_samples(SQLiteCorrectionsStore(tmp_path / "store"))
 
 
 def test_retrain_creates_a_version_with_card_and_lineage(env, tiny_data_dir, tmp_path):

@@ -3,30 +3,15 @@ convention gap lowers the estimate of the films that miss it, open cases are sco
 then opens the one the site's estimate ranks worst."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-from lungseg_core.workflow.mask_quality import QualitySignals
 from lungseg_core.workflow.site_quality import MIN_EXAMPLES, load_site_estimator, recalibrate
 from lungseg_core.workflow.worklist import Worklist
 
 from .people import ADMIN, ANN, REV
-
-SIGNALS = QualitySignals(view_agreement=0.99, edge_uncertainty=1.5, soft_dice=0.96, lungs=2, right_left_ratio=1.1,
-                         lung_share=0.25, hole_share=0.0, solidity=0.9, border_share=0.0, removed_share=0.0,
-                         uncertain_sides={})
-
-
-def _masks(dx: int, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """(what the model draws, what this site approves: the lung behind the heart too)."""
-    m = np.zeros((128, 128), np.uint8)
-    cv2.ellipse(m, (40 + dx, 64), (int(16 * s), int(40 * s)), 0, 0, 360, 1, -1)
-    cv2.ellipse(m, (88 + dx, 64), (int(14 * s), int(38 * s)), 0, 0, 360, 1, -1)
-    site = m.copy()
-    cv2.ellipse(site, (76 + dx, 84), (int(10 * s), int(14 * s)), 0, 0, 360, 1, -1)
-    return m.astype(bool), site.astype(bool)
+from .site_films import SIGNALS, drawn_and_site_masks
 
 
 def _case(worklist: Worklist, seed: int, mask: np.ndarray) -> int:
@@ -42,7 +27,7 @@ def test_recalibration_learns_the_site_and_next_opens_the_worst_film(tmp_path):
     worklist = Worklist(store)
     rng = np.random.default_rng(0)
     for i in range(MIN_EXAMPLES + 2):
-        drawn, site = _masks(int(rng.integers(-6, 7)), float(rng.uniform(0.85, 1.15)))
+        drawn, site = drawn_and_site_masks(int(rng.integers(-6, 7)), float(rng.uniform(0.85, 1.15)))
         number = _case(worklist, i, drawn)
         image = store.load_image(worklist.get(number).image_hash)
         record = store.save_correction(image, drawn, site, actor=ANN, model_name="m", model_version="v",
@@ -50,7 +35,7 @@ def test_recalibration_learns_the_site_and_next_opens_the_worst_film(tmp_path):
         store.review(record.id, "approve", actor=REV)
         if i == MIN_EXAMPLES - 2:
             assert recalibrate(worklist, "m", ADMIN) is None  # too few corrections: nothing changes
-    drawn, site = _masks(0, 1.0)
+    drawn, site = drawn_and_site_masks(0, 1.0)
     misses = _case(worklist, 100, drawn)         # the model stopped at the heart border, as everywhere
     agrees = _case(worklist, 101, site)          # a film where it drew the lung behind the heart already
     assert worklist.get(misses).estimated_dice == worklist.get(agrees).estimated_dice == 0.97

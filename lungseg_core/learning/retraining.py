@@ -253,7 +253,8 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
     try:
         return _fine_tune_and_publish(base, parent, parent_dir, root, recipe, name, job_dir, counts, started,
                                       base_data, epochs, batch_size, on_progress, should_stop, max_steps,
-                                      ALL_CORRECTIONS_EPOCHS if all_corrections_epochs is None else all_corrections_epochs,
+                                      ALL_CORRECTIONS_EPOCHS if all_corrections_epochs is None
+                                      else all_corrections_epochs,
                                       CLICK_TUNE_STEPS if click_steps is None else click_steps)
     finally:
         release_version_name(name)
@@ -365,7 +366,8 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
         all_trained["val_dice"] = dice.get("val", {}).get("candidate")
     card["title"] = f"{parent.card.get('title', base) if parent.card else base} — fine-tuned ({name})"
     card["lineage"] = {
-        "parent": base, "chain": card["lineage"]["chain"], "root_recipe": root, "parent_version": parent.version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parent": base, "chain": card["lineage"]["chain"], "root_recipe": root, "parent_version": parent.version,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "corrections_train": counts.get("corrections_train", 0) // CORRECTION_WEIGHT,
         "corrections_holdout": counts.get("corrections_holdout", 0), "base_train_cases": counts.get("base_train", 0),
         "epochs": epochs, "wall_time_min": round((time.perf_counter() - started) / 60, 2),
@@ -414,7 +416,8 @@ def _tune_click_network(base: str, name: str, out: Path, recipe: Any, steps: int
     if steps <= 0:
         return {"use": False, "reason": "click network not fine-tuned (turned off for this run)"}
     parent_click = click_weights_for(base)
-    if parent_click is None or recipe.name != click_base() or recipe.input_size != click_recipe(click_base()).input_size:
+    same_network = recipe.name == click_base() and recipe.input_size == click_recipe(click_base()).input_size
+    if parent_click is None or not same_network:
         return {"use": False, "reason": "click network not fine-tuned: it is made for another recipe or input size"}
     if on_progress:
         on_progress({"phase": "teaching click-to-fix"})
@@ -476,7 +479,8 @@ def _lineage_markdown(card: dict[str, Any]) -> str:
              f"- Fine-tune settings: {_settings_words(lin.get('settings'))}",
              *([f"- After the gate recommended it: {lin['all_corrections']['epochs']} more epoch(s) with all "
                 f"{lin['all_corrections']['corrections']} corrections training (these are the shipped weights; val "
-                f"and test figures are theirs, held-back figures are the gated fit's)"] if lin.get("all_corrections") else []),
+                f"and test figures are theirs, held-back figures are the gated fit's)"]
+               if lin.get("all_corrections") else []),
              f"- Lineage: {' → '.join(lin['chain'])}",
              f"- Gate: {verdict(gate)} — {gate['reason']} (promotion is an admin's separate, explicit step)", "",
              "| split | parent Dice | candidate Dice |", "|---|---|---|"]
@@ -490,8 +494,10 @@ def _settings_words(settings: dict[str, Any] | None) -> str:
         return "not recorded (an earlier release)"
     return (f"{settings['epochs']} epochs at LR {settings['learning_rate']:.1e}, each correction "
             f"{settings['correction_weight']}x per epoch, {settings['replay_per_correction']} base image(s) replayed "
-            f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back for the gate"
-            + (f", then {settings['then_all_corrections_epochs']} epoch(s) with every correction once the gate recommends"
+            f"per correction (at least {settings.get('replay_min', 0)}), {settings['holdout_fraction']:.0%} held back "
+            "for the gate"
+            + (f", then {settings['then_all_corrections_epochs']} epoch(s) with every correction once the gate "
+               "recommends"
                + (f" (LR x{settings['then_all_lr_factor']}, {settings['then_all_replay_per_correction']} base images "
                   f"per correction, at least {settings['then_all_replay_min']}"
                   + (", encoder frozen)" if settings.get("then_all_freeze_encoder") else ")")

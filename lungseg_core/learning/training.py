@@ -106,7 +106,8 @@ def _write_curves(history: list[dict[str, float]], stem: Path) -> None:
     plt.close(fig)
 
 
-def _predict_batches(model: torch.nn.Module, loader: DataLoader, loss_fn: Any, use_bf16: bool) -> tuple[float, np.ndarray]:
+def _predict_batches(model: torch.nn.Module, loader: DataLoader, loss_fn: Any,
+                     use_bf16: bool) -> tuple[float, np.ndarray]:
     """(mean loss, N x H x W probabilities at model size) over a loader, in eval mode."""
     model.eval()
     losses, probs = [], []
@@ -193,7 +194,8 @@ def _training_card(recipe: Recipe, opts: "TrainOptions", name: str, model: nn.Mo
             "data_dir": Path(opts.data_dir).name, "train_cases": train_cases, "val_cases": val_cases,
             "split_used_for_training": "train", "split_used_for_selection": selection_split,
             "epochs": state["epoch"], "best_epoch": state["best_epoch"], "steps": state["step"],
-            "batch_size": batch_size, "image_size": recipe.input_size, "precision": "bf16 autocast" if use_bf16 else "fp32",
+            "batch_size": batch_size, "image_size": recipe.input_size,
+            "precision": "bf16 autocast" if use_bf16 else "fp32",
             "wall_time_min": round(state["wall_s"] / 60, 2), "machine": machine_description(),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "best_val_dice": round(state["best_dice"], 4),

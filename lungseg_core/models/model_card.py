@@ -31,7 +31,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += [recipe["notes"], ""]
     arch = recipe["architecture"] + (f" / encoder {recipe['encoder']}" if recipe.get("encoder") else "")
     if recipe["architecture"] == "vanilla_unet":
-        arch += f" (first-level width {recipe['width']}, BatchNorm {'yes' if recipe['batch_norm'] else 'no'}, dropout {recipe['dropout']})"
+        arch += (f" (first-level width {recipe['width']}, BatchNorm {'yes' if recipe['batch_norm'] else 'no'}, "
+                 f"dropout {recipe['dropout']})")
     lines += [
         "## Recipe", "",
         f"- Architecture: {arch}",
@@ -41,7 +42,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"input {recipe['input_size']}x{recipe['input_size']}, {recipe['in_channels']} channel(s); "
         f"{'soft (lung-fraction) targets' if recipe.get('soft_targets') else 'binary targets'} at model size",
         f"- Optimiser: AdamW, one-cycle LR (max {recipe['learning_rate']}), weight decay {recipe['weight_decay']}"
-        f"{'; the shipped weights are an exponential moving average (decay ' + str(recipe['ema_decay']) + ')' if recipe.get('ema_decay') else ''}",
+        + (f"; the shipped weights are an exponential moving average (decay {recipe['ema_decay']})"
+           if recipe.get("ema_decay") else ""),
         f"- Inference: flip TTA {'on' if recipe['tta_flip'] else 'off'}; threshold 0.5; post-processing keeps "
         "the two largest components and fills small holes",
         "", "## Training", "",

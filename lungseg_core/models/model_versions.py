@@ -43,7 +43,8 @@ def promoted_name(directory: Path | None = None) -> str | None:
         name = json.loads(path.read_text())["name"]
     except (ValueError, KeyError, TypeError):
         return None
-    if (d / f"{name}.safetensors").is_file() or (name in registered_names() and (weights_dir() / f"{name}.safetensors").is_file()):
+    bundled = name in registered_names() and (weights_dir() / f"{name}.safetensors").is_file()
+    if (d / f"{name}.safetensors").is_file() or bundled:
         return name
     return None
 
@@ -141,7 +142,8 @@ def promote(name: str, actor: User, reason: str, audit_log: AuditLog, directory:
     return _set_default(name, actor, reason, "promote", audit_log, directory)
 
 
-def rollback(to_name: str, actor: User, reason: str, audit_log: AuditLog, directory: Path | None = None) -> dict[str, Any]:
+def rollback(to_name: str, actor: User, reason: str, audit_log: AuditLog,
+             directory: Path | None = None) -> dict[str, Any]:
     """Return to an earlier default (admin only)."""
     require(actor, "rollback")
     return _set_default(to_name, actor, reason, "rollback", audit_log, directory)

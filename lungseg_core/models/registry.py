@@ -135,7 +135,8 @@ register(Recipe(
     notes="Study's best recipe; width 16 (16->256 channels) instead of 64 to fit a 2-core CPU.",
 ))
 register(Recipe(
-    name="unet_lite0_slim", title="U-Net, ImageNet EfficientNet-Lite0 encoder, slim decoder, BCE + Dice (previous default)",
+    name="unet_lite0_slim",
+    title="U-Net, ImageNet EfficientNet-Lite0 encoder, slim decoder, BCE + Dice (previous default)",
     architecture="Unet", encoder="tu-efficientnet_lite0", in_channels=3, loss="bce_dice",
     epochs=30, learning_rate=1e-3, augmentation="robust", pretrained="lite0_imagenet", tta_flip=False,
     soft_targets=True, ema_decay=0.995, decoder_channels=(128, 64, 32, 16, 16),
@@ -167,7 +168,8 @@ register(Recipe(
 ))
 
 register(Recipe(
-    name="unet_lite0_slim_dense", title="Default: U-Net Lite0 slim, fine-tuned on the diseased chest (dense lungs kept)",
+    name="unet_lite0_slim_dense",
+    title="Default: U-Net Lite0 slim, fine-tuned on the diseased chest (dense lungs kept)",
     architecture="Unet", encoder="tu-efficientnet_lite0", in_channels=3, loss="bce_dice",
     epochs=12, learning_rate=3e-4, augmentation="severe", pretrained="lite0_imagenet", init_from="unet_lite0_slim",
     tta_flip=False, soft_targets=True, ema_decay=0.995, decoder_channels=(128, 64, 32, 16, 16),
@@ -176,7 +178,8 @@ register(Recipe(
           "projection is drawn from the image's own soft-tissue density, with the lung label kept, so that "
           "the lung stays the anatomical region however dense it is (unet_lite0_slim outlined only the aerated "
           "part on other hospitals' pneumonia films). Same network, size and speed as unet_lite0_slim. Became the "
-          "default by a rule fixed before its scores were read (bench/results/unet_lite0_slim_dense_rule.txt): val Dice >= 0.9640 (it "
+          "default by a rule fixed before its scores were read (bench/results/unet_lite0_slim_dense_rule.txt): "
+          "val Dice >= 0.9640 (it "
           "scored 0.9648) and, on bench/severe_changes.py's six changes drawn on the val split, mean recall "
           "inside the changed region +0.05 or more (0.783 vs 0.364) and a higher mean Dice (0.948 vs 0.884). "
           "Those changes come from the same generator as its augmentation (other images and seeds): real "

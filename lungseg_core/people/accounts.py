@@ -379,7 +379,8 @@ class UserDirectory:
         if not token:
             return
         with self._transaction() as con:
-            row = con.execute("SELECT username FROM auth_sessions WHERE token_hash = ?", (_token_hash(token),)).fetchone()
+            row = con.execute("SELECT username FROM auth_sessions WHERE token_hash = ?",
+                              (_token_hash(token),)).fetchone()
             con.execute("DELETE FROM auth_sessions WHERE token_hash = ?", (_token_hash(token),))
             if row:
                 audit.record(con, row[0], "sign_out", row[0])

@@ -134,7 +134,8 @@ class AuditLog:
                                                                           "until": until})
         where, args = [], []
         for clause, value in (("actor = ?", actor), ("action = ?", action), ("at >= ?", since),
-                              ("at < ?", _day_after(until) if until else None), ("target LIKE ?", target and f"{target}%")):
+                              ("at < ?", _day_after(until) if until else None),
+                              ("target LIKE ?", target and f"{target}%")):
             if value:
                 where.append(clause)
                 args.append(value)

@@ -87,9 +87,11 @@ def training_zip(store: CorrectionsStore, status: str = "approved", val_fraction
         zf.writestr("manifest.csv", manifest.getvalue())
         zf.writestr("README.txt", "LungSeg Studio corrections export "
                     f"({datetime.now(timezone.utc).isoformat(timespec='seconds')}), status={status}, "
-                    f"{len(records) - len(skipped)} cases. Train with: python -m lungseg_core train --data <this folder>\n")
+                    f"{len(records) - len(skipped)} cases. Train with: "
+                    "python -m lungseg_core train --data <this folder>\n")
         if skipped:
-            zf.writestr("SKIPPED.txt", "Records left out because a file is missing or damaged:\n" + "\n".join(skipped) + "\n")
+            zf.writestr("SKIPPED.txt",
+                        "Records left out because a file is missing or damaged:\n" + "\n".join(skipped) + "\n")
     return buf.getvalue()
 
 
@@ -131,13 +133,17 @@ def export_coco(store: CorrectionsStore, actor: User, status: str = "approved") 
         except StoreFileError:
             continue  # damaged record: left out, the rest is exported
         ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] if xs.size else [0, 0, 0, 0]
-        images.append({"id": i, "file_name": f"images/corr_{r.image_hash[:16]}.png", "width": r.width, "height": r.height})
+        bbox = ([int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+                if xs.size else [0, 0, 0, 0])
+        images.append({"id": i, "file_name": f"images/corr_{r.image_hash[:16]}.png", "width": r.width,
+                       "height": r.height})
         annotations.append({"id": i, "image_id": i, "category_id": 1, "segmentation": rle_encode(mask),
                             "area": int(mask.sum()), "bbox": bbox, "iscrowd": 1,
-                            "attributes": {"correction_id": r.id, "model_name": r.model_name, "annotator": r.annotator}})
+                            "attributes": {"correction_id": r.id, "model_name": r.model_name,
+                                           "annotator": r.annotator}})
     _record_export(store, actor, "COCO JSON", status)
-    return {"info": {"description": "LungSeg Studio corrections", "date_created": datetime.now(timezone.utc).isoformat()},
+    return {"info": {"description": "LungSeg Studio corrections",
+                     "date_created": datetime.now(timezone.utc).isoformat()},
             "images": images, "annotations": annotations, "categories": [{"id": 1, "name": "lung"}]}
 
 

@@ -315,7 +315,8 @@ class SQLiteCorrectionsStore:
                         "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
             self._touch_case(con, record, actor)
             # the saved version now holds this person's edit: their working copy is done with
-            con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?", (actor.username, image_hash))
+            con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?",
+                        (actor.username, image_hash))
             audit.record(con, actor.username, "correction_saved", record.id,
                          {"status": status, "parent": parent_id, "model": model_name})
             if status == "submitted":
@@ -394,7 +395,8 @@ class SQLiteCorrectionsStore:
             doomed = sorted(candidates - _files_in_use(con))
             audit.record(con, actor.username, "case_deleted", image_hash[:12],
                          {"versions": len(ids), "files": len(doomed)}, reason.strip())
-        for content_hash in doomed:  # after the commit: a crash here leaves an unreferenced file, never a record without one
+        # after the commit: a crash here leaves an unreferenced file, never a record without one
+        for content_hash in doomed:
             self.blob_path(content_hash).unlink(missing_ok=True)
         return len(doomed)
 

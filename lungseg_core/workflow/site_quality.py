@@ -7,8 +7,8 @@ shipped estimator (`quality_estimate`, fitted on the original val split) is the 
 a ridge regression pulled towards its weights, so 10 corrections move it a little and 50 move it
 more, and an odd site cannot make it wild. One feature is new: the site's *convention gap* — how
 much of the zone where the site's corrections systematically add lung (or remove it) the model's
-mask leaves out (or keeps), over the mask's area (`imaging/convention_map`, as the retraining gate's map, learnt from the
-same corrections). A model confident behind the heart shows no doubt there; the gap says where the
+mask leaves out (or keeps), over the mask's area (`imaging/convention_map`, as the retraining gate's
+map, learnt from the same corrections). A model confident behind the heart shows no doubt there; the gap says where the
 site will disagree anyway. The refit is kept in the store per model
 (`<store>/quality/<model>.json`, with the number of corrections and when), and the open cases that
 model segmented are scored again from their stored signals (no image is read, no network runs), so

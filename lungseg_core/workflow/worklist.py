@@ -262,7 +262,8 @@ class Worklist:
             except StoreError:
                 continue  # a damaged file is flagged elsewhere; the row shows no preview
             with transaction(self.db_path) as con:
-                con.execute("UPDATE cases SET thumb_hash = ? WHERE number = ? AND thumb_hash IS NULL", (thumb, c.number))
+                con.execute("UPDATE cases SET thumb_hash = ? WHERE number = ? AND thumb_hash IS NULL",
+                            (thumb, c.number))
         return len(missing)
 
     def next_case(self, actor: User, queue: tuple[str, ...] | None = None, after: int | None = None) -> Case | None:
