@@ -541,7 +541,7 @@ def test_store_written_by_release_4_upgrades_with_its_audit_log_chained(tmp_path
     con.close()
     store = SQLiteCorrectionsStore(tmp_path / "store")
     con = sqlite3.connect(store.db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     after = con.execute("SELECT seq, at, actor, action, target, detail, reason FROM audit_log ORDER BY seq").fetchall()
     assert after == before and len(before) >= 26  # every row kept, unchanged
     assert verify_chain(store.db_path).ok

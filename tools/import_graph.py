@@ -8,7 +8,7 @@ Layers, bottom to top (a module may import its own layer or lower ones):
     2 people                  accounts, roles, audit
     3 models                  networks, weights, versions
     4 workflow                cases, corrections, worklist
-    5 learning                training, retraining, gates
+    5 learning, pacs          training, retraining, gates; the hospital's PACS (DICOMweb, SEG, SR)
     6 cli                     lungseg_core's command line (cli, *_cli, __main__, __init__)
     7 lungseg_app             Streamlit glue
     8 pages, app              the pages
@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"errors": 0, "storage": 0, "imaging": 1, "people": 2, "models": 3, "workflow": 4, "learning": 5,
+LAYERS = {"errors": 0, "storage": 0, "imaging": 1, "people": 2, "models": 3, "workflow": 4, "learning": 5, "pacs": 5,
           "cli": 6, "lungseg_app": 7, "pages": 8}
 
 

@@ -16,6 +16,7 @@ from ..errors import MaskError
 from .image_io import binarize_mask, decode_mask_pixels
 from .lung_measurements import LungFigures, measure_lungs
 from .metrics import OverlapMetrics, overlap_metrics
+from .seg_reading import dicom_seg, seg_mask, seg_source_uid
 
 
 def image_hash(pixels: np.ndarray) -> str:
@@ -32,8 +33,13 @@ class GroundTruth:
     notes: list[str]
 
 
-def load_ground_truth(data: bytes, shape: tuple[int, int]) -> GroundTruth:
-    """Read a reference mask for an image of `shape`; say what had to be done to it."""
+def load_ground_truth(data: bytes, shape: tuple[int, int], source_uid: str | None = None) -> GroundTruth:
+    """Read a reference mask for an image of `shape` (a PNG/JPEG/DICOM mask, or a DICOM SEG); say what
+    had to be done to it. A SEG drawn on another image is refused: by its size, and by the source
+    image it names when this image's UID is known (`source_uid`, a case from the PACS)."""
+    seg = dicom_seg(data)
+    if seg is not None:
+        return _seg_ground_truth(seg, shape, source_uid)
     notes: list[str] = []
     raw = decode_mask_pixels(data)
     mask = binarize_mask(raw, shape)
@@ -48,6 +54,24 @@ def load_ground_truth(data: bytes, shape: tuple[int, int]) -> GroundTruth:
     elif mask.all():
         raise MaskError("The mask marks every pixel as lung; it is not a lung mask.")
     return GroundTruth(mask, notes)
+
+
+def _seg_ground_truth(seg: Any, shape: tuple[int, int], source_uid: str | None) -> GroundTruth:
+    try:
+        mask = seg_mask(seg)
+    except (AttributeError, ValueError) as exc:
+        raise MaskError(f"The DICOM SEG could not be read ({exc}).") from exc
+    drawn_on = seg_source_uid(seg)
+    if source_uid and drawn_on and drawn_on != source_uid:
+        raise MaskError("This DICOM SEG was drawn on another image than this X-ray: it is not compared.")
+    if mask.shape != tuple(shape):
+        raise MaskError(f"This DICOM SEG is {mask.shape[1]}x{mask.shape[0]} but the X-ray is {shape[1]}x{shape[0]}: "
+                        "it belongs to another image.")
+    if not mask.any():
+        raise MaskError("The DICOM SEG has no segmented pixels.")
+    labels = [str(s.get("SegmentLabel", "")) for s in seg.get("SegmentSequence", [])]
+    return GroundTruth(mask, [f"Reference from a DICOM SEG ({', '.join(labels) or 'unnamed segments'}): "
+                              "the union of its segments."])
 
 
 def compare(mask: np.ndarray, truth: np.ndarray) -> OverlapMetrics:

@@ -41,7 +41,8 @@ ACTION_LABELS = {
     "claim_released": "released a claim", "corrections_exported": "exported corrections",
     "audit_read": "read the audit log", "sign_in_throttled": "sign-in slowed down",
     "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store",
-    "case_assigned": "assigned a case",
+    "case_assigned": "assigned a case", "pacs_imported": "imported X-rays from the PACS",
+    "pacs_exported": "sent a segmentation to the PACS",
 }
 
 

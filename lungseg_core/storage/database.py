@@ -197,8 +197,22 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
         con.execute(statement)
 
 
+# Release 6: where a case came from in the hospital's PACS. Only what is needed to find the source again
+# (the PACS's address and the study, series and SOP instance UIDs: no name, ID, date or other header
+# field); the patient and study modules of an export are read from the PACS at export time, never kept.
+_RELEASE_6 = """
+CREATE TABLE IF NOT EXISTS pacs_sources (
+    image_hash TEXT PRIMARY KEY,
+    pacs_url TEXT NOT NULL,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    added_at TEXT NOT NULL
+)
+"""
+
 _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
-    _RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4, _release_5)
+    _RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4, _release_5, _RELEASE_6)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 

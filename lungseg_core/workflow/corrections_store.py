@@ -390,6 +390,7 @@ class SQLiteCorrectionsStore:
             con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM working_copies WHERE image_hash = ?", (image_hash,))
+            con.execute("DELETE FROM pacs_sources WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
             candidates = {h for r in rows + case_files for h in r[1:] if h} | {image_hash}
             doomed = sorted(candidates - _files_in_use(con))
