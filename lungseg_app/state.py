@@ -26,6 +26,7 @@ from lungseg_core.imaging.case_report import GroundTruth, load_ground_truth  # n
 from lungseg_core.workflow.case_segmentation import CaseSegmentation, analyse  # noqa: E402
 from lungseg_core.models.samples import Sample  # noqa: E402
 from lungseg_core.models.segmenter import Segmenter  # noqa: E402
+from lungseg_core.pacs.sources import PacsSources  # noqa: E402
 from lungseg_app.store_access import cached_claims, cached_store, store_write_problem  # noqa: E402,F401 (re-exported)
 
 CASE_KEY = "case"
@@ -140,8 +141,10 @@ def set_case_from_sample(sample: Sample) -> Case:
 
 
 def set_truth_from_bytes(case: Case, data: bytes, label: str) -> None:
-    """Attach a reference mask; raises LungSegError (MaskError) with a user message."""
-    case.truth = load_ground_truth(data, case.pixels.shape)
+    """Attach a reference mask (a mask image or a DICOM SEG); raises LungSegError (MaskError) with a user
+    message. For an X-ray from the PACS, a SEG drawn on another image is refused by its source UID."""
+    source = PacsSources(cached_store().db_path).of(case.hash)
+    case.truth = load_ground_truth(data, case.pixels.shape, source.sop_uid if source else None)
     case.truth_label = label
 
 

@@ -297,9 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .worklist_cli import add_commands
     from .store_cli import add_commands as add_store_commands
+    from .pacs_cli import add_commands as add_pacs_commands
 
     add_commands(sub)
     add_store_commands(sub)
+    add_pacs_commands(sub)
     p = sub.add_parser("models", help="list registered models and whether their weights are present")
     p.add_argument("--weights-dir")
     p.set_defaults(func=_cmd_models)

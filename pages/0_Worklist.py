@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lungseg_app.auth import acting_user_later, users_directory
+from lungseg_app.pacs_view import FOUND_KEY, pacs_panel
 from lungseg_app.plain_text import plain
 from lungseg_app.case_navigation import cached_worklist, go_next, open_case
 from lungseg_app.state import cached_store, sidebar
@@ -52,6 +53,8 @@ if user.can("segment"):
     # (a re-mounted expander takes this value, so a report can never land folded away)
     with st.expander("Import X-rays", expanded=not cases or st.session_state.get("_wl_report") is not None):
         import_panel(worklist, user)
+    with st.expander("From the PACS", expanded=st.session_state.get(FOUND_KEY) is not None):
+        pacs_panel(worklist, user)
     segmentation_panel(cached_store().root, user, pending=counts["new"])
 if user.can("reopen"):
     claims_panel(worklist, user)

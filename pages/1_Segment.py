@@ -41,7 +41,7 @@ with st.spinner(f"Segmenting with {model}…"):
 
 with figures_col:
     case_notices(case.meta)
-    truth_file = st.file_uploader("Reference mask (optional; PNG, JPEG or DICOM): any size is resized to the image",
+    truth_file = st.file_uploader("Reference mask (optional; PNG, JPEG, DICOM or a DICOM SEG): a mask image of another size is resized",
                                   key="truth_upload", type=list(UPLOAD_TYPES))
     truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
     if truth_error:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lungseg_app.auth import acting_user_later
+from lungseg_app.pacs_view import review_pacs_actions
 from lungseg_app.plain_text import plain
 from lungseg_app.case_navigation import cached_worklist, case_from_link, nav_bar
 from lungseg_app.state import cached_store, current_case, sidebar
@@ -115,6 +116,8 @@ else:
                   for s in store.status_changes(chosen.id)], hide_index=True)
 
     superseded = any(r.parent_id == chosen.id for r in everything)
+    if chosen.status == "approved" and not superseded and shown_case is not None:
+        review_pacs_actions(cached_worklist(), shown_case.number, user)
     actions = [(label, action) for label, action, source in (("Approve", "approve", "submitted"),
                                                              ("Reject", "reject", "submitted"),
                                                              ("Reopen", "reopen", "approved"))

@@ -244,3 +244,68 @@ def test_settings_come_from_the_secrets_or_the_environment_never_the_repo():
     assert from_env.timeout_s == 7.0 and from_env.password is None
     assert not list(Path(__file__).resolve().parent.parent.glob(".streamlit/secrets.toml"))
     assert shutil.which("dciodvfy"), "dicom3tools is installed by tools/run_tests.sh"
+
+
+def _approve_first_case(store_dir: Path) -> int:
+    store = SQLiteCorrectionsStore(store_dir)
+    worklist = Worklist(store)
+    case = worklist.list_cases()[0]
+    image = store.load_image(case.image_hash)
+    mask = np.zeros(image.shape, bool)
+    mask[100:400, 60:220] = mask[100:400, 290:450] = True
+    record = store.save_correction(image, mask, mask, actor=ANN, model_name=DEFAULT_MODEL, model_version="v",
+                                   status="submitted")
+    store.review(record.id, "approve", actor=REV)
+    return case.number
+
+
+def test_command_line_imports_and_exports_and_says_clearly_when_the_pacs_is_down(pacs, tmp_path):
+    import os
+    import sys
+
+    settings, _, _, _ = pacs
+    env = {**os.environ, "LUNGSEG_PACS_USER": USER, "LUNGSEG_PACS_PASSWORD": PASSWORD, "HF_HUB_OFFLINE": "1"}
+    store_dir = tmp_path / "store"
+    root = Path(__file__).resolve().parent.parent
+
+    def cli(*args):  # type: ignore[no-untyped-def]
+        return subprocess.run([sys.executable, "-m", "lungseg_core", *args, "--store", str(store_dir)],
+                              capture_output=True, text=True, env=env, cwd=root, timeout=300)
+
+    imported = cli("pacs-import", "--url", settings.url)
+    assert imported.returncode == 0, imported.stderr
+    assert "5 new case(s) from the PACS" in imported.stdout and "refused a multi-frame" not in imported.stdout
+    number = _approve_first_case(store_dir)
+    written = cli("pacs-export", str(number), "--url", settings.url, "--out", str(tmp_path / "out"), "--no-send")
+    assert written.returncode == 0, written.stderr
+    for name in ("seg", "sr"):
+        ds = pydicom.dcmread(tmp_path / "out" / f"case{number}_{name}.dcm")
+        assert _dciodvfy_errors(ds, tmp_path) == []
+    down = cli("pacs-import", "--url", f"http://127.0.0.1:{free_port()}/dicom-web", "--timeout", "5")
+    assert down.returncode != 0 and "cannot be reached" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_worklist_panel_searches_the_pacs_and_imports_what_is_ticked(pacs, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from .signed_in import sign_in_as
+
+    settings, films, _, _ = pacs
+    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "0_Worklist.py"), default_timeout=120)
+    at.secrets["pacs"] = {"url": settings.url, "username": USER, "password": PASSWORD}
+    sign_in_as(at, store, ANN)
+    at.run()
+    at.date_input(key="_pacs_from").set_value(__import__("datetime").date(2026, 11, 1))
+    at.button(key="_pacs_search").click().run()
+    assert not at.exception
+    table = at.get("arrow_data_frame") or at.dataframe
+    assert len(Worklist(store).list_cases()) == 0
+    at.button(key="_pacs_import").click().run()
+    assert not at.exception
+    assert any("new case(s) from the PACS" in s.value for s in at.success)
+    assert {PacsSources(store.db_path).of(c.image_hash).sop_uid for c in Worklist(store).list_cases()} >= \
+        {d.SOPInstanceUID for d in films}
+    assert any("3 frames" in w.value for w in at.warning) and table is not None
