@@ -11,7 +11,7 @@ import streamlit as st
 from lungseg_app.plain_text import plain
 from lungseg_core import LungSegError
 from lungseg_core.pacs.connection import PacsSettings, settings_from
-from lungseg_core.pacs.pacs_export import CaseExport, export_case
+from lungseg_core.pacs.pacs_export import CaseExport, export_case, reference_from_pacs
 from lungseg_core.pacs.pacs_import import import_images
 from lungseg_core.pacs.query import find_chest_images
 from lungseg_core.pacs.sources import PacsSources
@@ -101,3 +101,20 @@ def review_pacs_actions(worklist: Worklist, number: int | None, user: User) -> N
                            mime="application/dicom", on_click="ignore", key=f"_pacs_seg_{number}")
         d2.download_button("DICOM SR", CaseExport.file_bytes(result.sr), file_name=f"case{number}_sr.dcm",
                            mime="application/dicom", on_click="ignore", key=f"_pacs_sr_{number}")
+
+
+def pacs_reference(worklist: Worklist, image_hash: str, attach) -> None:  # type: ignore[no-untyped-def]
+    """Segment: for an X-ray from the PACS, its newest SEG there as the reference mask (`attach(bytes)`)."""
+    settings = pacs_settings()
+    if settings is None or PacsSources(worklist.db_path).of(image_hash) is None:
+        return
+    if st.button("Reference from the PACS", key="_pacs_reference",
+                 help="The newest DICOM SEG the PACS holds for this image"):
+        try:
+            data = reference_from_pacs(worklist, settings, image_hash)
+            if data is None:
+                st.info("The PACS holds no segmentation of this image.")
+            else:
+                attach(data)
+        except LungSegError as exc:
+            st.error(str(exc))

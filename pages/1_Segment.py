@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lungseg_app.pacs_view import pacs_reference
 from lungseg_app.plain_text import plain
-from lungseg_app.case_navigation import add_current_to_worklist
+from lungseg_app.case_navigation import add_current_to_worklist, cached_worklist
 from lungseg_app.editor_view import window_size
 from lungseg_app.state import cached_segmentation, chosen_model, current_case, set_truth_from_bytes, sidebar
 from lungseg_app.uploads import handle_upload
@@ -46,6 +47,7 @@ with figures_col:
     truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
     if truth_error:
         st.error(truth_error)
+    pacs_reference(cached_worklist(), case.hash, lambda data: set_truth_from_bytes(case, data, "SEG from the PACS"))
 truth = case.truth
 if truth is not None:
     for note in truth.notes:

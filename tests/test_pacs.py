@@ -4,7 +4,6 @@ patient name anywhere in the store; and every kind of bad input refused with the
 from __future__ import annotations
 
 import http.server
-import io
 import shutil
 import socketserver
 import subprocess
@@ -24,7 +23,7 @@ from lungseg_core.errors import MaskError
 from lungseg_core.imaging.case_report import load_ground_truth
 from lungseg_core.models.samples import list_samples
 from lungseg_core.pacs.connection import PacsError, PacsSettings, client, settings_from
-from lungseg_core.pacs.pacs_export import CaseExport, export_case
+from lungseg_core.pacs.pacs_export import CaseExport, export_case, reference_from_pacs
 from lungseg_core.pacs.pacs_import import import_images
 from lungseg_core.pacs.query import PacsImage, find_chest_images
 from lungseg_core.pacs.sources import PacsSources
@@ -159,7 +158,11 @@ def test_round_trip_query_import_segment_correct_approve_send_and_fetch_back(pac
     assert DEFAULT_MODEL in seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmVersion
     assert _dciodvfy_errors(sent.seg, tmp_path) == [] and _dciodvfy_errors(sent.sr, tmp_path) == []
     ref = load_ground_truth(CaseExport.file_bytes(seg), image.shape, films[0].SOPInstanceUID)
-    assert np.array_equal(ref.mask, corrected)  # a SEG is a reference mask on Segment too
+    assert np.array_equal(ref.mask, corrected)  # a SEG is a reference mask on Segment too ...
+    from_pacs = reference_from_pacs(worklist, settings, case.image_hash)  # ... and a case's can come from the PACS
+    assert np.array_equal(load_ground_truth(from_pacs, image.shape, films[0].SOPInstanceUID).mask, corrected)
+    assert reference_from_pacs(worklist, settings, worklist.get(by_sop[films[1].SOPInstanceUID]).image_hash) is None
+    assert seg.ContentCreatorName == REV.username and "manual correction" in seg.ContentDescription
     assert AuditLog(store.db_path).entries(ADMIN, action="pacs_exported")[0].target == f"case {number}"
 
     names = [n.encode() for n in NAMES] + [films[0].PatientID.encode()]

@@ -33,8 +33,10 @@ def _algorithm(model_version: str) -> hd.AlgorithmIdentificationSequence:
                                               family=codes.cid7162.ArtificialIntelligence)
 
 
-def segmentation_of(source: Dataset, mask: np.ndarray, model_version: str) -> Dataset:
-    """A binary SEG of `source` (single-frame CR/DX, no frame of reference): one frame per lung."""
+def segmentation_of(source: Dataset, mask: np.ndarray, model_version: str, reviewer: str = "") -> Dataset:
+    """A binary SEG of `source` (single-frame CR/DX, no frame of reference): one frame per lung. The
+    algorithm is the model version that drew the mask; the content says it was corrected by hand and
+    approved, by whom (Content Creator's Name)."""
     labels = split_lungs(np.asarray(mask, bool))
     if labels.shape != (int(source.Rows), int(source.Columns)):
         raise ValueError(f"the mask is {labels.shape[1]}x{labels.shape[0]}, the source image "
@@ -54,7 +56,9 @@ def segmentation_of(source: Dataset, mask: np.ndarray, model_version: str) -> Da
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=9901,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
         manufacturer_model_name=MANUFACTURER, software_versions=SOFTWARE_VERSION, device_serial_number="-",
-        series_description="Lungs (LungSeg Studio, reviewed)")
+        series_description="Lungs (LungSeg Studio, reviewed)", content_label="LUNGS",
+        content_description=f"{model_version} mask, manual correction approved"[:64],
+        content_creator_name=(reviewer or "reviewer")[:64])
     # Type 2C for an image without a patient-based coordinate system; highdicom does not copy it
     seg.PatientOrientation = source.get("PatientOrientation") or ""
     return seg

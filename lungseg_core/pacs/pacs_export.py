@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 
 from ..errors import LungSegError
 from ..imaging.image_io import read_xray
+from ..imaging.seg_reading import seg_source_uid
 from ..people.access_control import User, require
 from ..people.audit import AuditLog
 from ..workflow.worklist import Worklist
@@ -55,7 +56,7 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     spacing = read_xray(_checked_bytes(image)).pixel_spacing_mm
     reviewer = next((s.reviewer for s in reversed(store.status_changes(record.id)) if s.status == "approved"), "")
     try:
-        seg = segmentation_of(image, mask, f"{record.model_name} {record.model_version}")
+        seg = segmentation_of(image, mask, f"{record.model_name} {record.model_version}", reviewer)
         sr = measurement_report_of(image, seg, mask, spacing, reviewer)
     except ValueError as exc:
         raise LungSegError(f"case {number} cannot be written as DICOM: {exc}") from exc
@@ -67,3 +68,22 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     AuditLog(worklist.db_path).append(actor.username, "pacs_exported", f"case {number}",
                                       {"version": record.id[:8], "sent": send, "pacs": settings.address})
     return CaseExport(seg, sr, send)
+
+
+def reference_from_pacs(worklist: Worklist, settings: PacsSettings, image_hash: str) -> bytes | None:
+    """A DICOM SEG in the PACS drawn on this case's source image (the newest), as file bytes for
+    `load_ground_truth`; None when the case is not from this PACS or the PACS has none."""
+    source = PacsSources(worklist.db_path).of(image_hash)
+    if source is None or source.pacs_url != settings.address:
+        return None
+    dicomweb = client(settings)
+    with talking_to(settings, "looking for a segmentation of this image"):
+        found = dicomweb.search_for_instances(study_instance_uid=source.study_uid, search_filters={"Modality": "SEG"})
+        segs = [dicomweb.retrieve_instance(source.study_uid, item["0020000E"]["Value"][0], item["00080018"]["Value"][0])
+                for item in found]
+    drawn_on_it = [seg for seg in segs if seg_source_uid(seg) == source.sop_uid]
+    if not drawn_on_it:
+        return None
+    newest = max(drawn_on_it, key=lambda seg: (str(seg.get("ContentDate", "")), str(seg.get("ContentTime", ""))))
+    newest.preamble = getattr(newest, "preamble", None) or b"\x00" * 128
+    return CaseExport.file_bytes(newest)
