@@ -162,7 +162,13 @@ def test_round_trip_query_import_segment_correct_approve_send_and_fetch_back(pac
     from_pacs = reference_from_pacs(worklist, settings, case.image_hash)  # ... and a case's can come from the PACS
     assert np.array_equal(load_ground_truth(from_pacs, image.shape, films[0].SOPInstanceUID).mask, corrected)
     assert reference_from_pacs(worklist, settings, worklist.get(by_sop[films[1].SOPInstanceUID]).image_hash) is None
-    assert seg.ContentCreatorName == REV.username and "manual correction" in seg.ContentDescription
+    assert str(seg.ContentCreatorName) == f"{REV.username}^" and "manual correction" in seg.ContentDescription
+    measured = {item.ConceptNameCodeSequence[0].CodeMeaning: float(item.MeasuredValueSequence[0].NumericValue)
+                for group in sent.sr.ContentSequence for item in group.get("ContentSequence", [])
+                for item in ([item] + list(item.get("ContentSequence", []))) if "MeasuredValueSequence" in item}
+    labels = __import__("lungseg_core.imaging.lung_measurements", fromlist=["x"]).split_lungs(corrected)
+    assert measured["Right to left lung area ratio"] == pytest.approx((labels == 1).sum() / (labels == 2).sum(), abs=1e-3)
+    assert measured["Area"] > 0 and measured["Height"] > 0
     assert AuditLog(store.db_path).entries(ADMIN, action="pacs_exported")[0].target == f"case {number}"
 
     names = [n.encode() for n in NAMES] + [films[0].PatientID.encode()]

@@ -23,9 +23,17 @@ RIGHT_LUNG = hd.sr.CodedConcept("3341006", "SCT", "Right lung")
 LEFT_LUNG = hd.sr.CodedConcept("44029006", "SCT", "Left lung")
 ANATOMICAL_STRUCTURE = hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure")
 AREA = hd.sr.CodedConcept("42798000", "SCT", "Area")
+#: No standard code names a right-to-left lung area ratio: a local code (a "99" coding scheme, PS3.16 8.2).
+RIGHT_LEFT_RATIO = hd.sr.CodedConcept("RLAREA", "99LUNGSEG", "Right to left lung area ratio")
 HEIGHT = hd.sr.CodedConcept("121207", "DCM", "Height")
 CHEST_XRAY = hd.sr.CodedConcept("43468-8", "LN", "XR Chest")
 SEGMENTS = ((RIGHT, "Right lung", RIGHT_LUNG), (LEFT, "Left lung", LEFT_LUNG))
+
+
+def person_name(name: str) -> str:
+    """A DICOM person name from a user name: one component, marked as such by a trailing caret."""
+    name = (name or "reviewer").replace("^", " ")[:60]
+    return f"{name}^"
 
 
 def _algorithm(model_version: str) -> hd.AlgorithmIdentificationSequence:
@@ -58,7 +66,7 @@ def segmentation_of(source: Dataset, mask: np.ndarray, model_version: str, revie
         manufacturer_model_name=MANUFACTURER, software_versions=SOFTWARE_VERSION, device_serial_number="-",
         series_description="Lungs (LungSeg Studio, reviewed)", content_label="LUNGS",
         content_description=f"{model_version} mask, manual correction approved"[:64],
-        content_creator_name=(reviewer or "reviewer")[:64])
+        content_creator_name=person_name(reviewer))
     # Type 2C for an image without a patient-based coordinate system; highdicom does not copy it
     seg.PatientOrientation = source.get("PatientOrientation") or ""
     return seg
@@ -91,13 +99,12 @@ def _drop_segment_numbers_beside_frames(item: Dataset) -> None:
 def measurement_report_of(source: Dataset, seg: Dataset, mask: np.ndarray, spacing: tuple[float, float] | None,
                           reviewer: str) -> Dataset:
     """TID 1500: per lung, its area and height, each group pointing at its SEG frame and the source image;
-    the right/left area ratio follows from the two areas (it is also in the group's tracking label)."""
+    the right lung's group also carries the right/left area ratio."""
     labels = split_lungs(np.asarray(mask, bool))
     observer = hd.sr.ObservationContext(observer_person_context=hd.sr.ObserverContext(
         observer_type=codes.DCM.Person,
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=reviewer[:64] or "reviewer")))
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=person_name(reviewer))))
     right, left = int((labels == RIGHT).sum()), int((labels == LEFT).sum())
-    ratio = f"; right/left area {right / left:.2f}" if left else ""
     groups = []
     for frame, segment in enumerate(seg.SegmentSequence, start=1):
         n = RIGHT if segment.SegmentLabel == "Right lung" else LEFT
@@ -106,9 +113,11 @@ def measurement_report_of(source: Dataset, seg: Dataset, mask: np.ndarray, spaci
             segment_number=int(segment.SegmentNumber),
             source_image=hd.sr.SourceImageForSegmentation(source.SOPClassUID, source.SOPInstanceUID))
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"{segment.SegmentLabel}{ratio}"),
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=str(segment.SegmentLabel)),
             referenced_segment=reference, finding_type=RIGHT_LUNG if n == RIGHT else LEFT_LUNG,
-            measurements=_measurements(labels == n, spacing)))
+            measurements=_measurements(labels == n, spacing)
+            + ([hd.sr.Measurement(name=RIGHT_LEFT_RATIO, value=round(right / left, 3),
+                                  unit=hd.sr.CodedConcept("1", "UCUM", "no units"))] if n == RIGHT and left else [])))
     report = hd.sr.MeasurementReport(observation_context=observer, procedure_reported=CHEST_XRAY,
                                      imaging_measurements=groups, title=codes.cid7021.ImagingMeasurementReport)
     sr = hd.sr.Comprehensive3DSR(
