@@ -12,6 +12,7 @@ from lungseg_app.plain_text import plain
 from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.brush_keys import TARGET_KEY, brush_keys_html, parse_target
+from lungseg_app.shortcut_help import HELP_KEY, help_key_html, shortcut_help_button
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
 from lungseg_app.correct_state import CorrectState
@@ -307,9 +308,9 @@ with controls:
                       "in a missed lung region (add) or a false one (remove); the model corrects that region. "
                       "Keys: Alt+1 to Alt+6 pick a tool.")
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
-            + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY} {{display: none;}}</style>"
+            + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY}, .st-key-{HELP_KEY} {{display: none;}}</style>"
             + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour)
-            + brush_keys_html(brush),
+            + brush_keys_html(brush) + help_key_html(),
             unsafe_allow_javascript=True)
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
@@ -323,12 +324,13 @@ with controls:
                  index=list(MASK_STYLES).index(style), horizontal=True,
                  help="Fill, outline only (to see the edge being fixed) or hidden. Key: Alt+M toggles hidden.")
     st.button("toggle mask", key="_mask_toggle", shortcut="Alt+M", on_click=_toggle_mask)
+    shortcut_help_button()
     d2.checkbox("Invert", value=bool(_control("_invert")), key="_invert")
     with st.expander("Brightness / contrast", expanded=False):
         st.slider("Window centre (%)", 0, 100, int(_control("_level")), key="_level")
         st.slider("Window width (%)", 5, 100, int(_control("_wwidth")), key="_wwidth")
     remember_prefs(st.query_params, {k: _control(k) for k in DEFAULTS}, DEFAULTS)
-    st.caption("Overview: click to zoom there, drag a box to zoom to it.")
+    st.caption("Overview: click to zoom there, drag a box to zoom to it. Press ? for every keyboard shortcut.")
     event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
                                         key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",
                                         image_format="JPEG", jpeg_quality=92)

@@ -127,3 +127,20 @@ def test_brush_keys_pressed_quickly_are_all_counted(browser, flow_app):
     page.wait_for_timeout(1500)  # nothing arrives late to change it again
     wait_for_tool(page, f"Add brush, {width + 5} px wide")
     context.close()
+
+
+def test_question_mark_lists_every_shortcut_and_typing_it_in_the_note_does_not(browser, flow_app):
+    url, root = flow_app
+    context, page, _ = _annotator_on_a_free_case(browser, url, root, 1400, 1000)
+    wait_until_idle(page)
+    page.get_by_label("Note (what was fixed)").fill("why?")  # a ? typed in a field stays text
+    wait_until_idle(page)
+    assert page.get_by_text("Keyboard shortcuts", exact=True).count() == 0 or \
+        not page.get_by_role("dialog").is_visible()
+    page.get_by_role("heading", name="Correct").click()
+    page.keyboard.press("Shift+Slash")  # "?"
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("save and open the next case").wait_for()
+    for keys in ("Alt+K / Alt+J", "Ctrl+Enter", "Alt+1 … Alt+6", "? or Alt+H"):
+        assert dialog.get_by_text(keys, exact=True).count() == 1, keys
+    context.close()
