@@ -98,6 +98,9 @@ class EditSession:
         self.history.reset()
 
     def restore(self, copy: WorkingCopy) -> None:
+        """The working copy back on screen, step by step when its steps were kept (undo goes through them)."""
+        for mask in copy.history or (copy.mask,):
+            self.history.commit(mask)
         self.history.commit(copy.mask)
         self.restored = copy
         self.stale_copy = None
@@ -105,7 +108,8 @@ class EditSession:
     def persist(self, copies: WorkingCopies, user: User) -> None:
         """Keep the mask on screen as this person's working copy (removed when nothing is unsaved)."""
         if self.unsaved:
-            copies.keep(user, self.case_hash, self.history.current, self.start_hash, self.history.position)
+            steps = self.history.versions[self.saved_position + 1: self.history.position + 1]
+            copies.keep(user, self.case_hash, self.history.current, self.start_hash, self.history.position, steps)
         else:
             copies.discard(user, self.case_hash, audited=False)
 

@@ -24,13 +24,19 @@ def test_store_written_by_release_5_upgrades_with_everything_kept(tmp_path):
     shutil.copytree(FIXTURES / "store_release5", tmp_path / "store")
     con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
     assert con.execute("PRAGMA user_version").fetchone()[0] == 4
-    tables = ("corrections", "status_changes", "users", "audit_log", "cases", "working_copies", "claims")
-    before = {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    tables = ("corrections", "status_changes", "users", "audit_log", "cases", "claims",
+              "working_copies (username, image_hash, mask_png, start_hash, steps, updated_at)")
+
+    def rows(table: str) -> list:
+        name, _, columns = table.partition(" ")
+        return con.execute(f"SELECT {columns.strip('()') or '*'} FROM {name} ORDER BY 1").fetchall()
+
+    before = {t: rows(t) for t in tables}
     con.close()
     store = SQLiteCorrectionsStore(tmp_path / "store")
     con = sqlite3.connect(store.db_path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
-    assert {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables} == before
+    assert {t: rows(t) for t in tables} == before
     assert verify_chain(store.db_path).ok
     cases = Worklist(store).list_cases()
     assert [(c.number, c.status, c.assigned_to) for c in cases] == [(1, "segmented", "ann"), (2, "in progress", None),

@@ -95,3 +95,32 @@ def test_store_written_by_release_3_upgrades_with_nothing_lost(tmp_path):
     copies = WorkingCopies(store)  # the new table works on the upgraded store
     copies.keep(ANN, cases[1].image_hash, store.load_mask(draft.corrected_mask_hash), "s", 1)
     assert copies.get(ANN, cases[1].image_hash) is not None
+
+
+def test_a_restored_working_copy_keeps_its_undo_steps(tmp_path):
+    from lungseg_app.editing import EditSession
+    from lungseg_core.imaging.mask_editing import EditHistory
+    from lungseg_core.workflow.working_copies import MAX_KEPT_STEPS, unpack_history
+
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    copies = WorkingCopies(store)
+    start = np.zeros((40, 50), bool)
+    steps = []
+    for i in range(3):  # three strokes
+        mask = (steps[-1] if steps else start).copy()
+        mask[5 + 10 * i: 10 + 10 * i, 5:20] = True
+        steps.append(mask)
+    copies.keep(ANN, "a" * 64, steps[-1], "s", 3, steps)
+    kept = copies.get(ANN, "a" * 64)
+    assert len(kept.history) == 3 and all(np.array_equal(a, b) for a, b in zip(kept.history, steps))
+    session = EditSession("a" * 64, "m", EditHistory(start))
+    session.restore(kept)
+    assert session.history.position == 3 and np.array_equal(session.history.current, steps[-1])
+    session.undo()
+    assert np.array_equal(session.history.current, steps[1])  # one stroke back, not all of them
+    copies.keep(ANN, "b" * 64, steps[-1], "s", 3, steps[:2])  # steps that do not end at the mask: not used
+    assert copies.get(ANN, "b" * 64).history == ()
+    assert unpack_history(b"not an archive", (40, 50)) == () and unpack_history(None, (40, 50)) == ()
+    many = [start.copy() for _ in range(MAX_KEPT_STEPS + 5)]
+    copies.keep(ANN, "c" * 64, many[-1], "s", len(many), many)
+    assert len(copies.get(ANN, "c" * 64).history) == MAX_KEPT_STEPS  # bounded

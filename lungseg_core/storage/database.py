@@ -197,7 +197,7 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
         con.execute(statement)
 
 
-# Release 6: where a case came from in the hospital's PACS. Only what is needed to find the source again
+# Release 6: where a case came from in the hospital's PACS, and a working copy's undo steps. Only what is needed to find the source again
 # (the PACS's address and the study, series and SOP instance UIDs: no name, ID, date or other header
 # field); the patient and study modules of an export are read from the PACS at export time, never kept.
 _RELEASE_6 = """
@@ -208,7 +208,8 @@ CREATE TABLE IF NOT EXISTS pacs_sources (
     series_uid TEXT NOT NULL,
     sop_uid TEXT NOT NULL,
     added_at TEXT NOT NULL
-)
+);
+ALTER TABLE working_copies ADD COLUMN history BLOB
 """
 
 _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (

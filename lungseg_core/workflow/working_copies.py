@@ -36,6 +36,35 @@ class WorkingCopy:
     start_hash: str  # mask_digest of the mask the edit started from (model mask or a saved version)
     steps: int  # edit steps it holds
     updated_at: str
+    history: tuple[np.ndarray, ...] = ()  # the masks of its last undo steps, oldest first (the last is `mask`)
+
+
+#: A working copy keeps at most this many undo steps (each a bit-packed mask, compressed).
+MAX_KEPT_STEPS = 30
+
+
+def pack_history(masks: list[np.ndarray]) -> bytes | None:
+    """The last MAX_KEPT_STEPS masks, bit-packed and compressed (a 512x512 step is a few kB)."""
+    masks = [np.asarray(m, bool) for m in masks[-MAX_KEPT_STEPS:]]
+    if not masks:
+        return None
+    buf = io.BytesIO()
+    np.savez_compressed(buf, shape=np.array(masks[0].shape), bits=np.stack([np.packbits(m.ravel()) for m in masks]))
+    return buf.getvalue()
+
+
+def unpack_history(blob: bytes | None, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """The steps of `pack_history`, or () when there are none or they do not fit the mask (never an error)."""
+    if not blob:
+        return ()
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            if tuple(int(v) for v in data["shape"]) != tuple(shape):
+                return ()
+            n = shape[0] * shape[1]
+            return tuple(np.unpackbits(row)[:n].reshape(shape).astype(bool) for row in data["bits"])
+    except (OSError, ValueError, KeyError):
+        return ()
 
 
 class WorkingCopies:
@@ -44,17 +73,20 @@ class WorkingCopies:
     def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
         self.db_path = store.db_path
 
-    def keep(self, actor: User, image_hash: str, mask: np.ndarray, start_hash: str, steps: int) -> None:
-        """Write (or replace) this person's working copy of the X-ray; atomic."""
+    def keep(self, actor: User, image_hash: str, mask: np.ndarray, start_hash: str, steps: int,
+             history: list[np.ndarray] | None = None) -> None:
+        """Write (or replace) this person's working copy of the X-ray, with the masks of its undo steps
+        (`history`, oldest first, ending with `mask`); atomic."""
         require(actor, "save_correction")
         png = png_of(np.asarray(mask, bool).astype(np.uint8) * 255)
+        packed = pack_history(history or [])
         with storage_errors(), transaction(self.db_path) as con:
             require(actor, "save_correction", con)
-            con.execute("INSERT INTO working_copies (username, image_hash, mask_png, start_hash, steps, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username, image_hash) DO UPDATE SET "
+            con.execute("INSERT INTO working_copies (username, image_hash, mask_png, start_hash, steps, updated_at, "
+                        "history) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(username, image_hash) DO UPDATE SET "
                         "mask_png = excluded.mask_png, start_hash = excluded.start_hash, steps = excluded.steps, "
-                        "updated_at = excluded.updated_at",
-                        (actor.username, image_hash, png, start_hash, int(steps), utc_now()))
+                        "updated_at = excluded.updated_at, history = excluded.history",
+                        (actor.username, image_hash, png, start_hash, int(steps), utc_now(), packed))
 
     def get(self, actor: User, image_hash: str) -> WorkingCopy | None:
         """This person's working copy of the X-ray, or None (also when it cannot be decoded: a damaged
@@ -62,7 +94,7 @@ class WorkingCopies:
         with storage_errors():
             con = connect(self.db_path)
             try:
-                row = con.execute("SELECT mask_png, start_hash, steps, updated_at FROM working_copies "
+                row = con.execute("SELECT mask_png, start_hash, steps, updated_at, history FROM working_copies "
                                   "WHERE username = ? AND image_hash = ?", (actor.username, image_hash)).fetchone()
             finally:
                 con.close()
@@ -74,7 +106,10 @@ class WorkingCopies:
             return None
         if mask.ndim != 2:
             return None
-        return WorkingCopy(actor.username, image_hash, mask, row[1], int(row[2]), row[3])
+        steps = unpack_history(row[4], mask.shape)
+        if steps and not np.array_equal(steps[-1], mask):
+            steps = ()  # steps that do not end at the kept mask are not this copy's
+        return WorkingCopy(actor.username, image_hash, mask, row[1], int(row[2]), row[3], steps)
 
     def discard(self, actor: User, image_hash: str, audited: bool = True) -> bool:
         """Remove this person's working copy; True if there was one."""
