@@ -9,7 +9,8 @@ from typing import Callable
 import streamlit as st
 
 from lungseg_app.plain_text import plain
-from lungseg_app.state import CASE_KEY, Case, cached_claims, cached_model, cached_segmentation, cached_store, current_case
+from lungseg_app.state import (CASE_KEY, Case, cached_claims, cached_model, cached_segmentation, cached_store,
+                               current_case)
 from lungseg_core.workflow.case_intake import make_case
 from lungseg_core import LungSegError
 from lungseg_core.people.access_control import User
@@ -145,12 +146,14 @@ def add_current_to_worklist(user: User, model: str) -> None:
     known = worklist.by_image(case.hash) if case.number is None else worklist.get(case.number)
     if known is not None:
         case.number = known.number
-        st.caption(f"This X-ray is **{plain(known.title)}** in the worklist ({known.status}) · link: `Correct?case={known.number}`")
+        st.caption(f"This X-ray is **{plain(known.title)}** in the worklist ({known.status}) · "
+                   f"link: `Correct?case={known.number}`")
         return
     if not user.can("segment"):
         return
     label = st.text_input("Label for the worklist (optional, never a patient name)", key="_seg_wl_label")
-    if st.button("Add to the worklist", key="_seg_add_case", help="As a numbered case with its mask and quality estimate"):
+    if st.button("Add to the worklist", key="_seg_add_case",
+                 help="As a numbered case with its mask and quality estimate"):
         try:
             entry, _ = make_case(worklist, case.pixels, user, cached_model(model), label or None,
                                  case.meta.get("pixel_spacing_mm"), cached_segmentation(case.hash, model, case.pixels))

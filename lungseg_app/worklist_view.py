@@ -84,7 +84,8 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
             return
         if last is not None and last.get("message"):
             st.caption(f"Last batch segmentation: {last['message']}")
-        if pending and st.button(f"Segment {pending} new case{'s' * (pending != 1)} in the background", key="_wl_segment",
+        if pending and st.button(f"Segment {pending} new case{'s' * (pending != 1)} in the background",
+                                 key="_wl_segment",
                                  help="With the current default model; masks, quality estimate and flags are stored"):
             try:
                 batch.start_job(store_root, acting_user())  # type: ignore[arg-type]
@@ -150,7 +151,8 @@ def case_table(worklist: Worklist, cases: list[Case]) -> int | None:
             "est. Dice": st.column_config.NumberColumn("est. Dice", format="%.3f",
                                                        help="Estimated Dice without a reference mask"),
             "R/L": st.column_config.NumberColumn("R/L", format="%.2f", help="Right / left lung area"),
-            "link": st.column_config.LinkColumn("link", display_text="open", help="A link to this case for a colleague"),
+            "link": st.column_config.LinkColumn("link", display_text="open",
+                                                help="A link to this case for a colleague"),
         })
     selected = event.selection.rows if event is not None and hasattr(event, "selection") else []
     return rows[selected[0]]["case"] if selected else None

@@ -42,9 +42,11 @@ with st.spinner(f"Segmenting with {model}…"):
 
 with figures_col:
     case_notices(case.meta)
-    truth_file = st.file_uploader("Reference mask (optional; PNG, JPEG, DICOM or a DICOM SEG): a mask image of another size is resized",
+    truth_file = st.file_uploader("Reference mask (optional; PNG, JPEG, DICOM or a DICOM SEG): a mask image of "
+                                  "another size is resized",
                                   key="truth_upload", type=list(UPLOAD_TYPES))
-    truth_error = handle_upload(truth_file, "truth", lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
+    truth_error = handle_upload(truth_file, "truth",
+                                lambda data, name: set_truth_from_bytes(case, data, "uploaded mask"))
     if truth_error:
         st.error(truth_error)
     pacs_reference(cached_worklist(), case.hash, lambda data: set_truth_from_bytes(case, data, "SEG from the PACS"))
@@ -84,8 +86,9 @@ with figures_col:
     if metrics is not None:
         st.subheader(f"Against the reference ({plain(case.truth_label)})")
         cols = st.columns(3) + st.columns(3)
-        for col, (label, value) in zip(cols, [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
-                                              ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]):
+        shown = [("IoU", metrics.iou), ("Dice", metrics.dice), ("Precision", metrics.precision),
+                 ("Recall", metrics.recall), ("Pixel accuracy", metrics.accuracy)]
+        for col, (label, value) in zip(cols, shown):
             col.metric(label, f"{value:.3f}")
 
     st.subheader("Lungs")
@@ -120,9 +123,12 @@ with figures_col:
                        mime="image/png", on_click="ignore")
     d2.download_button("Overlay (PNG)", lambda: png_bytes(render_view("Mask overlay", case.pixels, result.mask,
                                                                       opacity=opacity, style=style)),
-                       file_name=download_name(case.label, model, "overlay", "png"), mime="image/png", on_click="ignore")
-    d3.download_button("Figures (CSV)", records_csv([record]), file_name=download_name(case.label, model, "figures", "csv"),
+                       file_name=download_name(case.label, model, "overlay", "png"), mime="image/png",
+                       on_click="ignore")
+    d3.download_button("Figures (CSV)", records_csv([record]),
+                       file_name=download_name(case.label, model, "figures", "csv"),
                        mime="text/csv", on_click="ignore")
     d4.download_button("Figures (JSON)", records_json([record]),
-                       file_name=download_name(case.label, model, "figures", "json"), mime="application/json", on_click="ignore")
+                       file_name=download_name(case.label, model, "figures", "json"), mime="application/json",
+                       on_click="ignore")
     add_current_to_worklist(user, model)

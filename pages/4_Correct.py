@@ -145,7 +145,8 @@ def restore_notice(edit: EditSession, copies: WorkingCopies, user: User) -> None
     canvas's reply cuts that run short."""
     if edit.restored is not None:
         c1, c2 = st.columns([3, 1])
-        c1.info(f"Restored your unsaved edits of this case (last changed {edit.restored.updated_at[:16].replace('T', ' ')} "
+        changed_at = edit.restored.updated_at[:16].replace("T", " ")
+        c1.info(f"Restored your unsaved edits of this case (last changed {changed_at} "
                 "UTC). Save them, keep editing, or discard them.")
         c2.button("Discard them", key="_discard_copy", on_click=_discard_copy, args=(copies, user, edit.case_hash))
     elif edit.stale_copy is not None:
@@ -174,7 +175,8 @@ with header:
     case = current_case()
     model = chosen_model()
     if case is None:
-        if user.can("claim") and st.button("Start with the next case in the worklist", key="_start_next", type="primary"):
+        if user.can("claim") and st.button("Start with the next case in the worklist", key="_start_next",
+                                           type="primary"):
             if go_next(user):
                 st.rerun()
         case_input()
@@ -215,8 +217,8 @@ with header:
                                       f"latest ({latest.id[:8]}, by {plain(latest.annotator)}, {latest.status}) is "
                                       "shown and the next save continues it."))
     copies = WorkingCopies(store)
-    edit = edit_session(case.hash, model, result.mask, continue_from, copies=copies if user.can("save_correction") else None,
-                        user=user)
+    edit = edit_session(case.hash, model, result.mask, continue_from,
+                        copies=copies if user.can("save_correction") else None, user=user)
     h, w = case.pixels.shape
     nav_bar(user, unsaved=edit.unsaved, discard=lambda: copies.discard(user, case.hash))
     saved_message = CorrectState().pop_message()
@@ -276,8 +278,10 @@ colour = ADD_CSS if adds else ERASE_CSS
 ring_colour = "#5fd35f" if adds else "#ff6b6b"
 with left:
     editor_canvas(
-        fill_color=colour, stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
-        stroke_color=colour, background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
+        fill_color=colour,
+        stroke_width=geometry.brush_canvas_px(brush) if mode == "freedraw" else (1 if mode == "polygon" else 2),
+        stroke_color=colour,
+        background_image=background(case.pixels, case.hash, edit.history.current, view, size, display),
         update_streamlit=True, width=size[0], height=size[1], drawing_mode=mode, key=edit.canvas_key,
         initial_drawing=edit.initial_drawing, point_display_radius=4, on_change=_canvas_sent,
     )
@@ -421,4 +425,5 @@ with save_box:
                     cached_claims().release(user, case.hash)
                     go_next(user)
                     st.rerun()
-                st.toast(message, icon="✅", duration="long")  # seen wherever the page is scrolled; the canvas stays put
+                # a toast is seen wherever the page is scrolled, and the canvas stays put
+                st.toast(message, icon="✅", duration="long")

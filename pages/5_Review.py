@@ -73,7 +73,8 @@ else:
 
     by_label = {_title(r): r for r in records}
     labels = list(by_label)
-    start = next((i for i, r in enumerate(records) if focus_case is not None and r.id == focus_case.latest_version_id), 0)
+    start = next((i for i, r in enumerate(records)
+                  if focus_case is not None and r.id == focus_case.latest_version_id), 0)
     chosen = by_label[st.selectbox("Case", labels, index=start,
                                    key=f"_f_case_{focus_case.number if focus_case else 'any'}")]
     shown_case = cases_by_image.get(chosen.image_hash)
@@ -150,8 +151,8 @@ else:
                 else:
                     st.session_state["_review_note_round"] = note_round + 1  # a fresh, empty note
                     done_words = {"approve": "Approved", "reject": "Rejected", "reopen": "Reopened"}.get(action, action)
-                    st.session_state["_review_done"] = (f"{done_words} {shown_case.title if shown_case else 'the case'} "
-                                                        f"({chosen.id[:8]}).")
+                    what_case = shown_case.title if shown_case else "the case"
+                    st.session_state["_review_done"] = f"{done_words} {what_case} ({chosen.id[:8]})."
                     if then_next:
                         from lungseg_app.case_navigation import go_next
 
@@ -184,7 +185,9 @@ st.caption(f"{approved} approved version(s); the newest per image is exported. T
            "(images/, masks/, manifest.csv with a split column): `python -m lungseg_core train --data <folder>`.")
 exporter = acting_user_later()  # the files are made (role checked, audited) when a button is clicked
 e1, e2 = st.columns(2)
-e1.download_button("Training data (zip)", lambda: export_training_zip(store, exporter()), file_name="lungseg_corrections.zip",
+e1.download_button("Training data (zip)", lambda: export_training_zip(store, exporter()),
+                   file_name="lungseg_corrections.zip",
                    mime="application/zip", disabled=not approved, key="_export_zip", on_click="ignore")
-e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store, exporter()), file_name="lungseg_corrections_coco.json",
+e2.download_button("COCO JSON (RLE masks)", lambda: export_coco_json(store, exporter()),
+                   file_name="lungseg_corrections_coco.json",
                    mime="application/json", disabled=not approved, key="_export_coco", on_click="ignore")

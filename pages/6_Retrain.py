@@ -169,8 +169,8 @@ if candidates:
                              "convention puts most of them there; noise does not", delta_color="off")
     clicks = lineage.get("click_fix") or {}
     if clicks.get("reason"):
-        (st.success if clicks.get("use") else st.caption)(f"Click-to-fix: {plain(clicks['reason'])}"
-                                                          + ("" if clicks.get("use") else " (it keeps the current one)"))
+        said = f"Click-to-fix: {plain(clicks['reason'])}" + ("" if clicks.get("use") else " (it keeps the current one)")
+        (st.success if clicks.get("use") else st.caption)(said)
     folder = model_folder(picked)
     shown = [(folder / pictures[k], caption) for k, caption in (
         ("convention_map", "Where your team's corrections systematically add (green) or remove (red) lung, "

@@ -80,7 +80,8 @@ others = [u for u in users.list_users()]
 picked_name = st.selectbox("User", [u.username for u in others], key="_cu_user")
 picked = next(u for u in others if u.username == picked_name)
 reason = st.text_input("Reason (kept in the audit log)", key="_cu_reason")
-new_roles = st.multiselect("Roles", ROLES, default=[r for r in ROLES if r in picked.roles], key=f"_cu_roles_{picked_name}")
+new_roles = st.multiselect("Roles", ROLES, default=[r for r in ROLES if r in picked.roles],
+                           key=f"_cu_roles_{picked_name}")
 b1, b2, b3 = st.columns(3)
 try:
     if b1.button("Save roles", key="_cu_save_roles"):

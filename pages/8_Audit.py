@@ -24,7 +24,8 @@ what = f2.selectbox("Action", ["any", *ACTION_LABELS], key="_au_action",
 days = f3.date_input("Between", (date.today() - timedelta(days=30), date.today()), key="_au_days")
 since, until = (days if isinstance(days, tuple) and len(days) == 2 else (None, None))
 try:
-    entries = log.entries(user, record_read=True, actor=None if who == "anyone" else who, action=None if what == "any" else what,
+    entries = log.entries(user, record_read=True, actor=None if who == "anyone" else who,
+                          action=None if what == "any" else what,
                           since=since.isoformat() if since else None, until=until.isoformat() if until else None)
 except sqlite3.Error as exc:
     st.error(f"The audit log cannot be read right now ({exc}); try again in a moment.")

@@ -37,7 +37,8 @@ class PacsSettings:
         return self.url.rstrip("/")
 
 
-def settings_from(secrets: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> PacsSettings | None:
+def settings_from(secrets: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> PacsSettings | None:
     """The `[pacs]` table of the app's secrets, else the environment; None when neither names a URL."""
     table = dict((secrets or {}).get("pacs") or {})
     env = os.environ if env is None else env
@@ -46,7 +47,8 @@ def settings_from(secrets: Mapping[str, Any] | None = None, env: Mapping[str, st
         return None
     return PacsSettings(url=str(url), username=table.get("username") or env.get("LUNGSEG_PACS_USER"),
                         password=table.get("password") or env.get("LUNGSEG_PACS_PASSWORD"),
-                        timeout_s=float(table.get("timeout_s") or env.get("LUNGSEG_PACS_TIMEOUT_S") or DEFAULT_TIMEOUT_S))
+                        timeout_s=float(table.get("timeout_s") or env.get("LUNGSEG_PACS_TIMEOUT_S")
+                                        or DEFAULT_TIMEOUT_S))
 
 
 def client(settings: PacsSettings) -> DICOMwebClient:
@@ -84,4 +86,5 @@ def talking_to(settings: PacsSettings, doing: str) -> Iterator[None]:
     except requests.exceptions.RequestException as exc:
         raise PacsError(f"Talking to the PACS at {where} failed while {doing} ({type(exc).__name__}).") from exc
     except ValueError as exc:  # a body that is not DICOM / JSON
-        raise PacsError(f"The PACS at {where} answered with something that is not DICOM while {doing} ({exc}).") from exc
+        raise PacsError(f"The PACS at {where} answered with something that is not DICOM while {doing} "
+                        f"({exc}).") from exc

@@ -48,7 +48,8 @@ def _image(item: dict[str, Any]) -> PacsImage:
 
 
 def find_chest_images(settings: PacsSettings, date_from: date | None = None, date_to: date | None = None,
-                      view: str | None = None, modalities: tuple[str, ...] = MODALITIES, limit: int = 500) -> list[PacsImage]:
+                      view: str | None = None, modalities: tuple[str, ...] = MODALITIES,
+                      limit: int = 500) -> list[PacsImage]:
     """Chest CR/DX instances, newest study first; `view` (PA, AP, LL, …) filters when given."""
     filters: dict[str, Any] = {"BodyPartExamined": "CHEST"}
     if date_from or date_to:

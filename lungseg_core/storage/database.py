@@ -197,9 +197,10 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
         con.execute(statement)
 
 
-# Release 6: where a case came from in the hospital's PACS, and a working copy's undo steps. Only what is needed to find the source again
-# (the PACS's address and the study, series and SOP instance UIDs: no name, ID, date or other header
-# field); the patient and study modules of an export are read from the PACS at export time, never kept.
+# Release 6: where a case came from in the hospital's PACS, and a working copy's undo steps. Of the PACS
+# source only what is needed to find it again (the PACS's address and the study, series and SOP instance
+# UIDs: no name, ID, date or other header field); the patient and study modules of an export are read
+# from the PACS at export time, never kept.
 _RELEASE_6 = """
 CREATE TABLE IF NOT EXISTS pacs_sources (
     image_hash TEXT PRIMARY KEY,
