@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import numpy as np
 import pytest
 
-from lungseg_core import DEFAULT_MODEL
 from lungseg_core.pacs.connection import PacsSettings, client
 from lungseg_core.pacs.sources import PacsSources
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -18,8 +16,7 @@ from lungseg_testing.browser import wait_until_idle
 from lungseg_testing.orthanc import PASSWORD, USER, orthanc_available, orthanc_server
 
 from .conftest import add_browser_people, browser_sign_in
-from .people import ANN, REV
-from .test_pacs import NAMES, _films, _radiograph
+from .test_pacs import NAMES, _approve_first_case, _films, _radiograph
 
 pytestmark = pytest.mark.skipif(not orthanc_available(), reason="Orthanc is installed by tools/run_tests.sh")
 TIMEOUT_MS = 120_000
@@ -64,13 +61,7 @@ def test_search_import_then_send_the_approved_segmentation_back(browser, pacs_ap
     cases = worklist.list_cases()
     sources = PacsSources(store.db_path)
     assert {sources.of(c.image_hash).sop_uid for c in cases} == {d.SOPInstanceUID for d in films}
-    case = cases[0]
-    image = store.load_image(case.image_hash)
-    mask = np.zeros(image.shape, bool)
-    mask[100:400, 60:220] = mask[100:400, 290:450] = True
-    record = store.save_correction(image, mask, mask, actor=ANN, model_name=DEFAULT_MODEL, model_version="v",
-                                   status="submitted")
-    store.review(record.id, "approve", actor=REV)
+    case = worklist.get(_approve_first_case(root))
 
     reviewer = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = reviewer.new_page()
