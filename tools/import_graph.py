@@ -39,10 +39,9 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> tuple[str, int]:
     parts = module.split(".")
     if parts[0] == "lungseg_core":
-        if len(parts) == 1 or parts[1] in ("cli", "store_cli", "worklist_cli", "__main__"):
+        if len(parts) == 1 or parts[1] not in LAYERS or parts[1] == "cli":  # cli, *_cli, __main__
             return "cli", LAYERS["cli"]
-        key = parts[1]
-        return key, LAYERS.get(key, LAYERS["cli"])
+        return parts[1], LAYERS[parts[1]]
     if parts[0] == "lungseg_app":
         return "lungseg_app", LAYERS["lungseg_app"]
     return "pages", LAYERS["pages"]
