@@ -203,7 +203,7 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
 # from the PACS at export time, never kept.
 _RELEASE_6 = """
 CREATE TABLE IF NOT EXISTS pacs_sources (
-    image_hash TEXT PRIMARY KEY,
+    image_hash TEXT PRIMARY KEY REFERENCES cases(image_hash) ON DELETE CASCADE,
     pacs_url TEXT NOT NULL,
     study_uid TEXT NOT NULL,
     series_uid TEXT NOT NULL,

@@ -31,6 +31,14 @@ class ClaimHeldError(WorkflowError):
         self.claim = claim
 
 
+def drop_claims_in(con: sqlite3.Connection, image_hash: str, username: str | None = None) -> None:
+    """Inside the caller's transaction: the claim on an X-ray (anyone's, or only this person's)."""
+    if username is None:
+        con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
+    else:
+        con.execute("DELETE FROM claims WHERE image_hash = ? AND username = ?", (image_hash, username))
+
+
 @dataclass(frozen=True)
 class Claim:
     image_hash: str

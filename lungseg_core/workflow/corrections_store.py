@@ -26,10 +26,9 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -39,77 +38,15 @@ from ..people.access_control import User, current_account, require
 from .case_claims import check_not_held_by_other
 from ..errors import MaskError
 from .review_workflow import STATUSES  # noqa: F401  (re-exported: the pages list the statuses)
+from .store_interface import Correction, CorrectionsStore, StatusChange  # noqa: F401 (re-exported)
+from .case_claims import drop_claims_in
+from .working_copies import drop_working_copies_in
+from .worklist_rows import case_changed_in, delete_case_row_in, touch_case_in
 from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
 from ..storage.database import (StoreError, StoreFileError, connect, ensure_schema,  # noqa: F401 (re-exported)
                                 storage_errors, transaction)
 from ..storage.files import (PROJECT_STORE_DIR, default_store_dir, image_for_storage,  # noqa: F401 (re-exported)
                              png_of, store_folder, stored_image_hash, utc_now)
-
-@dataclass(frozen=True)
-class Correction:
-    """One saved version. Masks and image are referenced by content hash."""
-
-    id: str
-    image_hash: str
-    model_name: str
-    model_version: str
-    original_mask_hash: str
-    corrected_mask_hash: str
-    annotator: str
-    created_at: str
-    note: str
-    status: str
-    parent_id: str | None
-    case_label: str | None
-    height: int
-    width: int
-    pixel_spacing_mm: tuple[float, float] | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    correction_id: str
-    status: str
-    reviewer: str
-    note: str
-    changed_at: str
-
-
-class CorrectionsStore(Protocol):
-    """The one store interface: what `Worklist`, working copies, claims, the pages and the command line
-    use. `SQLiteCorrectionsStore` implements it; another backend implements this and nothing else."""
-
-    root: Path
-    db_path: Path
-
-    def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
-                        actor: User, model_name: str, model_version: str, note: str = "",
-                        status: str = "draft", parent_id: str | None = None, case_label: str | None = None,
-                        pixel_spacing_mm: tuple[float, float] | None = None) -> Correction: ...
-    def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction: ...
-    def delete_case(self, image_hash: str, actor: User, reason: str) -> int: ...
-    def latest_version(self, image_hash: str) -> Correction | None: ...
-    def get(self, correction_id: str) -> Correction: ...
-    def list_corrections(self, status: str | None = None, annotator: str | None = None,
-                         model_name: str | None = None, latest_only: bool = False) -> list[Correction]: ...
-    def history(self, correction_id: str) -> list[Correction]: ...
-    def status_changes(self, correction_id: str) -> list[StatusChange]: ...
-    def load_image(self, content_hash: str) -> np.ndarray: ...
-    def load_mask(self, content_hash: str) -> np.ndarray: ...
-    # content-addressed files (images, masks, thumbnails) that the worklist and working copies keep too
-    def put_blob(self, data: bytes, created: list[str] | None = None) -> str: ...
-    def get_blob(self, content_hash: str) -> bytes: ...
-    def remove_unreferenced(self, hashes: list[str]) -> None: ...
-    # the store's health, as the pages and `store check` show it
-    def write_problem(self) -> str | None: ...
-    def file_problem(self, record: Correction) -> str | None: ...
-    def orphan_files(self, min_age_s: float = 3600.0) -> list[Path]: ...
-    def sweep_orphans(self, actor: User, min_age_s: float = 3600.0) -> list[Path]: ...
-    def iter_files(self) -> Iterator[Path]: ...
-
 
 def _files_in_use(con: sqlite3.Connection) -> set[str]:
     """Every content hash a record names (corrections and worklist cases)."""
@@ -313,35 +250,16 @@ class SQLiteCorrectionsStore:
                          json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None))
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
                         "VALUES (?, ?, ?, ?, ?)", (record.id, status, record.annotator, "saved", record.created_at))
-            self._touch_case(con, record, actor)
+            touch_case_in(con, record, actor.username)
             # the saved version now holds this person's edit: their working copy is done with
-            con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?",
-                        (actor.username, image_hash))
+            drop_working_copies_in(con, image_hash, actor.username)
             audit.record(con, actor.username, "correction_saved", record.id,
                          {"status": status, "parent": parent_id, "model": model_name})
             if status == "submitted":
                 audit.record(con, actor.username, "submitted", record.id)
                 # handed to the reviewers: the author's claim would hide it from every reviewer's Next
-                con.execute("DELETE FROM claims WHERE image_hash = ? AND username = ?", (image_hash, actor.username))
+                drop_claims_in(con, image_hash, actor.username)
         return record
-
-    @staticmethod
-    def _touch_case(con: sqlite3.Connection, record: Correction, actor: User) -> None:
-        """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
-        on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
-        spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
-        con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
-                    "mask_hash, model_name, model_version, segmented_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
-                     actor.username, record.original_mask_hash, record.model_name, record.model_version,
-                     record.created_at, record.created_at))
-        con.execute("UPDATE cases SET updated_at = ?, label = COALESCE(?, label), "
-                    "mask_hash = COALESCE(mask_hash, ?), model_name = COALESCE(model_name, ?), "
-                    "model_version = COALESCE(model_version, ?), segmented_at = COALESCE(segmented_at, ?) "
-                    "WHERE image_hash = ?", (record.created_at, record.case_label, record.original_mask_hash,
-                                             record.model_name, record.model_version, record.created_at,
-                                             record.image_hash))
 
     def review(self, correction_id: str, action: str, actor: User, note: str = "") -> Correction:
         """submit / approve / reject / reopen one version, as the state machine and roles allow.
@@ -361,11 +279,11 @@ class SQLiteCorrectionsStore:
             con.execute("UPDATE corrections SET status = ? WHERE id = ?", (new_status, correction_id))
             con.execute("INSERT INTO status_changes (correction_id, status, reviewer, note, changed_at) "
                         "VALUES (?, ?, ?, ?, ?)", (correction_id, new_status, actor.username, note, utc_now()))
-            con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (utc_now(), row[2]))
+            case_changed_in(con, row[2], utc_now())
             audit.record(con, actor.username, audit_action(action), correction_id,
                          {"from": row[0], "to": new_status}, note)
             if action == "submit":  # handed to the reviewers (see save_correction)
-                con.execute("DELETE FROM claims WHERE image_hash = ? AND username = ?", (row[2], actor.username))
+                drop_claims_in(con, row[2], actor.username)
         return self.get(correction_id)
 
     def delete_case(self, image_hash: str, actor: User, reason: str) -> int:
@@ -388,10 +306,9 @@ class SQLiteCorrectionsStore:
             con.execute(f"DELETE FROM status_changes WHERE correction_id IN ({marks})", ids)
             con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
-            con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
-            con.execute("DELETE FROM working_copies WHERE image_hash = ?", (image_hash,))
-            con.execute("DELETE FROM pacs_sources WHERE image_hash = ?", (image_hash,))
-            con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
+            drop_claims_in(con, image_hash)
+            drop_working_copies_in(con, image_hash)
+            delete_case_row_in(con, image_hash)  # its PACS source row goes with it (ON DELETE CASCADE)
             candidates = {h for r in rows + case_files for h in r[1:] if h} | {image_hash}
             doomed = sorted(candidates - _files_in_use(con))
             audit.record(con, actor.username, "case_deleted", image_hash[:12],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,14 @@ def unpack_history(blob: bytes | None, shape: tuple[int, int]) -> tuple[np.ndarr
             return tuple(np.unpackbits(row)[:n].reshape(shape).astype(bool) for row in data["bits"])
     except (OSError, ValueError, KeyError):
         return ()
+
+
+def drop_working_copies_in(con: sqlite3.Connection, image_hash: str, username: str | None = None) -> None:
+    """Inside the caller's transaction: the working copies of an X-ray (one person's, or everyone's)."""
+    if username is None:
+        con.execute("DELETE FROM working_copies WHERE image_hash = ?", (image_hash,))
+    else:
+        con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?", (username, image_hash))
 
 
 class WorkingCopies:

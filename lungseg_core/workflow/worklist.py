@@ -27,7 +27,7 @@ from ..people.access_control import User, require
 from .case_claims import CLAIM_MINUTES, live_claim
 from ..storage.database import StoreError, storage_errors
 from ..storage.files import image_for_storage, png_of, utc_now
-from .corrections_store import CorrectionsStore
+from .store_interface import CorrectionsStore
 from ..imaging.lung_measurements import measure_lungs
 from .review_workflow import CASE_STATUSES, IN_PROGRESS, NEW, REJECTED, SEGMENTED, SUBMITTED, case_status
 from ..storage.database import connect, transaction
