@@ -29,6 +29,7 @@ from lungseg_core.imaging.canvas_objects import CanvasGeometry
 from lungseg_core.imaging.mask_editing import ADD_CSS, ERASE_CSS, Viewport, edit_figures
 from lungseg_core.imaging.mask_tools import TOOLS as MASK_TOOLS
 from lungseg_core.imaging.mask_tools import grow
+from lungseg_core.imaging.overlay import change_zoom
 from lungseg_core.people.access_control import User
 from lungseg_core.workflow.working_copies import WorkingCopies
 from streamlit_image_coordinates import streamlit_image_coordinates
@@ -369,6 +370,18 @@ with controls:
         g1.number_input("Pixels (on the X-ray)", 1, 30, 3, key="_mt_px")
         g2.button("Grow", key="_mt_grow", on_click=_apply_tool, args=(edit, partial(_grow_by, 1), *change))
         g3.button("Shrink", key="_mt_shrink", on_click=_apply_tool, args=(edit, partial(_grow_by, -1), *change))
+        previews = {**MASK_TOOLS, "Grow": partial(_grow_by, 1), "Shrink": partial(_grow_by, -1)}
+        shown = st.selectbox("Preview a tool before applying it", ["off", *previews], key="_mt_preview")
+        if shown != "off":
+            after = previews[shown](edit.history.current)
+            zoomed = change_zoom(case.pixels, edit.history.current, after, out_side=360)
+            if zoomed is None:
+                st.caption(f"{shown} would change nothing on this mask.")
+            else:
+                added, removed = int((after & ~edit.history.current).sum()), int((edit.history.current & ~after).sum())
+                st.image(zoomed, width="stretch",
+                         caption=f"{shown} would add {added:,} px (green) and remove {removed:,} px (red), "
+                                 "shown where it changes; its button applies it")
 
 with notice_box:
     for kind, text in case_notes:

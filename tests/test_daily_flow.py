@@ -176,6 +176,20 @@ def test_mask_tools_are_one_undo_step_each(tmp_path, monkeypatch):
     at.button(key="_undo").click().run()
     assert int(at.session_state["edit_session"].history.current.sum()) == area  # two undos: back to the start
     assert not at.exception
+    position = at.session_state["edit_session"].history.position
+    at.selectbox(key="_mt_preview").set_value("Grow").run()  # a preview shows, and changes nothing
+    images: list = []
+
+    def find_images(node) -> None:  # type: ignore[no-untyped-def]
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", "") == "image":
+                images.append(child)
+            find_images(child)
+
+    find_images(at._tree)
+    assert any("Grow would add" in i.proto.imgs[0].caption and "remove 0 px" in i.proto.imgs[0].caption for i in images)
+    assert at.session_state["edit_session"].history.position == position
+    assert int(at.session_state["edit_session"].history.current.sum()) == area and not at.exception
 
 
 def test_the_brush_keys_message_carries_a_width_not_a_step():
