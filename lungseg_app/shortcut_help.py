@@ -16,6 +16,9 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+S", "save"),
     ("Ctrl+Enter", "save and open the next case"),
     ("Alt+N / Alt+P", "next case / the case you had open before"),
+    ("wheel on the X-ray", "zoom in or out about the pointer"),
+    ("middle button drag", "move the zoomed region"),
+    ("right button drag", "brightness (up / down) and contrast (left / right)"),
     ("? or Alt+H", "this list"),
 )
 HELP_KEY = "_keys_help"

@@ -12,6 +12,7 @@ from lungseg_app.plain_text import plain
 from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.brush_keys import TARGET_KEY, brush_keys_html, parse_target
+from lungseg_app.view_gestures import GESTURE_KEY, apply_gesture, gestures_html, parse_gesture
 from lungseg_app.shortcut_help import HELP_KEY, help_key_html, shortcut_help_button
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
@@ -75,6 +76,18 @@ def _brush_from_keys() -> None:
     width = parse_target(st.session_state.get(TARGET_KEY))
     if width is not None:
         st.session_state["_brush"] = width
+
+
+def _view_from_gesture() -> None:
+    """Wheel zoom, middle-button pan and right-button window/level on the X-ray (`view_gestures`)."""
+    gesture, case = parse_gesture(st.session_state.get(GESTURE_KEY)), current_case()
+    if gesture is None or case is None:
+        return
+    page, shape = CorrectState(), case.pixels.shape[:2]
+    view, level, width = apply_gesture(gesture, page.view_for(case.hash) or Viewport.whole(shape), shape,
+                                       _control("_level"), _control("_wwidth"))
+    page.show(view, case.hash)
+    st.session_state["_level"], st.session_state["_wwidth"] = level, width
 
 
 def _toggle_mask() -> None:
@@ -313,9 +326,10 @@ with controls:
                       "in a missed lung region (add) or a false one (remove); the model corrects that region. "
                       "Keys: Alt+1 to Alt+6 pick a tool.")
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
-            + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY}, .st-key-{HELP_KEY} {{display: none;}}</style>"
+            + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY}, .st-key-{HELP_KEY}, .st-key-{GESTURE_KEY} "
+            "{display: none;}</style>"
             + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour)
-            + brush_keys_html(brush) + help_key_html(),
+            + brush_keys_html(brush) + help_key_html() + gestures_html(),
             unsafe_allow_javascript=True)
     for i, name in enumerate(tools, start=1):
         st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
@@ -324,6 +338,7 @@ with controls:
                  help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
     st.text_input("brush width from the keys", key=TARGET_KEY, on_change=_brush_from_keys,
                   label_visibility="collapsed")
+    st.text_input("view gesture", key=GESTURE_KEY, on_change=_view_from_gesture, label_visibility="collapsed")
     d1, d2 = st.columns([3, 2])
     bound_widget(d1.radio, "Mask", "_mask_style", style, options=list(MASK_STYLES),
                  index=list(MASK_STYLES).index(style), horizontal=True,
@@ -335,7 +350,9 @@ with controls:
         st.slider("Window centre (%)", 0, 100, int(_control("_level")), key="_level")
         st.slider("Window width (%)", 5, 100, int(_control("_wwidth")), key="_wwidth")
     remember_prefs(st.query_params, {k: _control(k) for k in DEFAULTS}, DEFAULTS)
-    st.caption("Overview: click to zoom there, drag a box to zoom to it. Press ? for every keyboard shortcut.")
+    st.caption("Overview: click to zoom there, drag a box to zoom to it. On the X-ray: wheel to zoom, middle "
+               "button to pan, right button to set brightness (up/down) and contrast (left/right). "
+               "Press ? for every keyboard shortcut.")
     event = streamlit_image_coordinates(overview(case.pixels, case.hash, edit.history.current, view, display),
                                         key=f"_overview_{case.hash[:12]}", click_and_drag=True, cursor="zoom-in",
                                         image_format="JPEG", jpeg_quality=92)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungseg_testing.browser import draw_erase_stroke, the_canvas, wait_until_idle
+from lungseg_testing.browser import draw_erase_stroke, page_report, the_canvas, wait_until_idle
 from lungseg_core.models.samples import list_samples
 from lungseg_core.people.access_control import command_line_user
 from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
@@ -143,4 +143,30 @@ def test_question_mark_lists_every_shortcut_and_typing_it_in_the_note_does_not(b
     dialog.get_by_text("save and open the next case").wait_for()
     for keys in ("Alt+K / Alt+J", "Ctrl+Enter", "Alt+1 … Alt+6", "? or Alt+H"):
         assert dialog.get_by_text(keys, exact=True).count() == 1, keys
+    context.close()
+
+
+def test_wheel_zooms_and_a_right_drag_sets_the_window_on_the_x_ray(browser, flow_app):
+    import re
+
+    url, root = flow_app
+    context, page, _ = _annotator_on_a_free_case(browser, url, root, 1400, 1000)
+    wait_until_idle(page)
+    whole = page.get_by_role("button", name=re.compile("^Whole image"))
+    assert whole.is_disabled()
+    box = the_canvas(page).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    for _ in range(3):
+        page.mouse.wheel(0, -120)  # wheel up: zoom in about the pointer
+    page.wait_for_function("() => { const b = [...document.querySelectorAll('button')]"
+                           ".find(b => b.innerText.startsWith('Whole image')); return b && !b.disabled; }")
+    wait_until_idle(page)
+    box = the_canvas(page).bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x + box["width"] * 0.1, y - box["height"] * 0.2, steps=5)
+    page.mouse.up(button="right")
+    page.wait_for_url(re.compile(r"level=70"))  # up by a fifth of the X-ray: window centre 50 -> 70 %
+    assert "Pixels added  0" in page_report(page)  # neither gesture drew anything
     context.close()

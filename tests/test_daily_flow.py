@@ -200,3 +200,29 @@ def test_the_brush_keys_message_carries_a_width_not_a_step():
     assert parse_target("") is None and parse_target("x#1") is None and parse_target(None) is None
     script = brush_keys_html(9)
     assert "window.__lungsegBrushWidth = 9;" in script and ".st-key-_brush_target input" in script
+
+
+def test_wheel_pan_and_window_gestures_move_the_view_as_a_viewer_does():
+    from lungseg_app.view_gestures import apply_gesture, parse_gesture
+    from lungseg_core.imaging.mask_editing import Viewport
+
+    whole = Viewport.whole((512, 512))
+    zoom = parse_gesture('{"k": "zoom", "r": 2, "x": 0.25, "y": 0.75}#3')
+    view, level, width = apply_gesture(zoom, whole, (512, 512), 50, 100)
+    assert (view.width, view.height) == (256, 256) and (level, width) == (50, 100)
+    assert (view.x0 + 0.25 * view.width, view.y0 + 0.75 * view.height) == (128, 384)  # the point stays under the pointer
+    assert apply_gesture(parse_gesture('{"k": "zoom", "r": 0.1, "x": 0.5, "y": 0.5}#4'), view, (512, 512), 50, 100)[0] \
+        == whole  # out as far as it goes: the whole image
+    deep = whole
+    for _ in range(10):
+        deep = apply_gesture(zoom, deep, (512, 512), 50, 100)[0]
+    assert deep.width == 64  # 8x at most
+    panned = apply_gesture(parse_gesture('{"k": "pan", "dx": 0.5, "dy": 0}#5'), view, (512, 512), 50, 100)[0]
+    assert panned.x0 == 0 and panned.width == 256  # dragged right by half a view, held inside the image
+    assert apply_gesture(parse_gesture('{"k": "pan", "dx": 0.5, "dy": 0.5}#6'), whole, (512, 512), 50, 100)[0] == whole
+    _, level, width = apply_gesture(parse_gesture('{"k": "window", "dx": 0.2, "dy": -0.1}#7'), view, (512, 512), 50, 60)
+    assert (level, width) == (60, 80)
+    _, level, width = apply_gesture(parse_gesture('{"k": "window", "dx": -2, "dy": 2}#8'), view, (512, 512), 50, 60)
+    assert (level, width) == (0, 5)  # within the sliders' ranges
+    for bad in ("", "nonsense#1", '{"k": "explode"}#2', '{"k": "zoom", "r": "x"}#3', None):
+        assert parse_gesture(bad) is None
