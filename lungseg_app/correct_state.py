@@ -22,6 +22,7 @@ class CorrectState:
     TAKEN = "_canvas_took"  # edits the canvas callback took before the run
     VIEW_CASE = "_view_case"
     SAVE_REQUEST, SAVE_ROUND, SAVED_MESSAGE = "_save_request", "_save_round", "_saved_message"
+    LAST_SAVE = "_last_save"
     OVERVIEW_SEEN = "_overview_seen"
     STYLE_BEFORE_HIDDEN = "_mask_style_before"
 
@@ -71,12 +72,19 @@ class CorrectState:
     def saved(self) -> None:
         self._s[self.SAVE_ROUND] = self.save_round + 1
 
-    def leave_message(self, message: str) -> None:
-        """For the next case's page (Save and next)."""
+    def leave_message(self, message: str, short: str) -> None:
+        """For the next case's page (Save and next): the whole message once, as a toast, and its short
+        form in the save bar's status line until the next save (a toast of a run that another run cut
+        short can vanish at once; the status line is drawn by every run)."""
         self._s[self.SAVED_MESSAGE] = message
+        self._s[self.LAST_SAVE] = short
 
     def pop_message(self) -> str | None:
         return self._s.pop(self.SAVED_MESSAGE, None)
+
+    @property
+    def last_save(self) -> str | None:
+        return self._s.get(self.LAST_SAVE)
 
     def overview_event_is_new(self, stamp: Any) -> bool:
         if stamp == self._s.get(self.OVERVIEW_SEEN):

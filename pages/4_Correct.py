@@ -411,7 +411,8 @@ with save_box:
     with st.form("save_form", clear_on_submit=False, enter_to_submit=False):
         # one line, always there: what leaving now would do (the sidebar's pages do not ask)
         st.caption("✎ Unsaved edits: kept for you if you leave" if edit.unsaved else
-                   "All edits saved" if edit.last_saved_id else "No edits yet", help=(
+                   "All edits saved" if edit.last_saved_id else
+                   "No edits yet" + (f" · before: {page.last_save}" if page.last_save else ""), help=(
                        "Unsaved edits are your working copy in the store: they come back when you reopen this "
                        "case, on any page or after a reload. Save makes them a version others can see."))
         n1, n2 = st.columns([3, 2])
@@ -447,11 +448,12 @@ with save_box:
                 if case.number is None:
                     known = cached_worklist().by_image(case.hash)
                     case.number = known.number if known is not None else None
-                message = (f"Saved version {len(store.history(record.id))} of "
-                           f"{f'case {case.number}' if case.number else 'this case'} ({record.id[:8]}, {status}) as "
-                           f"{user.username}; {figures.added_px:,} px added, {figures.removed_px:,} px removed.")
+                short = (f"Saved version {len(store.history(record.id))} of "
+                         f"{f'case {case.number}' if case.number else 'this case'}")
+                message = (f"{short} ({record.id[:8]}, {status}) as {user.username}; {figures.added_px:,} px added, "
+                           f"{figures.removed_px:,} px removed.")
                 if save_and_next:
-                    page.leave_message(message)
+                    page.leave_message(message, f"{short} ({status})")
                     cached_claims().release(user, case.hash)
                     go_next(user)
                     st.rerun()

@@ -96,7 +96,10 @@ def test_save_is_on_screen_and_the_canvas_never_moves(browser, flow_app, width, 
     assert the_canvas(page).bounding_box() == before  # the notice did not push the canvas
     draw_erase_stroke(page, 240, 60, 300, 20)
     page.get_by_role("button", name="Save and next ▶").click()
-    page.get_by_text(f"Saved version 2 of case {number}").first.wait_for()
+    try:  # the toast, and the next case's status line ("No edits yet · before: Saved version 2 of case N")
+        page.get_by_text(f"Saved version 2 of case {number}").first.wait_for()
+    except Exception as exc:
+        raise AssertionError(f"Save and next did not say it saved; {page_report(page)}") from exc
     wait_until_idle(page)
     assert the_canvas(page).bounding_box() == before  # the next case's canvas sits where this one did
     assert page.evaluate("window.scrollY") == 0
