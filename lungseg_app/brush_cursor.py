@@ -14,13 +14,6 @@ RING_ID = "lungseg-brush-ring"
 _SCRIPT = """<script>
 (() => {
   window.__lungsegBrush = %(state)s;
-  const findCanvas = () => {
-    for (const host of document.querySelectorAll('*')) {
-      const c = host.shadowRoot && host.shadowRoot.querySelector('canvas.upper-canvas');
-      if (c) return c;
-    }
-    return document.querySelector('canvas.upper-canvas');
-  };
   const ring = () => {
     let r = document.getElementById('%(ring)s');
     if (!r) {
@@ -42,7 +35,7 @@ _SCRIPT = """<script>
     r.style.borderColor = b.colour;
   };
   const attach = (tries) => {
-    const c = findCanvas();
+    const c = window.__lungseg && window.__lungseg.canvas();  // page_scripts
     if (!c) { if (tries > 0) setTimeout(() => attach(tries - 1), 250); return; }
     if (c.__lungsegBrush) return;
     c.__lungsegBrush = true;

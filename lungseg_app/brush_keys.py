@@ -3,9 +3,8 @@
 Streamlit's button shortcuts send one "clicked" trigger per press; presses that arrive while the
 page is running again are merged, so eight quick presses widened the brush by five. Here a small
 page script (`st.html` with JavaScript, nothing of a user's in it) counts the presses itself and
-sends the *target width* (not a step) through a hidden text input, once the keys rest for 120 ms:
-a merged or late message still carries the right width. The input's value is "width#n" (n counts
-the messages), so that sending the width it already shows still counts as a change. A message that a
+sends the *target width* (not a step) through a hidden text input (`page_scripts`), once the keys
+rest for 120 ms: a merged or late message still carries the right width. A message that a
 run in flight swallowed is sent again until the page is drawn with the width counted to."""
 from __future__ import annotations
 
@@ -18,17 +17,9 @@ _SCRIPT = """<script>
 (() => {
   window.__lungsegBrushWidth = %(width)s;
   if (window.__lungsegBrushKeys) return;
-  const k = window.__lungsegBrushKeys = {pending: null, nonce: 0, timer: null, check: null, last: 0, tries: 0};
-  const typing = (t) => t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
+  const k = window.__lungsegBrushKeys = {pending: null, timer: null, check: null, last: 0, tries: 0};
   const send = () => {
-    const el = document.querySelector('.st-key-%(key)s input');
-    if (!el || k.pending === null) return;
-    k.nonce += 1;
-    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, k.pending + '#' + k.nonce);
-    el.dispatchEvent(new Event('input', {bubbles: true}));
-    // Enter commits what the input's own state holds: let it take the new value first
-    setTimeout(() => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13,
-                                                                    bubbles: true})), 40);
+    if (k.pending === null || !window.__lungseg.send('.st-key-%(key)s input', String(k.pending))) return;
     clearTimeout(k.check);
     k.check = setTimeout(confirm, 800);
   };
@@ -41,7 +32,7 @@ _SCRIPT = """<script>
     send();
   };
   window.addEventListener('keydown', (e) => {
-    if (!e.altKey || (e.code !== 'KeyJ' && e.code !== 'KeyK') || typing(e.target)) return;
+    if (!e.altKey || (e.code !== 'KeyJ' && e.code !== 'KeyK') || window.__lungseg.typing(e.target)) return;
     e.preventDefault();
     e.stopImmediatePropagation();
     const recent = k.pending !== null && Date.now() - k.last < 3000;

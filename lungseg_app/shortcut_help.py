@@ -28,8 +28,7 @@ _SCRIPT = """<script>
   if (window.__lungsegHelpKey) return;
   window.__lungsegHelpKey = true;
   window.addEventListener('keydown', (e) => {
-    const t = e.target;
-    if (e.key !== '?' || (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable))) return;
+    if (e.key !== '?' || window.__lungseg.typing(e.target)) return;
     const button = document.querySelector('.st-key-%(key)s button');
     if (button) { e.preventDefault(); button.click(); }
   }, true);

@@ -4,7 +4,7 @@ itself (as DICOM viewers do), while the left button keeps drawing.
 A page script (`st.html` with JavaScript, nothing of a user's in it) listens on the editor's canvas:
 wheel steps are summed for 150 ms and sent as one zoom about the pointer; a middle- or right-button
 drag is sent when the button is released. The message goes through a hidden text input as JSON
-("#n" appended so that the same gesture twice is still a change); `apply_gesture` turns it into the
+(`page_scripts`); `apply_gesture` turns it into the
 new view and window, a pure function the tests call directly."""
 from __future__ import annotations
 
@@ -21,29 +21,13 @@ MAX_ZOOM = 8.0
 _SCRIPT = """<script>
 (() => {
   if (window.__lungsegGestures) return;
-  window.__lungsegGestures = {nonce: 0, wheel: 0, at: null, timer: null, drag: null};
+  window.__lungsegGestures = {wheel: 0, at: null, timer: null, drag: null};
   const g = window.__lungsegGestures;
-  const findCanvas = () => {
-    for (const host of document.querySelectorAll('*')) {
-      const c = host.shadowRoot && host.shadowRoot.querySelector('canvas.upper-canvas');
-      if (c) return c;
-    }
-    return document.querySelector('canvas.upper-canvas');
-  };
-  const send = (message) => {
-    const el = document.querySelector('.st-key-%(key)s input');
-    if (!el) return;
-    g.nonce += 1;
-    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(
-      el, JSON.stringify(message) + '#' + g.nonce);
-    el.dispatchEvent(new Event('input', {bubbles: true}));
-    setTimeout(() => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13,
-                                                                    bubbles: true})), 40);
-  };
+  const send = (message) => window.__lungseg.send('.st-key-%(key)s input', JSON.stringify(message));
   const where = (c, e) => { const r = c.getBoundingClientRect();
     return [(e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]; };
   const attach = (tries) => {
-    const c = findCanvas();
+    const c = window.__lungseg && window.__lungseg.canvas();
     if (!c) { if (tries > 0) setTimeout(() => attach(tries - 1), 250); return; }
     if (c.__lungsegGestures) return;
     c.__lungsegGestures = true;

@@ -13,6 +13,7 @@ from lungseg_app.bound_widgets import bound_widget
 from lungseg_app.brush_cursor import brush_cursor_html
 from lungseg_app.brush_keys import TARGET_KEY, brush_keys_html, parse_target
 from lungseg_app.view_gestures import GESTURE_KEY, apply_gesture, gestures_html, parse_gesture
+from lungseg_app.page_scripts import page_scripts_prelude
 from lungseg_app.shortcut_help import HELP_KEY, help_key_html, shortcut_help_button
 from lungseg_app.canvas_component import editor_canvas
 from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
@@ -328,6 +329,7 @@ with controls:
     st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7))
             + f" .st-key-_mask_toggle, .st-key-{TARGET_KEY}, .st-key-{HELP_KEY}, .st-key-{GESTURE_KEY} "
             "{display: none;}</style>"
+            + page_scripts_prelude()
             + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour)
             + brush_keys_html(brush) + help_key_html() + gestures_html(),
             unsafe_allow_javascript=True)

@@ -16,8 +16,15 @@ from ..people.audit import AuditLog
 from ..workflow.worklist import Worklist
 from .connection import PacsError, PacsSettings, client, talking_to
 from .dicom_export import measurement_report_of, segmentation_of
-from .pacs_import import _checked_bytes
+from .pacs_import import radiograph_bytes
 from .sources import PacsSources
+
+
+def as_part10(ds: Dataset) -> Dataset:
+    """Give the dataset a file preamble: dicomweb-client sends a dataset as it is written, and only a
+    Part 10 file (preamble + "DICM") comes back from every PACS intact."""
+    ds.preamble = getattr(ds, "preamble", None) or b"\x00" * 128
+    return ds
 
 
 @dataclass
@@ -29,7 +36,7 @@ class CaseExport:
     @staticmethod
     def file_bytes(ds: Dataset) -> bytes:
         buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
+        as_part10(ds).save_as(buf, enforce_file_format=True)
         return buf.getvalue()
 
 
@@ -53,7 +60,7 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     if str(image.SOPInstanceUID) != source.sop_uid:
         raise PacsError("the PACS sent another image than the one this case came from")
     mask = store.load_mask(record.corrected_mask_hash)
-    spacing = read_xray(_checked_bytes(image)).pixel_spacing_mm
+    spacing = read_xray(radiograph_bytes(image)).pixel_spacing_mm
     reviewer = next((s.reviewer for s in reversed(store.status_changes(record.id)) if s.status == "approved"), "")
     try:
         seg = segmentation_of(image, mask, f"{record.model_name} {record.model_version}", reviewer)
@@ -61,10 +68,8 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     except ValueError as exc:
         raise LungSegError(f"case {number} cannot be written as DICOM: {exc}") from exc
     if send:
-        for ds in (seg, sr):  # dicomweb-client writes the dataset as it is: a file's preamble makes it a Part 10
-            ds.preamble = getattr(ds, "preamble", None) or b"\x00" * 128  # file, which every PACS gives back intact
         with talking_to(settings, f"sending the segmentation of case {number}"):
-            dicomweb.store_instances([seg, sr])
+            dicomweb.store_instances([as_part10(seg), as_part10(sr)])
     AuditLog(worklist.db_path).append(actor.username, "pacs_exported", f"case {number}",
                                       {"version": record.id[:8], "sent": send, "pacs": settings.address})
     return CaseExport(seg, sr, send)
@@ -85,5 +90,4 @@ def reference_from_pacs(worklist: Worklist, settings: PacsSettings, image_hash: 
     if not drawn_on_it:
         return None
     newest = max(drawn_on_it, key=lambda seg: (str(seg.get("ContentDate", "")), str(seg.get("ContentTime", ""))))
-    newest.preamble = getattr(newest, "preamble", None) or b"\x00" * 128
     return CaseExport.file_bytes(newest)

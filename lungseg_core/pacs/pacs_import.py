@@ -35,7 +35,7 @@ def _describe(image: PacsImage) -> str:
     return " ".join(x for x in (image.modality, image.study_date, image.view) if x) or "an image"
 
 
-def _checked_bytes(ds: Dataset) -> bytes:
+def radiograph_bytes(ds: Dataset) -> bytes:
     """The instance as DICOM bytes for the reader, after what only a PACS sends: non-images and multi-frame objects."""
     if "PixelData" not in ds:
         kind = getattr(getattr(ds, "SOPClassUID", None), "name", None) or "no pixel data"
@@ -59,7 +59,7 @@ def import_images(worklist: Worklist, settings: PacsSettings, images: list[PacsI
         try:
             with talking_to(settings, f"fetching {what}"):
                 ds = dicomweb.retrieve_instance(image.study_uid, image.series_uid, image.sop_uid)
-            xray = read_xray(_checked_bytes(ds))
+            xray = read_xray(radiograph_bytes(ds))
             del ds  # the header (names, IDs, dates) goes no further than here
             case, created = worklist.add_case(xray.pixels, actor, label, xray.pixel_spacing_mm)
             sources.remember(case.image_hash, settings.address, image.study_uid, image.series_uid, image.sop_uid)
