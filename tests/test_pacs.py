@@ -318,3 +318,21 @@ def test_worklist_panel_searches_the_pacs_and_imports_what_is_ticked(pacs, tmp_p
     assert {PacsSources(store.db_path).of(c.image_hash).sop_uid for c in Worklist(store).list_cases()} >= \
         {d.SOPInstanceUID for d in films}
     assert any("3 frames" in w.value for w in at.warning) and table is not None
+
+
+def test_who_may_import_and_send_back_is_checked_in_the_library(pacs, tmp_path):
+    from lungseg_core.people.access_control import PermissionDenied
+
+    from .people import NOBODY
+
+    settings, films, _, _ = pacs
+    store = SQLiteCorrectionsStore(tmp_path / "store")
+    worklist = Worklist(store)
+    with pytest.raises(PermissionDenied):
+        import_images(worklist, settings, [_pacs_image(films[0])], NOBODY)  # no role: nothing fetched or kept
+    assert worklist.list_cases() == []
+    import_images(worklist, settings, [_pacs_image(films[0])], ANN)
+    number = _approve_first_case(tmp_path / "store")
+    with pytest.raises(PermissionDenied):
+        export_case(worklist, settings, number, ANN)  # annotators do not send to the PACS: reviewers do
+    assert AuditLog(store.db_path).entries(ADMIN, action="pacs_exported") == []
