@@ -105,7 +105,7 @@ def main() -> None:
         print(f"gate: {'recommends promotion' if result['recommended'] else 'does not recommend promotion'} — {result['decision']['reason']}")
         with streamlit_app() as url:
             idle = click_times(url, args.clicks)
-            start_job(base, tmp / "store", data, epochs=3, actor=command_line_user())
+            start_job(base, str(tmp / "store"), data, epochs=3, actor=command_line_user())
             while (latest_job() or {}).get("state") != "running" or not (latest_job() or {}).get("step_in_epoch"):
                 time.sleep(0.5)
             busy = click_times(url, args.clicks)

@@ -44,12 +44,12 @@ def _claims_of_store():  # type: ignore[no-untyped-def]
 
 
 def users_directory() -> UserDirectory:
-    return _directory(str(cached_store().db_path))
+    return _directory(cached_store().database.address)
 
 
 @st.cache_resource(show_spinner=False)
-def _directory(db_path: str) -> UserDirectory:
-    return UserDirectory(db_path)
+def _directory(address: str) -> UserDirectory:
+    return UserDirectory(address)
 
 
 def identity_provider_configured() -> bool:

@@ -56,7 +56,7 @@ def pacs_panel(worklist: Worklist, user: User) -> None:
     if not found:
         st.info("The PACS has no chest radiographs for these dates.")
         return
-    known = PacsSources(worklist.db_path).known_sop_uids()
+    known = PacsSources(worklist.database).known_sop_uids()
     rows = [{"import": f.sop_uid not in known, **f.as_row(),
              "in the worklist": "yes" if f.sop_uid in known else ""} for f in found]
     edited = st.data_editor(rows, hide_index=True, key="_pacs_table", disabled=[k for k in rows[0] if k != "import"],
@@ -76,7 +76,7 @@ def review_pacs_actions(worklist: Worklist, number: int | None, user: User) -> N
     if settings is None or number is None or not user.can("export"):
         return
     case = worklist.get(number)
-    if PacsSources(worklist.db_path).of(case.image_hash) is None:
+    if PacsSources(worklist.database).of(case.image_hash) is None:
         return
     st.markdown("**PACS**")
     c1, c2 = st.columns(2)
@@ -106,7 +106,7 @@ def review_pacs_actions(worklist: Worklist, number: int | None, user: User) -> N
 def pacs_reference(worklist: Worklist, image_hash: str, attach) -> None:  # type: ignore[no-untyped-def]
     """Segment: for an X-ray from the PACS, its newest SEG there as the reference mask (`attach(bytes)`)."""
     settings = pacs_settings()
-    if settings is None or PacsSources(worklist.db_path).of(image_hash) is None:
+    if settings is None or PacsSources(worklist.database).of(image_hash) is None:
         return
     if st.button("Reference from the PACS", key="_pacs_reference",
                  help="The newest DICOM SEG the PACS holds for this image"):

@@ -143,7 +143,7 @@ def set_case_from_sample(sample: Sample) -> Case:
 def set_truth_from_bytes(case: Case, data: bytes, label: str) -> None:
     """Attach a reference mask (a mask image or a DICOM SEG); raises LungSegError (MaskError) with a user
     message. For an X-ray from the PACS, a SEG drawn on another image is refused by its source UID."""
-    source = PacsSources(cached_store().db_path).of(case.hash)
+    source = PacsSources(cached_store().database).of(case.hash)
     case.truth = load_ground_truth(data, case.pixels.shape, source.sop_uid if source else None)
     case.truth_label = label
 

@@ -2,19 +2,18 @@
 whether it can be written right now. Below both sign-in (`auth`) and the page state (`state`)."""
 from __future__ import annotations
 
-import os
 import time
 
 import streamlit as st
 
-from lungseg_core.storage.files import default_store_dir
+from lungseg_core.storage.store_address import store_address
 from lungseg_core.workflow.case_claims import Claims
 from lungseg_core.workflow.corrections_store import open_store
 
 
 def cached_store():
     """The corrections store ($LUNGSEG_STORE_URL, $LUNGSEG_STORE or the project's store/ folder)."""
-    return _store(os.environ.get("LUNGSEG_STORE_URL") or str(default_store_dir()))
+    return _store(store_address())
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,9 +44,9 @@ def _write_probe() -> dict:
 
 def cached_claims():
     """Who is editing which X-ray (the store's database)."""
-    return _claims(str(cached_store().db_path))
+    return _claims(cached_store().database.address)
 
 
 @st.cache_resource(show_spinner=False)
-def _claims(db_path: str) -> Claims:
-    return Claims(db_path)
+def _claims(address: str) -> Claims:
+    return Claims(address)

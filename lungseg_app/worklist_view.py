@@ -56,7 +56,7 @@ def import_panel(worklist: Worklist, user: User) -> None:
                          hide_index=True, width="stretch")
 
 
-def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
+def segmentation_panel(store_address: str, user: User, pending: int) -> None:
     """Start / watch / cancel the background segmentation of new cases (survives reloads)."""
 
     was_running = batch.running_job() is not None
@@ -76,7 +76,7 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
             if st.button("Cancel segmentation", key="_wl_cancel", help="Cases already done keep their masks"):
                 actor = acting_user()  # this fragment outlives the run that drew it: who is acting now?
                 try:
-                    batch.cancel(actor, store_root)  # type: ignore[arg-type]
+                    batch.cancel(actor, store_address)
                 except LungSegError as exc:
                     st.error(f"Not cancelled: {plain(exc)}")
                 else:
@@ -88,7 +88,7 @@ def segmentation_panel(store_root: Path, user: User, pending: int) -> None:
                                  key="_wl_segment",
                                  help="With the current default model; masks, quality estimate and flags are stored"):
             try:
-                batch.start_job(store_root, acting_user())  # type: ignore[arg-type]
+                batch.start_job(store_address, acting_user())
             except LungSegError as exc:
                 st.error(f"Not started: {plain(exc)}")
             else:

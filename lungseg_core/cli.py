@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import LungSegError
 from .models.registry import DEFAULT_MODEL, registered_names
-from .storage.files import store_folder
+from .storage.store_address import database_of, store_address
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -84,15 +84,17 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
     job_dir = Path(args.job_dir) if args.job_dir else jobs_dir() / time.strftime("cli-%Y%m%d-%H%M%S")
     job_dir.mkdir(parents=True, exist_ok=True)
+    if args.store_from_environment:
+        args.store = store_address(None)
     if not args.store and not args.corrections_zip:
         raise LungSegError("give --store (the corrections store) or --corrections-zip (a Review page export)")
     if args.store and not args.started_by:  # run by hand on the server (the app's jobs are audited when started)
         from .people.access_control import command_line_user
         from .people.audit import AuditLog
 
-        AuditLog(_store_root(args) / "store.sqlite").append(command_line_user().username, "retrain_started",
+        AuditLog(database_of(store_address(args.store))).append(command_line_user().username, "retrain_started",
                                                             job_dir.name, {"base": args.base, "epochs": args.epochs})
-    code = run_job(job_dir, args.base, Path(args.store) if args.store else None, Path(args.data) if args.data else None,
+    code = run_job(job_dir, args.base, args.store or None, Path(args.data) if args.data else None,
                    args.epochs, args.size, args.max_steps,
                    Path(args.corrections_zip) if args.corrections_zip else None,
                    all_corrections_epochs=args.then_all_epochs)
@@ -103,8 +105,9 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     return code
 
 
-def _store_root(args: argparse.Namespace) -> Path:
-    return store_folder(args.store or None)
+def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The database of --store (a folder or a postgresql:// URL), else of $LUNGSEG_STORE_URL / $LUNGSEG_STORE."""
+    return database_of(store_address(args.store or None))
 
 
 def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
@@ -120,7 +123,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
     from .people.access_control import command_line_user
     from .people.accounts import UserDirectory
 
-    users = UserDirectory(_store_root(args) / "store.sqlite")
+    users = UserDirectory(_database(args))
     me = command_line_user()
     if args.action == "list":
         for u in users.list_users():
@@ -166,7 +169,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     from .people.audit import AuditLog
     from .models.model_versions import promote, rollback
 
-    log = AuditLog(_store_root(args) / "store.sqlite")
+    log = AuditLog(_database(args))
     if args.command == "promote":
         entry = promote(args.name, command_line_user(), args.reason, log, against_gate=args.against_gate)
     else:
@@ -255,7 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrain", help="fine-tune a model on approved corrections, gate it, save a new version")
     p.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (a name from `models`)")
-    p.add_argument("--store", help="corrections store folder (or sqlite:///folder): its approved corrections")
+    p.add_argument("--store", help="corrections store (a folder, sqlite:///folder or postgresql://…): its approved "
+                                   "corrections")
+    p.add_argument("--store-from-environment", action="store_true",
+                   help="the store of $LUNGSEG_STORE_URL / $LUNGSEG_STORE (how the app starts its jobs)")
     p.add_argument("--corrections-zip", help="instead of --store: a training-data zip exported on the Review page")
     p.add_argument("--data", help="base training data (manifest.csv) mixed in so the model does not forget; "
                                   "its val split decides, its test split is reported")

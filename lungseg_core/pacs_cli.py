@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import LungSegError
 from .people.access_control import command_line_user
-from .storage.files import store_folder
+from .storage.store_address import store_address
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -25,10 +25,10 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .workflow.corrections_store import SQLiteCorrectionsStore
+    from .workflow.corrections_store import open_store
     from .workflow.worklist import Worklist
 
-    return Worklist(SQLiteCorrectionsStore(store_folder(args.store or None)))
+    return Worklist(open_store(store_address(args.store or None)))
 
 
 def cmd_pacs_import(args: argparse.Namespace) -> int:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
-def _store_root(args: argparse.Namespace) -> Path:
-    from .workflow.corrections_store import default_store_dir
+def _address(args: argparse.Namespace) -> str:
+    from .storage.store_address import store_address
 
-    return Path(args.store or default_store_dir())
+    return store_address(args.store or None)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .people.audit import verify_chain
 
-    report = verify_chain(_store_root(args) / "store.sqlite")
+    from .storage.store_address import database_of
+
+    report = verify_chain(database_of(_address(args)))
     if report.ok:
         print(f"audit log intact: {report.rows} rows, every hash links to the row before")
         return 0
@@ -33,9 +34,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_store(args: argparse.Namespace) -> int:
     from .people.access_control import command_line_user
-    from .workflow.corrections_store import SQLiteCorrectionsStore
+    from .workflow.corrections_store import open_store
 
-    store = SQLiteCorrectionsStore(_store_root(args))
+    store = open_store(_address(args))
     min_age = args.min_age_hours * 3600
     if args.repair:
         removed = store.sweep_orphans(command_line_user(), min_age)

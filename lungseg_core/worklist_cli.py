@@ -13,18 +13,14 @@ import sys
 from pathlib import Path
 
 from .people.access_control import User, command_line_user
-from .storage.files import store_folder
+from .storage.store_address import store_address
 
 
 def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .workflow.corrections_store import default_store_dir, open_store
+    from .workflow.corrections_store import open_store
     from .workflow.worklist import Worklist
 
-    return Worklist(open_store(args.store or default_store_dir()))
-
-
-def _store_path(args: argparse.Namespace) -> Path:
-    return store_folder(args.store or None)  # the one reading of --store / $LUNGSEG_STORE
+    return Worklist(open_store(store_address(args.store or None)))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -49,7 +45,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .workflow import batch_segmentation as batch
 
     if args.job_dir:  # started by the app, which checked the role and audited the start
-        return batch.run_job(Path(args.job_dir), _store_path(args), args.model,
+        return batch.run_job(Path(args.job_dir), store_address(args.store or None), args.model,
                              User(args.started_by or "app", frozenset({"annotator"})))
     from .models.model_loading import load_model
     from .models.model_versions import default_model_name

@@ -55,7 +55,7 @@ if user.can("segment"):
         import_panel(worklist, user)
     with st.expander("From the PACS", expanded=st.session_state.get(FOUND_KEY) is not None):
         pacs_panel(worklist, user)
-    segmentation_panel(cached_store().root, user, pending=counts["new"])
+    segmentation_panel(cached_store().address, user, pending=counts["new"])
 if user.can("reopen"):
     claims_panel(worklist, user)
 

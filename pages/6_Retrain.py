@@ -35,7 +35,7 @@ if not user.can("retrain"):
     st.stop()
 
 store = cached_store()
-audit_log = AuditLog(store.db_path)
+audit_log = AuditLog(store.database)
 approved = len(store.list_corrections(status="approved"))
 running = active_job()
 
@@ -55,7 +55,7 @@ if not data or not (Path(data) / "manifest.csv").is_file():
                "validation split. Set $LUNGSEG_BASE_DATA or type the folder.")
 if st.button("Start retraining", type="primary", disabled=running is not None or approved < 2, key="_rt_start"):
     try:
-        start_job(base, Path(store.root), Path(data) if data and (Path(data) / "manifest.csv").is_file() else None,
+        start_job(base, store.address, Path(data) if data and (Path(data) / "manifest.csv").is_file() else None,
                   epochs=int(epochs), actor=user)
     except (JobBusyError, LungSegError) as exc:
         st.error(str(exc))

@@ -109,7 +109,7 @@ st.subheader("Who did what")
 st.caption("Per person: cases sent for review, median minutes from taking a case to sending it (claims in the "
            "audit log), and the share approved the first time it was reviewed.")
 store = cached_store()
-figures = team_figures(store, cached_worklist(), AuditLog(store.db_path), user)
+figures = team_figures(store, cached_worklist(), AuditLog(store.database), user)
 if figures:
     st.dataframe([f.as_row() for f in figures], hide_index=True)
 else:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from lungseg_app.state import cached_store, sidebar
 from lungseg_core.people.audit import ACTION_LABELS, AuditLog, entries_csv
+from lungseg_core.storage.database import StoreError
 from lungseg_core.workflow.worklist import Worklist
 
 st.set_page_config(page_title="Audit · LungSeg Studio", page_icon="🫁", layout="wide")
@@ -16,7 +17,7 @@ st.title("Audit log")
 if not user.can("view_audit"):
     st.info("The audit log is for admins.")
     st.stop()
-log = AuditLog(cached_store().db_path)
+log = AuditLog(cached_store().database)
 f1, f2, f3 = st.columns([2, 2, 3])
 who = f1.selectbox("Who", ["anyone", *log.actors(user)], key="_au_who")
 what = f2.selectbox("Action", ["any", *ACTION_LABELS], key="_au_action",
@@ -27,7 +28,7 @@ try:
     entries = log.entries(user, record_read=True, actor=None if who == "anyone" else who,
                           action=None if what == "any" else what,
                           since=since.isoformat() if since else None, until=until.isoformat() if until else None)
-except sqlite3.Error as exc:
+except (sqlite3.Error, StoreError) as exc:
     st.error(f"The audit log cannot be read right now ({exc}); try again in a moment.")
     st.stop()
 st.caption(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, newest first; times in UTC. Targets are record "

@@ -148,3 +148,37 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
     monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
     return approved_samples(SQLiteCorrectionsStore(tmp_path / "store"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """A real PostgreSQL server for the session (Debian's binaries; tools/run_tests.sh installs them).
+    Not skipped when missing: a store suite that silently ran on one database would prove half."""
+    from lungseg_testing.postgres import postgres_available, postgres_server
+
+    if not postgres_available():
+        pytest.fail("PostgreSQL's server is not installed (run tools/run_tests.sh, which installs it)")
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+    from lungseg_core.storage.postgres_database import close_pools
+
+    close_pools()
+
+
+def pytest_generate_tests(metafunc) -> None:  # type: ignore[no-untyped-def]
+    """Tests that use `store_backend` run on SQLite and on Postgres (`sqlite_only` ones on SQLite)."""
+    if "store_backend" in metafunc.fixturenames:
+        kinds = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else ["sqlite", "postgres"]
+        metafunc.parametrize("store_backend", kinds, indirect=True)
+
+
+@pytest.fixture()
+def store_backend(request):  # type: ignore[no-untyped-def]
+    """The database this test's stores use (see tests/store_backends.py)."""
+    from tests.store_backends import CURRENT, Backend
+
+    backend = Backend("postgres", request.getfixturevalue("postgres_url")) if request.param == "postgres" \
+        else Backend("sqlite")
+    CURRENT.append(backend)
+    yield backend
+    CURRENT.pop()

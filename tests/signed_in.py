@@ -8,7 +8,7 @@ from lungseg_core.people.accounts import UserDirectory
 
 
 def sign_in_as(at, store, user: User) -> None:  # type: ignore[no-untyped-def]
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     if users.get(user.username) is None:
         users.add_user(command_line_user(), user.username, user.roles, None)
     at.session_state[USER_KEY] = user.username

@@ -1,5 +1,4 @@
 """Local accounts: argon2 hashes, sign-in, sessions that expire and survive a reload, user management."""
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,15 +9,21 @@ from lungseg_core.people import accounts
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.accounts import AccountError, SignInError, UserDirectory
 from lungseg_core.people.audit import AuditLog
+from lungseg_core.people.sign_in_throttle import SignInThrottle
 
 from .people import ANN, REV
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 PW = "correct horse battery"
 
 
 @pytest.fixture()
 def users(tmp_path):
-    return UserDirectory(tmp_path / "store.sqlite")
+    """A directory with a throttle of its own (the process-wide one would carry one run's failed
+    sign-ins into the next: the same test runs on each database)."""
+    return UserDirectory(new_database(tmp_path / "store.sqlite"), throttle=SignInThrottle())
 
 
 def test_first_admin_only_once_and_password_stored_as_argon2(users, tmp_path):
@@ -26,7 +31,7 @@ def test_first_admin_only_once_and_password_stored_as_argon2(users, tmp_path):
     assert admin.username == "alice@example.org" and admin.roles == {"admin"}
     with pytest.raises(AccountError, match="already exists"):
         users.create_first_admin("mallory", PW)
-    (stored,) = sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT password_hash FROM users").fetchone()
+    (stored,) = new_database(tmp_path / "store.sqlite").connect().execute("SELECT password_hash FROM users").fetchone()
     assert stored.startswith("$argon2id$") and PW not in stored
     with pytest.raises(AccountError, match="at least"):
         UserDirectory(tmp_path / "other.sqlite").create_first_admin("bob", "short")
@@ -40,14 +45,14 @@ def test_sign_in_session_reload_expiry_and_sign_out(users, tmp_path, monkeypatch
         users.sign_in("nobody", PW)
     user, token = users.sign_in("alice", PW)
     assert user.username == "alice" and len(token) >= 40
-    again = UserDirectory(tmp_path / "store.sqlite")  # a reload: a new process reads the cookie's token
+    again = UserDirectory(new_database(tmp_path / "store.sqlite"))  # a reload: a new process reads the cookie's token
     assert again.session_user(token).username == "alice"
     assert again.session_user("forged-token") is None and again.session_user(None) is None
-    (row,) = sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT token_hash FROM auth_sessions").fetchall()
+    (row,) = new_database(tmp_path / "store.sqlite").connect().execute("SELECT token_hash FROM auth_sessions").fetchall()
     assert token not in row[0]  # only the hash is stored
     # expiry: a session whose time has passed is refused and removed
     past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
-    con = sqlite3.connect(tmp_path / "store.sqlite")
+    con = new_database(tmp_path / "store.sqlite").connect()
     con.execute("UPDATE auth_sessions SET expires_at = ?", (past,))
     con.commit()
     assert users.session_user(token) is None
@@ -55,7 +60,7 @@ def test_sign_in_session_reload_expiry_and_sign_out(users, tmp_path, monkeypatch
     _, token2 = users.sign_in("alice", PW)
     users.sign_out(token2)
     assert users.session_user(token2) is None
-    actions = [e.action for e in AuditLog(tmp_path / "store.sqlite").entries(READER)][::-1]
+    actions = [e.action for e in AuditLog(new_database(tmp_path / "store.sqlite")).entries(READER)][::-1]
     assert actions == ["user_added", "sign_in_failed", "sign_in_failed", "sign_in", "sign_in", "sign_out"]
 
 
@@ -104,7 +109,7 @@ def test_user_management_needs_admin_and_is_audited(users, tmp_path):
     assert users.identity_user({"email": "dana@hospital.org", "email_verified": True}) == oidc_only
     with pytest.raises(SignInError):  # no password: identity provider only
         users.sign_in("dana@hospital.org", "")
-    log = AuditLog(tmp_path / "store.sqlite")
+    log = AuditLog(new_database(tmp_path / "store.sqlite"))
     by_admin = [(e.action, e.target) for e in log.entries(READER, actor="alice")][::-1]
     assert by_admin == [("user_added", "alice"), ("user_added", "bob"), ("roles_changed", "bob"),
                         ("user_disabled", "bob"), ("user_enabled", "bob"), ("password_reset", "bob"),

@@ -64,12 +64,12 @@ def test_first_run_creates_the_admin_then_sign_in_is_required(store):
     assert "Review corrections" in _texts(visitor)
     visitor.sidebar.button(key="_sign_out").click().run()
     assert "Sign in" in _texts(visitor) and USER_KEY not in visitor.session_state
-    actions = [e.action for e in AuditLog(store.db_path).entries(command_line_user())][::-1]
+    actions = [e.action for e in AuditLog(store.database).entries(command_line_user())][::-1]
     assert actions == ["user_added", "sign_in", "sign_in_failed", "sign_in", "sign_out"]
 
 
 def test_a_reset_password_must_be_changed_before_anything_else(store):
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     users.add_user(command_line_user(), "bob", "annotator", "one time pass 1")
     at = _page("pages/1_Segment.py").run()
     at.text_input(key="_signin_user").set_value("bob")
@@ -107,8 +107,8 @@ def test_users_page_adds_a_user_and_audit_page_shows_it(store):
     assert len(one_time) >= 10 and "carol" not in one_time
     assert "carol" in list(at.dataframe[0].value["user"])  # the table is current at once
     assert "Who did what" in [h.value for h in at.subheader]  # per-person figures (tests/test_team_figures.py)
-    assert UserDirectory(store.db_path).get("carol").roles == {"reviewer"}
-    assert UserDirectory(store.db_path).sign_in("carol", one_time)[0].username == "carol"
+    assert UserDirectory(store.database).get("carol").roles == {"reviewer"}
+    assert UserDirectory(store.database).sign_in("carol", one_time)[0].username == "carol"
     audit = _page("pages/8_Audit.py")
     sign_in_as(audit, store, ADMIN)
     audit.run()
@@ -124,9 +124,9 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     first.selectbox(key="_sample_widget").set_value(sample.label).run()
     first.button(key="_open_sample").click().run()
     case_hash = first.session_state["case"].hash
-    assert Claims(store.db_path).holder(case_hash) is None  # looking claims nothing (browsing cannot lock the queue)
+    assert Claims(store.database).holder(case_hash) is None  # looking claims nothing (browsing cannot lock the queue)
     first.button(key="_reset").click().run()  # an edit claims the case
-    assert Claims(store.db_path).holder(case_hash).username == ANN.username
+    assert Claims(store.database).holder(case_hash).username == ANN.username
     second = _page("pages/4_Correct.py")
     sign_in_as(second, store, ANN2)
     second.run()
@@ -137,4 +137,4 @@ def test_correct_shows_who_holds_the_case_and_refuses_the_save(store):
     assert any("Not saved" in e.value for e in second.error)
     assert store.list_corrections() == []
     first.button(key="_nav_next").click().run()  # leaving the case gives it back to the queue
-    assert Claims(store.db_path).holder(case_hash) is None
+    assert Claims(store.database).holder(case_hash) is None

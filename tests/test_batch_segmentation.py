@@ -10,12 +10,14 @@ from lungseg_core import DEFAULT_MODEL, load_model
 from lungseg_core.workflow import batch_segmentation as batch
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.cli import main as cli_main
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.storage.jobs import read_progress
 from lungseg_core.models.samples import list_samples
 from lungseg_core.workflow.worklist import Worklist
 
 from .people import ANN, NOBODY
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def seg():
 @pytest.fixture()
 def worklist(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
-    wl = Worklist(SQLiteCorrectionsStore(tmp_path / "store"))
+    wl = Worklist(new_store(tmp_path / "store"))
     for s in list_samples():
         image = np.asarray(Image.open(s.image_path))
         wl.add_case(image, ANN)
@@ -71,9 +73,9 @@ def test_role_needed(worklist, seg):
 
 
 def test_background_job_runs_reports_and_releases_its_lock(worklist):
-    info = batch.start_job(worklist.store.root, ANN)
+    info = batch.start_job(worklist.store.address, ANN)
     with pytest.raises(batch.JobBusyError):
-        batch.start_job(worklist.store.root, ANN)
+        batch.start_job(worklist.store.address, ANN)
     deadline = time.time() + 180
     while batch.running_job() is not None and time.time() < deadline:
         time.sleep(0.5)
@@ -88,12 +90,12 @@ def test_job_with_cancel_requested_stops_and_a_new_one_resumes(worklist, tmp_pat
     job = tmp_path / "jobs" / "segment" / "j1"
     job.mkdir(parents=True)
     (job / "cancel").touch()
-    assert batch.run_job(job, worklist.store.root, None, ANN) == 3
+    assert batch.run_job(job, worklist.store.address, None, ANN) == 3
     assert read_progress(job)["state"] == "cancelled" and "start again" in read_progress(job)["message"]
     assert batch.running_job() is None
     job2 = tmp_path / "jobs" / "segment" / "j2"
     job2.mkdir()
-    assert batch.run_job(job2, worklist.store.root, None, ANN) == 0
+    assert batch.run_job(job2, worklist.store.address, None, ANN) == 0
     assert read_progress(job2)["done"] == 8
 
 

@@ -59,7 +59,7 @@ def test_search_import_then_send_the_approved_segmentation_back(browser, pacs_ap
     store = SQLiteCorrectionsStore(root)
     worklist = Worklist(store)
     cases = worklist.list_cases()
-    sources = PacsSources(store.db_path)
+    sources = PacsSources(store.database)
     assert {sources.of(c.image_hash).sop_uid for c in cases} == {d.SOPInstanceUID for d in films}
     case = worklist.get(_approve_first_case(root))
 

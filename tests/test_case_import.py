@@ -12,12 +12,14 @@ READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.case_import import ZIP_MAX_FILES, from_paths, from_uploads, from_zip, import_sources
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.errors import LungSegError
 from lungseg_core.workflow.worklist import Worklist
 
 from .dicom_factory import PATIENT_ID, PATIENT_NAME, make_dicom
 from .people import ANN, NOBODY
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _png(seed, bits=8):
@@ -36,7 +38,7 @@ def _jpeg(seed):
 
 @pytest.fixture()
 def worklist(tmp_path):
-    return Worklist(SQLiteCorrectionsStore(tmp_path / "store"))
+    return Worklist(new_store(tmp_path / "store"))
 
 
 def test_uploads_with_duplicates_and_bad_files(worklist, tmp_path):
@@ -53,7 +55,7 @@ def test_uploads_with_duplicates_and_bad_files(worklist, tmp_path):
     cases = worklist.list_cases()
     assert [c.status for c in cases] == ["new"] * 4 and {c.label for c in cases} == {"ward 3"}
     assert cases[3].pixel_spacing_mm == (0.18, 0.18)
-    assert AuditLog(worklist.db_path).entries(READER, action="cases_imported")[0].detail == \
+    assert AuditLog(worklist.database).entries(READER, action="cases_imported")[0].detail == \
         {"added": 4, "duplicates": 1, "failed": 3}
     # nothing that identifies a patient or a file is stored
     blob = b"".join(p.read_bytes() for p in worklist.store.iter_files())

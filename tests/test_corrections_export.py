@@ -1,3 +1,4 @@
+import pytest
 import csv
 import io
 import zipfile
@@ -7,14 +8,16 @@ from PIL import Image
 
 from lungseg_core.cli import main
 from lungseg_core.workflow.corrections_export import export_coco, export_training_zip, rle_decode, rle_encode
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.models.samples import list_samples
 
 from .people import ANN, REV
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _store_with_samples(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     ids = []
     for s in list_samples():
         image = np.asarray(Image.open(s.image_path))

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from lungseg_core import read_xray
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError, open_store
+from lungseg_core.workflow.corrections_store import StoreError, open_store
 from lungseg_core.workflow.review_workflow import WorkflowError
 
 from .dicom_factory import PATIENT_ID, make_dicom
 from .people import ANN, ANN2, REV
+from .store_backends import new_store, store_address
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +33,7 @@ def _case(seed: int = 0, shape=(64, 80)):
 
 
 def test_round_trip_keeps_original_and_corrected_apart(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     image, original, corrected = _case()
     rec = store.save_correction(image, original, corrected, model_name="unet_lite0", model_version="abc123",
                                 actor=ANN, note="trimmed apex", pixel_spacing_mm=(0.2, 0.3))
@@ -68,15 +71,17 @@ def test_versions_chain_and_status_log(tmp_path):
     with pytest.raises(StoreError, match="same image"):
         store.save_correction(other, o2, c2, model_name="m", model_version="1", actor=ANN, parent_id=v1.id)
     with pytest.raises(StoreError, match="unsupported store URL"):
-        open_store("postgresql://db/lungs")
+        open_store("mysql://db/lungs")
+    with pytest.raises(StoreError, match="could not be reached"):  # a server that is not there: said at once
+        open_store("postgresql://lungseg@127.0.0.1:1/lungs")
 
 
 _WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {root!r})
     from lungseg_core.people.access_control import User
-    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-    store = SQLiteCorrectionsStore(sys.argv[1])
+    from lungseg_core.workflow.corrections_store import open_store
+    store = open_store(sys.argv[1])
     who, n = sys.argv[2], int(sys.argv[3])
     rng = np.random.default_rng(abs(hash(who)) % 1000)
     for i in range(n):
@@ -92,11 +97,11 @@ def test_two_processes_saving_at_once_lose_nothing(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(_WRITER.format(root=str(ROOT)))
     store_dir = tmp_path / "store"
-    SQLiteCorrectionsStore(store_dir)
-    procs = [subprocess.Popen([sys.executable, str(script), str(store_dir), who, "100"], stdout=subprocess.DEVNULL)
+    new_store(store_dir)
+    procs = [subprocess.Popen([sys.executable, str(script), store_address(store_dir), who, "100"], stdout=subprocess.DEVNULL)
              for who in ("alice", "bob")]
     assert all(p.wait(timeout=300) == 0 for p in procs)
-    store = SQLiteCorrectionsStore(store_dir)
+    store = new_store(store_dir)
     records = store.list_corrections()
     assert len(records) == 200
     assert {r.annotator for r in records} == {"alice", "bob"}
@@ -109,8 +114,8 @@ def test_kill_9_mid_save_leaves_a_readable_store(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(_WRITER.format(root=str(ROOT)))
     store_dir = tmp_path / "store"
-    SQLiteCorrectionsStore(store_dir)
-    proc = subprocess.Popen([sys.executable, str(script), str(store_dir), "carol", "100000"],
+    new_store(store_dir)
+    proc = subprocess.Popen([sys.executable, str(script), store_address(store_dir), "carol", "100000"],
                             stdout=subprocess.PIPE, text=True)
     done = -1
     while done < 30:  # let it complete some saves, then kill it in the middle of others
@@ -118,7 +123,7 @@ def test_kill_9_mid_save_leaves_a_readable_store(tmp_path):
     time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    store = SQLiteCorrectionsStore(store_dir)
+    store = new_store(store_dir)
     records = store.list_corrections()
     assert len(records) >= done + 1
     notes = {int(r.note) for r in records}
@@ -131,7 +136,7 @@ def test_kill_9_mid_save_leaves_a_readable_store(tmp_path):
 def test_no_patient_identifiers_anywhere_in_the_store(tmp_path):
     pixels = (np.arange(64 * 64).reshape(64, 64) % 4000).astype(np.uint16)
     image = read_xray(make_dicom(pixels, spacing=(0.15, 0.15)))
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     mask = np.zeros(image.shape, bool)
     mask[5:30, 5:30] = True
     store.save_correction(image.pixels, mask, mask, model_name="m", model_version="1", actor=ANN,
@@ -149,7 +154,7 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
     from lungseg_core.workflow.corrections_export import export_coco, export_training_zip
     from lungseg_core.workflow.corrections_store import StoreFileError
 
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     good_image, o1, c1 = _case(seed=1)
     bad_image, o2, c2 = _case(seed=2)
     good = store.save_correction(good_image, o1, c1, model_name="m", model_version="1", actor=ANN, status="submitted")
@@ -172,7 +177,7 @@ def test_missing_or_damaged_files_flag_their_record_and_the_rest_keeps_working(t
 def test_a_refused_save_leaves_no_orphan_files(tmp_path):
     from lungseg_core.workflow.review_workflow import WorkflowError
 
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     image, original, corrected = _case(seed=3)
     first = store.save_correction(image, original, corrected, model_name="m", model_version="1", actor=ANN,
                                   status="submitted")
@@ -188,7 +193,7 @@ def test_a_refused_save_leaves_no_orphan_files(tmp_path):
 def test_a_locked_or_full_store_gives_a_clear_error(tmp_path, monkeypatch):
     import sqlite3
 
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     image, original, corrected = _case(seed=4)
 
     def locked(*args, **kwargs):

@@ -14,17 +14,19 @@ from lungseg_core.models.registry import DEFAULT_MODEL
 from lungseg_core.models.samples import list_samples
 from lungseg_core.models.weights_store import weights_dir
 from lungseg_core.people.audit import AuditLog
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.worklist import REVIEWER_QUEUE, Worklist
 
 from .people import ADMIN, ANN, REV
 from .signed_in import sign_in_as
+from .store_backends import app_uses_store, new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_submission_is_released_to_the_reviewers_next(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     image = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
     case, _ = worklist.add_case(image, ANN)
@@ -58,7 +60,7 @@ def test_a_version_the_gate_did_not_recommend_is_promoted_only_against_the_gate(
     models = tmp_path / "models"
     models.mkdir()
     monkeypatch.setenv("LUNGSEG_MODELS", str(models))
-    log = AuditLog(tmp_path / "store.sqlite")
+    log = AuditLog(new_database(tmp_path / "store.sqlite"))
     _version_with_gate(models, f"{DEFAULT_MODEL}-ft1", {"decided": False, "promote": False, "reason": "3 held back"})
     _version_with_gate(models, f"{DEFAULT_MODEL}-ft2", {"decided": True, "promote": False, "reason": "val fell"})
     _version_with_gate(models, f"{DEFAULT_MODEL}-ft3", {"decided": True, "promote": True, "reason": "better"})
@@ -77,8 +79,8 @@ def _sample_case_on_correct(tmp_path: Path, monkeypatch) -> tuple[AppTest, int]:
     """A store holding the first sample as a case, opened on Correct by its link."""
     from PIL import Image
 
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    app_uses_store(monkeypatch, tmp_path / "store")
+    store = new_store(tmp_path / "store")
     number = Worklist(store).add_case(np.asarray(Image.open(list_samples()[0].image_path)), ANN)[0].number
     at = _correct_page(tmp_path / "store")
     at.query_params["case"] = str(number)
@@ -88,15 +90,15 @@ def _sample_case_on_correct(tmp_path: Path, monkeypatch) -> tuple[AppTest, int]:
 
 def _correct_page(store_root: Path) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages/4_Correct.py"), default_timeout=120)
-    sign_in_as(at, SQLiteCorrectionsStore(store_root), ANN)
+    sign_in_as(at, new_store(store_root), ANN)
     return at
 
 
 def test_the_note_and_label_start_empty_on_each_case_and_after_a_save(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
+    app_uses_store(monkeypatch, tmp_path / "store")
     from PIL import Image
 
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     numbers = [worklist.add_case(np.asarray(Image.open(s.image_path)), ANN, label=f"film {i}")[0].number
                for i, s in enumerate(list_samples()[:2])]
@@ -127,8 +129,8 @@ def test_the_note_and_label_start_empty_on_each_case_and_after_a_save(tmp_path, 
 
 
 def test_the_audit_page_names_cases_by_number(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_STORE", str(tmp_path / "store"))
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    app_uses_store(monkeypatch, tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     image = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
     case, _ = worklist.add_case(image, ANN)

@@ -34,6 +34,11 @@ from lungseg_core.workflow.worklist import Worklist, rows_csv
 
 from .dicom_factory import make_dicom
 from .people import ADMIN, ANN, REV, approved_samples
+from lungseg_core.storage.database import StoreError
+
+from .store_backends import app_uses_store, backend_kind, new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -44,7 +49,7 @@ PW = "a long enough password"
 
 @pytest.fixture()
 def store(tmp_path):
-    return SQLiteCorrectionsStore(tmp_path / "store")
+    return new_store(tmp_path / "store")
 
 
 def _image(seed: int = 0) -> np.ndarray:
@@ -53,7 +58,7 @@ def _image(seed: int = 0) -> np.ndarray:
 
 # -- 1. identity provider: verified e-mail only, never onto a local-password account unless linked -----
 def test_identity_provider_maps_only_verified_emails_onto_accounts_made_or_linked_for_it(store):
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     oidc_only = users.add_user(CLI, "dana@hospital.org", "reviewer", None)
     users.add_user(CLI, "boss", "admin", PW)
     users.add_user(CLI, "boss@hospital.org", "admin", PW + "2")
@@ -75,14 +80,14 @@ def test_identity_provider_maps_only_verified_emails_onto_accounts_made_or_linke
     users.link_identity(CLI, "boss@hospital.org", "boss@hospital.org", "same person")
     assert users.identity_user({"email": "boss@hospital.org", "email_verified": True}).username == "boss@hospital.org"
     assert users.identity_user({"email": "boss@hospital.org", "email_verified": False}) is None
-    assert AuditLog(store.db_path).entries(CLI, action="identity_linked")[0].target == "boss@hospital.org"
+    assert AuditLog(store.database).entries(CLI, action="identity_linked")[0].target == "boss@hospital.org"
     users.set_active(CLI, "dana@hospital.org", False)
     assert users.identity_user({"email": "dana@hospital.org", "email_verified": True}) is None
 
 
 # -- 2. a disabled or signed-out person acts no more, whatever object the caller kept ----------------------
 def test_library_refuses_a_kept_user_object_once_the_account_is_disabled_or_cut(store, monkeypatch, tmp_path):
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     users.add_user(CLI, ANN.username, ANN.roles, None)
     users.add_user(CLI, ADMIN.username, ADMIN.roles, None)
     worklist = Worklist(store)
@@ -91,7 +96,7 @@ def test_library_refuses_a_kept_user_object_once_the_account_is_disabled_or_cut(
     for act in (lambda: worklist.add_case(_image(1), ANN),
                 lambda: worklist.set_label(case.number, "x", ANN),
                 lambda: worklist.next_case(ANN),
-                lambda: Claims(store.db_path).claim(ANN, case.image_hash),
+                lambda: Claims(store.database).claim(ANN, case.image_hash),
                 lambda: store.save_correction(_image(2), np.zeros((64, 64), bool), np.ones((64, 64), bool), actor=ANN,
                                               model_name="m", model_version="v")):
         with pytest.raises(PermissionDenied, match="disabled"):
@@ -103,12 +108,12 @@ def test_library_refuses_a_kept_user_object_once_the_account_is_disabled_or_cut(
     from lungseg_core.workflow import batch_segmentation as batch
 
     with pytest.raises(PermissionDenied):
-        retrain_jobs.start_job("m", store.root, None, actor=ADMIN)
+        retrain_jobs.start_job("m", store.address, None, actor=ADMIN)
     with pytest.raises(PermissionDenied):
-        retrain_jobs.cancel_job(actor=ADMIN, audit_log=AuditLog(store.db_path))
+        retrain_jobs.cancel_job(actor=ADMIN, audit_log=AuditLog(store.database))
     users.set_active(CLI, ADMIN.username, False)
     with pytest.raises(PermissionDenied):
-        batch.start_job(store.root, ADMIN)
+        batch.start_job(store.address, ADMIN)
     assert batch.running_job() is None and retrain_jobs.active_job() is None  # nothing was started
 
 
@@ -125,8 +130,8 @@ def test_acting_user_reads_the_session_again(store, monkeypatch):
     """What fragments and callbacks ask before changing anything."""
     from lungseg_app.auth import TOKEN_KEY, USER_KEY
 
-    monkeypatch.setenv("LUNGSEG_STORE", str(store.root))
-    users = UserDirectory(store.db_path)
+    app_uses_store(monkeypatch, store.root)
+    users = UserDirectory(store.database)
     users.add_user(CLI, "ann", "annotator", PW, must_change_password=False)
     _, token = users.sign_in("ann", PW)
     at = AppTest.from_function(_acting_script)
@@ -159,8 +164,8 @@ def _page(path: str, store: SQLiteCorrectionsStore, user: User) -> AppTest:
 
 
 def test_labels_notes_names_and_link_parameters_show_as_text(store, monkeypatch):
-    monkeypatch.setenv("LUNGSEG_STORE", str(store.root))
-    users = UserDirectory(store.db_path)
+    app_uses_store(monkeypatch, store.root)
+    users = UserDirectory(store.database)
     users.add_user(CLI, "rev", "reviewer", None, display_name=INJECT)
     approved_samples(store)
     worklist = Worklist(store)
@@ -195,7 +200,7 @@ class _Clock:
 
 def test_twenty_wrong_passwords_are_slowed_audited_once_per_burst_then_the_right_one_works(store):
     clock = _Clock()
-    users = UserDirectory(store.db_path, throttle=SignInThrottle(clock=clock))
+    users = UserDirectory(store.database, throttle=SignInThrottle(clock=clock))
     users.add_user(CLI, "alice", "annotator", PW, must_change_password=False)
     refused_fast = 0
     for i in range(20):
@@ -212,7 +217,7 @@ def test_twenty_wrong_passwords_are_slowed_audited_once_per_burst_then_the_right
         users.sign_in("alice", PW, client="10.0.0.77")  # from another address: the user name is throttled
     clock.now += 2.1  # the back-off after 5 failures is 2 s
     assert users.sign_in("alice", PW, client="10.0.0.9")[0].username == "alice"
-    log = AuditLog(store.db_path)
+    log = AuditLog(store.database)
     assert len(log.entries(CLI, action="sign_in_failed")) == 1 and len(log.entries(CLI, action="sign_in_throttled")) == 1
     clock.now += 1
     users.sign_in("alice", PW, client="10.0.0.9")  # a success cleared the count
@@ -220,7 +225,7 @@ def test_twenty_wrong_passwords_are_slowed_audited_once_per_burst_then_the_right
 
 def test_password_checks_at_once_are_bounded(store, monkeypatch):
     """16 sign-ins at once: at most 2 argon2 verifications run together (each ~64 MiB)."""
-    users = UserDirectory(store.db_path, throttle=SignInThrottle(max_concurrent=2, queue_wait_s=30))
+    users = UserDirectory(store.database, throttle=SignInThrottle(max_concurrent=2, queue_wait_s=30))
     users.add_user(CLI, "bob", "annotator", PW, must_change_password=False)
     running, peak, lock = [0], [0], threading.Lock()
     real = accounts._HASHER
@@ -264,9 +269,9 @@ def tiny_disk(tmp_path):
 
 def test_a_full_disk_keeps_sessions_and_pages_working_read_only(tiny_disk, monkeypatch):
     root = tiny_disk / "store"
-    monkeypatch.setenv("LUNGSEG_STORE", str(root))
-    store = SQLiteCorrectionsStore(root)
-    users = UserDirectory(store.db_path)
+    app_uses_store(monkeypatch, root)
+    store = new_store(root)
+    users = UserDirectory(store.database)
     users.add_user(CLI, "ann", "annotator", PW, must_change_password=False)
     _, token = users.sign_in("ann", PW)
     worklist = Worklist(store)
@@ -302,7 +307,7 @@ def test_exports_and_audit_reads_take_the_actor_check_the_role_and_are_audited(s
         with pytest.raises(PermissionDenied):
             export(ANN)
         assert export(REV)
-    log = AuditLog(store.db_path)
+    log = AuditLog(store.database)
     assert {e.target for e in log.entries(CLI, action="corrections_exported")} == {"training zip", "COCO JSON"}
     with pytest.raises(PermissionDenied):
         log.entries(REV)
@@ -314,13 +319,13 @@ def test_exports_and_audit_reads_take_the_actor_check_the_role_and_are_audited(s
 
 # -- 7 & 14. sessions: own password change, absolute limit ------------------------------------------------------
 def test_own_password_change_ends_the_other_sessions_and_sessions_have_an_absolute_limit(store):
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     users.add_user(CLI, "carol", "annotator", PW, must_change_password=False)
     carol, here = users.sign_in("carol", PW)
     _, elsewhere = users.sign_in("carol", PW)
     users.change_own_password(carol, PW, PW + " changed", current_token=here)
     assert users.session_user(elsewhere) is None and users.session_user(here).username == "carol"
-    con = sqlite3.connect(store.db_path)
+    con = store.database.connect()
     eight_days_ago = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat()
     con.execute("UPDATE auth_sessions SET created_at = ?", (eight_days_ago,))  # still extended (sliding) ...
     con.commit()
@@ -330,8 +335,8 @@ def test_own_password_change_ends_the_other_sessions_and_sessions_have_an_absolu
 def test_sign_out_page_deletes_the_cookie(store, monkeypatch):
     from lungseg_app.auth import TOKEN_KEY, USER_KEY
 
-    monkeypatch.setenv("LUNGSEG_STORE", str(store.root))
-    users = UserDirectory(store.db_path)
+    app_uses_store(monkeypatch, store.root)
+    users = UserDirectory(store.database)
     users.add_user(CLI, "ann", "annotator", PW, must_change_password=False)
     _, token = users.sign_in("ann", PW)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -348,7 +353,7 @@ def test_cases_added_and_segmented_are_audited_and_a_failed_promotion_leaves_no_
     worklist = Worklist(store)
     case, _ = worklist.add_case(_image(), ANN)
     worklist.set_segmentation(case.number, np.ones((64, 64), bool), {}, "m", "v", ANN)
-    log = AuditLog(store.db_path)
+    log = AuditLog(store.database)
     assert log.entries(CLI, action="case_added")[0].target == f"case {case.number}"
     assert log.entries(CLI, action="case_segmented")[0].detail == {"model": "m", "version": "v"}
     from lungseg_core import DEFAULT_MODEL
@@ -389,14 +394,14 @@ def test_csv_cells_that_would_run_as_formulas_are_escaped():
 
 # -- 11. claims: listing and releasing ------------------------------------------------------------------------
 def test_claims_are_listed_released_by_their_holder_or_a_reviewer_and_all_at_sign_out(store):
-    claims = Claims(store.db_path)
+    claims = Claims(store.database)
     claims.claim(ANN, "a" * 64)
     claims.claim(ANN, "b" * 64)
     assert {c.image_hash[0] for c in claims.live()} == {"a", "b"}
     with pytest.raises(PermissionDenied):
         claims.release(User("amy", frozenset({"annotator"})), "a" * 64)
     assert claims.release(REV, "a" * 64)
-    assert AuditLog(store.db_path).entries(CLI, action="claim_released")[0].detail == {"holder": "ann"}
+    assert AuditLog(store.database).entries(CLI, action="claim_released")[0].detail == {"holder": "ann"}
     assert claims.release_all("ann") == 1 and claims.live() == []
 
 
@@ -404,7 +409,7 @@ def test_claims_are_listed_released_by_their_holder_or_a_reviewer_and_all_at_sig
 def test_first_run_screen_needs_the_setup_token_when_not_plainly_local(store, monkeypatch):
     import lungseg_app.auth as auth
 
-    monkeypatch.setenv("LUNGSEG_STORE", str(store.root))
+    app_uses_store(monkeypatch, store.root)
     monkeypatch.setattr(auth, "first_run_allowed_without_token", lambda: False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     token = auth.setup_token()
@@ -413,10 +418,10 @@ def test_first_run_screen_needs_the_setup_token_when_not_plainly_local(store, mo
     at.text_input(key="_first_again").set_value(PW)
     at.text_input(key="_first_token").set_value("a guess")
     at.button(key="FormSubmitter:first_admin-Create admin and sign in").click().run()
-    assert any("Wrong setup token" in e.value for e in at.error) and UserDirectory(store.db_path).count() == 0
+    assert any("Wrong setup token" in e.value for e in at.error) and UserDirectory(store.database).count() == 0
     at.text_input(key="_first_token").set_value(token)
     at.button(key="FormSubmitter:first_admin-Create admin and sign in").click().run()
-    assert UserDirectory(store.db_path).get("alice") is not None
+    assert UserDirectory(store.database).get("alice") is not None
 
 
 def test_proxy_headers_mean_not_local():
@@ -461,7 +466,7 @@ def test_store_check_finds_and_repair_removes_old_orphan_files(store):
         if path not in (orphan, young):
             os.utime(path, (old, old))
     assert store.orphan_files() == [orphan]
-    env = {**os.environ, "LUNGSEG_STORE": str(store.root)}
+    env = {**os.environ, "LUNGSEG_STORE": str(store.root), "LUNGSEG_STORE_URL": store.address}
     out = subprocess.run([sys.executable, "-m", "lungseg_core", "store", "check"], capture_output=True, text=True,
                          env=env, cwd=ROOT)
     assert out.returncode == 0 and "1 orphan file(s)" in out.stdout and orphan.exists()
@@ -470,12 +475,12 @@ def test_store_check_finds_and_repair_removes_old_orphan_files(store):
     assert out.returncode == 0 and "removed 1 orphan" in out.stdout
     assert not orphan.exists() and young.exists() and len(worklist.list_cases()) == 1
     worklist.store.load_image(worklist.list_cases()[0].image_hash)  # what records use is untouched
-    assert AuditLog(store.db_path).entries(CLI, action="store_repaired")[0].detail == {"removed": 1}
+    assert AuditLog(store.database).entries(CLI, action="store_repaired")[0].detail == {"removed": 1}
 
 
 # -- 16. one-time passwords never hold the user name ------------------------------------------------------------
 def test_one_time_passwords_never_contain_the_user_name(store):
-    users = UserDirectory(store.db_path)
+    users = UserDirectory(store.database)
     for _ in range(3000):
         assert "ab" not in one_time_password("ab").lower()
     for i in range(50):
@@ -507,31 +512,35 @@ def test_a_job_of_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path, m
 
 # -- 18. the audit log: append-only and hash-chained ------------------------------------------------------------
 def test_audit_log_refuses_updates_and_deletes_and_verify_finds_a_row_edited_by_hand(store):
-    log = AuditLog(store.db_path)
+    log = AuditLog(store.database)
     for i in range(1000):
         log.append("root", "case_labelled", str(i))
-    report = verify_chain(store.db_path)
+    report = verify_chain(store.database)
     assert report.ok and report.rows == 1000
-    con = sqlite3.connect(store.db_path)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    con = store.database.connect()
+    with pytest.raises((sqlite3.DatabaseError, StoreError), match="append-only"):
         con.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 10")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises((sqlite3.DatabaseError, StoreError), match="append-only"):
         con.execute("DELETE FROM audit_log WHERE seq = 10")
-    con.rollback()
-    env = {**os.environ, "LUNGSEG_STORE": str(store.root)}
+    if backend_kind() == "postgres":
+        with pytest.raises(StoreError, match="append-only"):
+            con.execute("TRUNCATE audit_log")
+    env = {**os.environ, "LUNGSEG_STORE": str(store.root), "LUNGSEG_STORE_URL": store.address}
     ok = subprocess.run([sys.executable, "-m", "lungseg_core", "audit", "verify"], capture_output=True, text=True,
                         env=env, cwd=ROOT)
     assert ok.returncode == 0 and "1000 rows" in ok.stdout
-    con.execute("DROP TRIGGER audit_log_no_update")  # what someone with the file and sqlite3 could do
+    # what someone with the database file (or the database's owner) could do behind the app's back
+    con.execute("DROP TRIGGER audit_log_no_update" if backend_kind() == "sqlite"
+                else "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
     con.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 500")
-    con.commit()
     con.close()
-    assert verify_chain(store.db_path).broken == [500]
+    assert verify_chain(store.database).broken == [500]
     bad = subprocess.run([sys.executable, "-m", "lungseg_core", "audit", "verify"], capture_output=True, text=True,
                          env=env, cwd=ROOT)
     assert bad.returncode == 1 and "rows 500" in bad.stderr
 
 
+@pytest.mark.sqlite_only
 def test_store_written_by_release_4_upgrades_with_its_audit_log_chained(tmp_path):
     """tests/fixtures/store_release4 was written by release 4's code (make_store_release4.py), schema 3."""
     shutil.copytree(FIXTURES / "store_release4", tmp_path / "store")
@@ -539,17 +548,17 @@ def test_store_written_by_release_4_upgrades_with_its_audit_log_chained(tmp_path
     assert con.execute("PRAGMA user_version").fetchone()[0] == 3
     before = con.execute("SELECT seq, at, actor, action, target, detail, reason FROM audit_log ORDER BY seq").fetchall()
     con.close()
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    con = sqlite3.connect(store.db_path)
+    store = new_store(tmp_path / "store")
+    con = store.database.connect()
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     after = con.execute("SELECT seq, at, actor, action, target, detail, reason FROM audit_log ORDER BY seq").fetchall()
     assert after == before and len(before) >= 26  # every row kept, unchanged
-    assert verify_chain(store.db_path).ok
+    assert verify_chain(store.database).ok
     cases = Worklist(store).list_cases()
     assert [(c.number, c.status) for c in cases] == [(1, "segmented"), (2, "in progress"), (3, "approved")]
     assert len(store.list_corrections()) == 2 and con.execute("SELECT COUNT(*) FROM working_copies").fetchone()[0] == 1
     assert con.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 2
-    AuditLog(store.db_path).append("root", "case_labelled", "after upgrade")
-    assert verify_chain(store.db_path).ok
+    AuditLog(store.database).append("root", "case_labelled", "after upgrade")
+    assert verify_chain(store.database).ok
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("DELETE FROM audit_log")

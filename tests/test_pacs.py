@@ -118,7 +118,7 @@ def test_round_trip_query_import_segment_correct_approve_send_and_fetch_back(pac
     assert report.refused and "multi-frame" in report.refused[0][1]
     again = import_images(worklist, settings, [f for f in found if f.frames == 1], ANN)
     assert sorted(again.duplicates) == sorted(report.added) and not again.added  # the same film is one case
-    sources = PacsSources(store.db_path)
+    sources = PacsSources(store.database)
     by_sop = {sources.of(worklist.get(n).image_hash).sop_uid: n for n in report.added}
     assert set(by_sop) == {d.SOPInstanceUID for d in films}
     mono1 = worklist.get(by_sop[films[1].SOPInstanceUID])
@@ -169,7 +169,7 @@ def test_round_trip_query_import_segment_correct_approve_send_and_fetch_back(pac
     labels = __import__("lungseg_core.imaging.lung_measurements", fromlist=["x"]).split_lungs(corrected)
     assert measured["Right to left lung area ratio"] == pytest.approx((labels == 1).sum() / (labels == 2).sum(), abs=1e-3)
     assert measured["Area"] > 0 and measured["Height"] > 0
-    assert AuditLog(store.db_path).entries(ADMIN, action="pacs_exported")[0].target == f"case {number}"
+    assert AuditLog(store.database).entries(ADMIN, action="pacs_exported")[0].target == f"case {number}"
 
     names = [n.encode() for n in NAMES] + [films[0].PatientID.encode()]
     for path in store.iter_files():  # ... and never kept here
@@ -200,7 +200,7 @@ def test_a_non_image_or_multi_frame_object_is_refused_and_the_store_stays_as_it_
     result = import_images(worklist, settings, [_pacs_image(report), _pacs_image(multi)], ANN)
     assert not result.added and [why for _, why in result.refused][0].startswith("not an image")
     assert "multi-frame" in result.refused[1][1]
-    assert worklist.list_cases() == [] and PacsSources(store.db_path).known_sop_uids() == set()
+    assert worklist.list_cases() == [] and PacsSources(store.database).known_sop_uids() == set()
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
@@ -315,7 +315,7 @@ def test_worklist_panel_searches_the_pacs_and_imports_what_is_ticked(pacs, tmp_p
     at.button(key="_pacs_import").click().run()
     assert not at.exception
     assert any("new case(s) from the PACS" in s.value for s in at.success)
-    assert {PacsSources(store.db_path).of(c.image_hash).sop_uid for c in Worklist(store).list_cases()} >= \
+    assert {PacsSources(store.database).of(c.image_hash).sop_uid for c in Worklist(store).list_cases()} >= \
         {d.SOPInstanceUID for d in films}
     assert any("3 frames" in w.value for w in at.warning) and table is not None
 
@@ -335,4 +335,4 @@ def test_who_may_import_and_send_back_is_checked_in_the_library(pacs, tmp_path):
     number = _approve_first_case(tmp_path / "store")
     with pytest.raises(PermissionDenied):
         export_case(worklist, settings, number, ANN)  # annotators do not send to the PACS: reviewers do
-    assert AuditLog(store.db_path).entries(ADMIN, action="pacs_exported") == []
+    assert AuditLog(store.database).entries(ADMIN, action="pacs_exported") == []

@@ -9,17 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
+import pytest
+
 from lungseg_core.pacs.sources import PacsSources
 from lungseg_core.people.audit import verify_chain
 from lungseg_core.storage.database import SCHEMA_VERSION
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.worklist import Worklist
 
 from .people import ADMIN, ANN
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.mark.sqlite_only
 def test_store_written_by_release_5_upgrades_with_everything_kept(tmp_path):
     shutil.copytree(FIXTURES / "store_release5", tmp_path / "store")
     con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
@@ -33,11 +38,11 @@ def test_store_written_by_release_5_upgrades_with_everything_kept(tmp_path):
 
     before = {t: rows(t) for t in tables}
     con.close()
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    con = sqlite3.connect(store.db_path)
+    store = new_store(tmp_path / "store")
+    con = store.database.connect()
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert {t: rows(t) for t in tables} == before
-    assert verify_chain(store.db_path).ok
+    assert verify_chain(store.database).ok
     cases = Worklist(store).list_cases()
     assert [(c.number, c.status, c.assigned_to) for c in cases] == [(1, "segmented", "ann"), (2, "in progress", None),
                                                                     (3, "approved", None)]
@@ -45,16 +50,16 @@ def test_store_written_by_release_5_upgrades_with_everything_kept(tmp_path):
 
 
 def test_a_case_keeps_only_its_pacs_uids_and_loses_them_with_the_case(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     case, _ = worklist.add_case(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8), ANN)
-    sources = PacsSources(store.db_path)
+    sources = PacsSources(store.database)
     sources.remember(case.image_hash, "https://pacs/dicom-web", "1.2.3", "1.2.3.4", "1.2.3.4.5")
     sources.remember(case.image_hash, "https://other/dicom-web", "9", "9.9", "9.9.9")  # a duplicate keeps the first
     kept = sources.of(case.image_hash)
     assert (kept.pacs_url, kept.study_uid, kept.series_uid, kept.sop_uid) == ("https://pacs/dicom-web", "1.2.3",
                                                                              "1.2.3.4", "1.2.3.4.5")
-    columns = [r[1] for r in sqlite3.connect(store.db_path).execute("PRAGMA table_info(pacs_sources)")]
+    columns = [d[0] for d in store.database.connect().execute("SELECT * FROM pacs_sources LIMIT 0").description]
     assert columns == ["image_hash", "pacs_url", "study_uid", "series_uid", "sop_uid", "added_at"]  # nothing else
     store.delete_case(case.image_hash, ADMIN, "test")
     assert sources.of(case.image_hash) is None and sources.known_sop_uids() == set()

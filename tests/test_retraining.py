@@ -88,10 +88,10 @@ def _wait(predicate, timeout=120.0):
 
 def test_cancel_stops_the_process_and_writes_no_weights(env, tiny_data_dir):
     with pytest.raises(PermissionDenied, match="admin"):
-        start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64, actor=REV)
-    job = start_job(DEFAULT_MODEL, env.root, tiny_data_dir, epochs=200, size=64, actor=ADMIN)
+        start_job(DEFAULT_MODEL, env.address, tiny_data_dir, epochs=200, size=64, actor=REV)
+    job = start_job(DEFAULT_MODEL, env.address, tiny_data_dir, epochs=200, size=64, actor=ADMIN)
     with pytest.raises(Exception, match="already running"):
-        start_job(DEFAULT_MODEL, env.root, tiny_data_dir, actor=ADMIN)
+        start_job(DEFAULT_MODEL, env.address, tiny_data_dir, actor=ADMIN)
     _wait(lambda: (latest_job() or {}).get("step_in_epoch"))
     # a page reload shows the running job's progress
     at = AppTest.from_file(str(ROOT / "pages/6_Retrain.py"), default_timeout=60)
@@ -169,7 +169,7 @@ def test_job_lock_failure_paths(env, tiny_data_dir, tmp_path, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(subprocess, "Popen", broken_popen)
         with pytest.raises(OSError):
-            start_job(DEFAULT_MODEL, env.root, tiny_data_dir, actor=ADMIN)
+            start_job(DEFAULT_MODEL, env.address, tiny_data_dir, actor=ADMIN)
     assert not lock.exists() and active_job() is None
     assert latest_job()["state"] == "failed"
 

@@ -12,11 +12,14 @@ READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
 from lungseg_core.workflow.case_claims import ClaimHeldError, Claims
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError
+from lungseg_core.workflow.corrections_store import StoreError
 from lungseg_core.workflow.review_workflow import STATUSES, TRANSITIONS, WorkflowError
 from lungseg_core.storage.database import SCHEMA_VERSION
 
 from .people import ADMIN, ANN, ANN2, REV, REV2
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -52,7 +55,7 @@ def _version_in(store, status, seed):
 @pytest.mark.parametrize("status", STATUSES)
 @pytest.mark.parametrize("action", list(TRANSITIONS))
 def test_every_action_from_every_status(tmp_path, status, action):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     rec = _version_in(store, status, seed=1)
     actor = ANN if action == "submit" else REV2
     source, target = TRANSITIONS[action]
@@ -65,7 +68,7 @@ def test_every_action_from_every_status(tmp_path, status, action):
 
 
 def test_separation_of_duties_and_roles(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     both = REV.__class__("pat", frozenset({"annotator", "reviewer"}))
     own = _save(store, actor=both, status="submitted")
     with pytest.raises(WorkflowError, match="nobody reviews their own correction"):
@@ -83,7 +86,7 @@ def test_separation_of_duties_and_roles(tmp_path):
 
 
 def test_new_versions_follow_the_workflow(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     v1 = _save(store, status="submitted")
     with pytest.raises(WorkflowError, match="already has a correction"):  # no second, unrelated "version 1"
         _save(store, actor=ANN2)
@@ -108,21 +111,21 @@ def test_new_versions_follow_the_workflow(tmp_path):
 
 
 def test_audit_has_every_change_with_who_and_why(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     v1 = _save(store, status="draft")
     store.review(v1.id, "submit", ANN)
     store.review(v1.id, "approve", REV, "clean edge")
     store.review(v1.id, "reopen", REV2, "missed the apex")
     store.review(v1.id, "reject", REV2, "apex")
     store.delete_case(v1.image_hash, ADMIN, "wrong upload")
-    got = [(e.actor, e.action, e.reason) for e in AuditLog(store.db_path).entries(READER)][::-1]
+    got = [(e.actor, e.action, e.reason) for e in AuditLog(store.database).entries(READER)][::-1]
     assert got == [("ann", "correction_saved", ""), ("ann", "submitted", ""), ("rev", "approved", "clean edge"),
                    ("rita", "reopened", "missed the apex"), ("rita", "rejected", "apex"),
                    ("root", "case_deleted", "wrong upload")]
 
 
 def test_delete_case_removes_every_version_and_file_but_keeps_shared_ones(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     v1 = _save(store, status="submitted", seed=4)
     store.review(v1.id, "reject", REV)
     _save(store, parent=v1.id, seed=4)
@@ -138,13 +141,13 @@ def test_delete_case_removes_every_version_and_file_but_keeps_shared_ones(tmp_pa
     left = {p.name for p in (tmp_path / "blobs").rglob("*.png")}
     assert f"{v1.image_hash}.png" not in left and left == files_before - {f"{v1.image_hash}.png"}
     assert store.load_mask(keep.corrected_mask_hash).any()
-    entry = AuditLog(store.db_path).entries(READER, action="case_deleted")[0]
+    entry = AuditLog(store.database).entries(READER, action="case_deleted")[0]
     assert entry.detail == {"versions": 2, "files": 1} and entry.target == v1.image_hash[:12]
 
 
 def test_claims_block_a_second_editor_and_lapse(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
-    claims = Claims(store.db_path)
+    store = new_store(tmp_path)
+    claims = Claims(store.database)
     image, mask, fixed = _case(7)
     from lungseg_core.workflow.corrections_store import image_for_storage, png_of  # the hash the store will give it
     import hashlib
@@ -177,7 +180,7 @@ def _claim_in_process(args):
 
 
 def test_two_people_claiming_together_one_gets_it(tmp_path):
-    Claims(tmp_path / "store.sqlite")
+    Claims(new_database(tmp_path / "store.sqlite"))
     for _ in range(5):
         db = tmp_path / f"round{_}.sqlite"
         Claims(db)
@@ -189,9 +192,10 @@ def test_two_people_claiming_together_one_gets_it(tmp_path):
         assert Claims(db).holder("c" * 64).username in winners
 
 
+@pytest.mark.sqlite_only
 def test_store_written_by_release_1_upgrades_in_place(tmp_path):
     shutil.copytree(FIXTURES / "store_release1", tmp_path / "store")
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     records = store.list_corrections()
     assert len(records) == 3 and {r.annotator for r in records} == {"alice", "bob"}
     first = next(r for r in records if r.note == "first")
@@ -206,20 +210,19 @@ def test_store_written_by_release_1_upgrades_in_place(tmp_path):
     # the upgraded store works with the new workflow: bob's submitted v2 can be reviewed by someone else
     latest_bob = next(r for r in store.list_corrections(latest_only=True) if r.annotator == "bob")
     assert store.review(latest_bob.id, "approve", REV).status == "approved"
-    SQLiteCorrectionsStore(tmp_path / "store")  # opening again changes nothing
+    new_store(tmp_path / "store")  # opening again changes nothing
     assert len(store.list_corrections()) == 3
 
 
 def test_deleting_the_only_case_leaves_no_file_behind(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path)
+    store = new_store(tmp_path)
     v1 = _save(store, status="submitted", seed=11)
     store.review(v1.id, "reject", REV)
     _save(store, parent=v1.id, seed=11)
     assert len(list((tmp_path / "blobs").rglob("*.png"))) == 3  # image, model mask, corrected mask
     assert store.delete_case(v1.image_hash, ADMIN, "patient request") == 3
     assert not list((tmp_path / "blobs").rglob("*.png")) and store.list_corrections() == []
-    import sqlite3
 
-    con = sqlite3.connect(tmp_path / "store.sqlite")
+    con = store.database.connect()
     assert con.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0] == 0
     assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0

@@ -4,14 +4,17 @@ then opens the one the site's estimate ranks worst."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lungseg_core.people.audit import AuditLog
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.site_quality import MIN_EXAMPLES, load_site_estimator, recalibrate
 from lungseg_core.workflow.worklist import Worklist
 
 from .people import ADMIN, ANN, REV
 from .site_films import SIGNALS, drawn_and_site_masks
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _case(worklist: Worklist, seed: int, mask: np.ndarray) -> int:
@@ -23,7 +26,7 @@ def _case(worklist: Worklist, seed: int, mask: np.ndarray) -> int:
 
 
 def test_recalibration_learns_the_site_and_next_opens_the_worst_film(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     rng = np.random.default_rng(0)
     for i in range(MIN_EXAMPLES + 2):
@@ -48,4 +51,4 @@ def test_recalibration_learns_the_site_and_next_opens_the_worst_film(tmp_path):
     true_dice = 2 * (drawn & site).sum() / (drawn.sum() + site.sum())
     assert abs(low.estimated_dice - true_dice) < abs(0.97 - true_dice)  # closer to what the site would say
     assert worklist.next_case(ANN).number == misses  # Next takes the site's worst first
-    assert AuditLog(store.db_path).entries(ADMIN, action="cases_segmented")[0].detail["rescored_with"] == "site estimator"
+    assert AuditLog(store.database).entries(ADMIN, action="cases_segmented")[0].detail["rescored_with"] == "site estimator"

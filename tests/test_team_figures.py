@@ -7,11 +7,13 @@ import pytest
 
 from lungseg_core.people.access_control import PermissionDenied
 from lungseg_core.people.audit import AuditLog
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.team_figures import team_figures
 from lungseg_core.workflow.worklist import Worklist
 
 from .people import ADMIN, ANN, ANN2, REV
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 def _film(seed: int) -> np.ndarray:
@@ -25,11 +27,11 @@ def _mask() -> np.ndarray:
 
 
 def test_cases_done_time_and_first_time_approval_per_person(tmp_path):
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     worklist = Worklist(store)
     for i in range(5):
         worklist.add_case(_film(i), ADMIN)
-    audit = AuditLog(store.db_path)
+    audit = AuditLog(store.database)
 
     def work(person, outcome):
         case = worklist.next_case(person)  # claims it (audited)

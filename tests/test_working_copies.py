@@ -11,17 +11,19 @@ import pytest
 
 from lungseg_core import DEFAULT_MODEL, Worklist
 from lungseg_core.people.access_control import PermissionDenied
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.storage.database import SCHEMA_VERSION
 from lungseg_core.workflow.working_copies import WorkingCopies, mask_digest
 from tests.people import ANN, ANN2, NOBODY
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture()
 def store(tmp_path):
-    return SQLiteCorrectionsStore(tmp_path / "store")
+    return new_store(tmp_path / "store")
 
 
 def _image_and_mask():
@@ -59,7 +61,7 @@ def test_saving_the_case_or_discarding_removes_it_and_discard_is_audited(store):
     assert copies.get(ANN, case.image_hash) is None  # saved: done with
     assert copies.get(ANN2, case.image_hash) is not None  # another person's is theirs
     assert copies.discard(ANN2, case.image_hash) and not copies.discard(ANN2, case.image_hash)
-    con = sqlite3.connect(store.db_path)
+    con = store.database.connect()
     assert con.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'working_copy_discarded' AND actor = 'amy'"
                        ).fetchone()[0] == 1
 
@@ -68,12 +70,13 @@ def test_a_damaged_working_copy_reads_as_none(store):
     copies = WorkingCopies(store)
     _, mask = _image_and_mask()
     copies.keep(ANN, "h1", mask, "s", 1)
-    con = sqlite3.connect(store.db_path)
+    con = store.database.connect()
     con.execute("UPDATE working_copies SET mask_png = ?", (b"not a png",))
     con.commit()
     assert copies.get(ANN, "h1") is None
 
 
+@pytest.mark.sqlite_only
 def test_store_written_by_release_3_upgrades_with_nothing_lost(tmp_path):
     """tests/fixtures/store_release3 was written by release 3's code (tests/fixtures/make_store_release3.py)
     before the working-copies step existed."""
@@ -81,7 +84,7 @@ def test_store_written_by_release_3_upgrades_with_nothing_lost(tmp_path):
     con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
     assert con.execute("PRAGMA user_version").fetchone()[0] == 2  # release 3's schema
     con.close()
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
     cases = Worklist(store).list_cases()
@@ -102,7 +105,7 @@ def test_a_restored_working_copy_keeps_its_undo_steps(tmp_path):
     from lungseg_core.imaging.mask_editing import EditHistory
     from lungseg_core.workflow.working_copies import MAX_KEPT_STEPS, unpack_history
 
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     copies = WorkingCopies(store)
     start = np.zeros((40, 50), bool)
     steps = []

@@ -12,12 +12,14 @@ from lungseg_core.people.access_control import command_line_user as _cli
 READER = _cli()
 from lungseg_core.people.access_control import PermissionDenied, User
 from lungseg_core.people.audit import AuditLog
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
 from lungseg_core.workflow.review_workflow import case_status
 from lungseg_core.storage.database import SCHEMA_VERSION
 from lungseg_core.workflow.worklist import REVIEWER_QUEUE, Worklist, rows_csv
 
 from .people import ADMIN, ANN, ANN2, NOBODY, REV
+from .store_backends import new_database, new_store  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -41,7 +43,7 @@ def _segmented(worklist, seed, estimate=0.97, flags=()):
 
 @pytest.fixture()
 def worklist(tmp_path):
-    return Worklist(SQLiteCorrectionsStore(tmp_path / "store"))
+    return Worklist(new_store(tmp_path / "store"))
 
 
 def test_the_same_pixels_twice_are_one_case(worklist):
@@ -111,7 +113,7 @@ def test_reviewers_next_skips_their_own_submissions(worklist):
 
 def _next_in_process(args):
     root, who, barrier = args
-    worklist = Worklist(SQLiteCorrectionsStore(root))
+    worklist = Worklist(new_store(root))
     barrier.wait()
     case = worklist.next_case(User(who, frozenset({"annotator"})))
     return case.number if case else None
@@ -120,7 +122,7 @@ def _next_in_process(args):
 def test_two_sessions_asking_for_next_together_get_different_cases(tmp_path):
     for round_ in range(4):
         root = tmp_path / f"round{round_}"
-        worklist = Worklist(SQLiteCorrectionsStore(root))
+        worklist = Worklist(new_store(root))
         for seed in range(3):
             _segmented(worklist, 100 + seed, 0.9 + seed / 100)
         with multiprocessing.Manager() as manager:
@@ -148,7 +150,7 @@ def test_export_needs_the_reviewer_role_and_is_audited(worklist):
     rows = worklist.export_rows(REV)
     assert rows[0]["case"] == 1 and rows[0]["estimated_dice"] == 0.91 and rows[0]["flags"] == "hole inside a lung"
     assert rows_csv(rows).splitlines()[0].startswith("case,label,status")
-    assert AuditLog(worklist.db_path).entries(READER, action="cases_exported")
+    assert AuditLog(worklist.database).entries(READER, action="cases_exported")
 
 
 def test_labels_and_roles(worklist):
@@ -158,9 +160,10 @@ def test_labels_and_roles(worklist):
         worklist.add_case(_xray(51), NOBODY)
 
 
+@pytest.mark.sqlite_only
 def test_store_written_by_release_2_upgrades_to_cases(tmp_path):
     shutil.copytree(FIXTURES / "store_release2", tmp_path / "store")
-    store = SQLiteCorrectionsStore(tmp_path / "store")
+    store = new_store(tmp_path / "store")
     assert sqlite3.connect(tmp_path / "store" / "store.sqlite").execute("PRAGMA user_version").fetchone()[0] \
         == SCHEMA_VERSION
     assert len(store.list_corrections()) == 4  # nothing lost
@@ -178,20 +181,20 @@ def test_store_written_by_release_2_upgrades_to_cases(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] >= 12
     # the upgraded store keeps working: the submitted v2 is reviewed by someone else
     assert worklist.next_case(REV, REVIEWER_QUEUE).number == 3
-    SQLiteCorrectionsStore(tmp_path / "store")  # opening again changes nothing
+    new_store(tmp_path / "store")  # opening again changes nothing
     assert len(worklist.list_cases()) == 3
 
 
 def test_a_case_given_to_one_person_is_offered_to_them_first_and_to_nobody_else(tmp_path):
     from lungseg_core.people.access_control import PermissionDenied, command_line_user
     from lungseg_core.people.accounts import UserDirectory
-    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore, StoreError
+    from lungseg_core.workflow.corrections_store import StoreError
     from lungseg_core.workflow.worklist import Worklist
 
     from .people import ADMIN, ANN, ANN2, REV
 
-    store = SQLiteCorrectionsStore(tmp_path / "store")
-    users = UserDirectory(store.db_path)
+    store = new_store(tmp_path / "store")
+    users = UserDirectory(store.database)
     for person in (ANN, ANN2):
         users.add_user(command_line_user(), person.username, person.roles, None)
     worklist = Worklist(store)
@@ -211,5 +214,5 @@ def test_a_case_given_to_one_person_is_offered_to_them_first_and_to_nobody_else(
     offered = {worklist.next_case(ANN2, after=None).number, worklist.next_case(ANN2, after=numbers[0]).number}
     assert numbers[2] not in offered  # never to anyone else
     assert worklist.assign(numbers[2], None, ADMIN).assigned_to is None
-    assert [e.detail for e in __import__("lungseg_core.people.audit", fromlist=["x"]).AuditLog(store.db_path)
+    assert [e.detail for e in __import__("lungseg_core.people.audit", fromlist=["x"]).AuditLog(store.database)
             .entries(ADMIN, action="case_assigned")] == [{"to": None}, {"to": "ann"}]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..people.access_control import User
 from ..people.audit import AuditLog, record
+from ..storage.store_address import database_of, job_environment
 from ..storage.jobs import (HEARTBEAT_STALE_S, JobBusyError, acquire, beat as beat_lock,  # noqa: F401 (re-exported)
                             claim_lock_for_process, clean_job_folder, jobs_dir, latest_job, new_job_dir, pid_alive,
                             read_lock, read_progress, release, guard, spawn_job, write_progress)
@@ -32,22 +33,23 @@ def beat(job_dir: Path, lock_name: str = RETRAIN_LOCK) -> bool:
     return beat_lock(job_dir, lock_name)
 
 
-def start_job(base: str, store_path: Path, data_dir: Path | None, epochs: int = 4, size: int | None = None,
+def start_job(base: str, address: str, data_dir: Path | None, epochs: int = 4, size: int | None = None,
               extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
     """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
     job_dir = new_job_dir(jobs_dir())
     info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
             "started_by": actor.username}
-    cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store", str(store_path),
+    cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store-from-environment",
            "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
     if data_dir is not None:
         cmd += ["--data", str(data_dir)]
     if size:
         cmd += ["--size", str(size)]
     cmd += extra_args or []
-    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "retrain") as con:
+    with AuditLog(database_of(address)).change(actor, "retrain") as con:
         spawn_job(job_dir, cmd, info, {"state": "starting", "base": base, "epochs": epochs,
-                                         "started_by": actor.username}, RETRAIN_LOCK, WHAT)
+                                         "started_by": actor.username}, RETRAIN_LOCK, WHAT,
+                  env=job_environment(address))
         record(con, actor.username, "retrain_started", job_dir.name, {"base": base, "epochs": epochs})
     return info
 
@@ -72,7 +74,7 @@ def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reaso
     return True
 
 
-def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | None, epochs: int | None,
+def run_job(job_dir: Path, base: str, address: str | None, data_dir: Path | None, epochs: int | None,
             size: int | None, max_steps: int | None = None, corrections_zip: Path | None = None,
             all_corrections_epochs: int | None = None) -> int:
     """Body of the job process (called by the CLI): trains, reports, releases the lock."""
@@ -84,7 +86,7 @@ def run_job(job_dir: Path, base: str, store_path: Path | None, data_dir: Path | 
     claim_lock_for_process(job_dir, RETRAIN_LOCK, WHAT, "Retrain")
     write_progress(job_dir, state="running", pid=os.getpid())
     try:
-        store = open_store(store_path) if store_path is not None else None
+        store = open_store(address) if address is not None else None
         payload = corrections_zip.read_bytes() if corrections_zip is not None else None
         result = retrain(base, store, job_dir, base_data=data_dir, epochs=epochs, size=size, corrections_zip=payload,
                          all_corrections_epochs=all_corrections_epochs,

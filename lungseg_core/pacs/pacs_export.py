@@ -49,7 +49,7 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     record = store.latest_version(case.image_hash)
     if record is None or record.status != "approved":
         raise LungSegError(f"case {number} has no approved version: only approved work goes back to the PACS")
-    source = PacsSources(worklist.db_path).of(case.image_hash)
+    source = PacsSources(worklist.database).of(case.image_hash)
     if source is None:
         raise LungSegError(f"case {number} did not come from a PACS: there is no source image to attach a SEG to")
     if source.pacs_url != settings.address:
@@ -70,7 +70,7 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
     if send:
         with talking_to(settings, f"sending the segmentation of case {number}"):
             dicomweb.store_instances([as_part10(seg), as_part10(sr)])
-    AuditLog(worklist.db_path).append(actor.username, "pacs_exported", f"case {number}",
+    AuditLog(worklist.database).append(actor.username, "pacs_exported", f"case {number}",
                                       {"version": record.id[:8], "sent": send, "pacs": settings.address})
     return CaseExport(seg, sr, send)
 
@@ -78,7 +78,7 @@ def export_case(worklist: Worklist, settings: PacsSettings, number: int, actor: 
 def reference_from_pacs(worklist: Worklist, settings: PacsSettings, image_hash: str) -> bytes | None:
     """A DICOM SEG in the PACS drawn on this case's source image (the newest), as file bytes for
     `load_ground_truth`; None when the case is not from this PACS or the PACS has none."""
-    source = PacsSources(worklist.db_path).of(image_hash)
+    source = PacsSources(worklist.database).of(image_hash)
     if source is None or source.pacs_url != settings.address:
         return None
     dicomweb = client(settings)

@@ -52,7 +52,7 @@ def import_images(worklist: Worklist, settings: PacsSettings, images: list[PacsI
                   label: str | None = None) -> PacsImportReport:
     require(actor, "segment")
     report = PacsImportReport()
-    sources = PacsSources(worklist.db_path)
+    sources = PacsSources(worklist.database)
     dicomweb = client(settings)
     for image in images:
         what = _describe(image)
@@ -67,7 +67,7 @@ def import_images(worklist: Worklist, settings: PacsSettings, images: list[PacsI
             report.refused.append((what, str(exc)))
             continue
         (report.added if created else report.duplicates).append(case.number)
-    AuditLog(worklist.db_path).append(actor.username, "pacs_imported", settings.address,
+    AuditLog(worklist.database).append(actor.username, "pacs_imported", settings.address,
                                       {"added": len(report.added), "duplicates": len(report.duplicates),
                                        "refused": len(report.refused)})
     return report

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.database import connect, ensure_schema, transaction
+from ..storage.database import Database, open_database
 from ..storage.files import utc_now
 
 
@@ -20,19 +20,19 @@ class PacsSource:
 
 
 class PacsSources:
-    def __init__(self, db_path: str | Path) -> None:
-        self.db_path = Path(db_path)
-        ensure_schema(self.db_path)
+    def __init__(self, database: Database | str | Path) -> None:
+        self.database = open_database(database)
+        self.database.ensure_schema()
 
     def remember(self, image_hash: str, pacs_url: str, study_uid: str, series_uid: str, sop_uid: str) -> None:
         """Where this X-ray came from (the first PACS source of a duplicate is kept)."""
-        with transaction(self.db_path) as con:
-            con.execute("INSERT OR IGNORE INTO pacs_sources (image_hash, pacs_url, study_uid, series_uid, sop_uid, "
-                        "added_at) VALUES (?, ?, ?, ?, ?, ?)",
+        with self.database.transaction() as con:
+            con.execute("INSERT INTO pacs_sources (image_hash, pacs_url, study_uid, series_uid, sop_uid, "
+                        "added_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         (image_hash, pacs_url, study_uid, series_uid, sop_uid, utc_now()))
 
     def of(self, image_hash: str) -> PacsSource | None:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             row = con.execute("SELECT image_hash, pacs_url, study_uid, series_uid, sop_uid FROM pacs_sources "
                               "WHERE image_hash = ?", (image_hash,)).fetchone()
@@ -41,7 +41,7 @@ class PacsSources:
         return PacsSource(*row) if row else None
 
     def known_sop_uids(self) -> set[str]:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             return {r[0] for r in con.execute("SELECT sop_uid FROM pacs_sources")}
         finally:

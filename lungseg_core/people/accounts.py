@@ -33,7 +33,7 @@ from . import audit
 from .access_control import ADMIN, User, parse_roles, require
 from .sign_in_throttle import SHARED, SignInThrottle
 from ..errors import LungSegError
-from ..storage.database import connect, ensure_schema, transaction
+from ..storage.database import Connection, Database, open_database
 
 SESSION_HOURS = float(os.environ.get("LUNGSEG_SESSION_HOURS", "12"))
 SESSION_MAX_DAYS = float(os.environ.get("LUNGSEG_SESSION_MAX_DAYS", "7"))
@@ -87,16 +87,16 @@ def normalise_username(username: str) -> str:
 class UserDirectory:
     """Users, passwords and sessions of one store (`<store>/store.sqlite`)."""
 
-    def __init__(self, db_path: str | Path, throttle: SignInThrottle | None = None) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, database: Database | str | Path, throttle: SignInThrottle | None = None) -> None:
+        self.database = open_database(database)
         self.throttle = throttle or SHARED
-        ensure_schema(self.db_path)
+        self.database.ensure_schema()
 
-    def _con(self) -> sqlite3.Connection:
-        return connect(self.db_path)
+    def _con(self) -> Connection:
+        return self.database.connect()
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.db_path)
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction()
 
     @staticmethod
     def _user(row: tuple) -> User:
@@ -165,21 +165,21 @@ class UserDirectory:
         return User(name, role_set, display_name)
 
     @staticmethod
-    def _insert(con: sqlite3.Connection, name: str, display_name: str, password_hash: str | None,
+    def _insert(con: Connection, name: str, display_name: str, password_hash: str | None,
                 roles: frozenset[str], must_change: bool) -> None:
         con.execute("INSERT INTO users (username, display_name, password_hash, roles, active, must_change_password, "
                     "created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
                     (name, display_name.strip(), password_hash, ",".join(sorted(roles)), int(must_change),
                      _now().isoformat()))
 
-    def _existing(self, con: sqlite3.Connection, username: str) -> tuple:
+    def _existing(self, con: Connection, username: str) -> tuple:
         row = con.execute("SELECT username, roles, display_name, active FROM users WHERE username = ?",
                           (username.strip().lower(),)).fetchone()
         if row is None:
             raise AccountError(f"no user {username!r}")
         return row
 
-    def _other_active_admins(self, con: sqlite3.Connection, username: str) -> int:
+    def _other_active_admins(self, con: Connection, username: str) -> int:
         rows = con.execute("SELECT roles FROM users WHERE active = 1 AND username != ?", (username,)).fetchall()
         return sum(ADMIN in parse_roles(r[0]) for r in rows)
 
@@ -371,7 +371,7 @@ class UserDirectory:
                                 (extended, _token_hash(token)))
                 else:
                     con.execute("DELETE FROM auth_sessions WHERE token_hash = ?", (_token_hash(token),))
-        except sqlite3.Error:
+        except (sqlite3.Error, LungSegError):  # StoreError from a server database
             pass
         return self._user(row[:4]) if alive else None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .access_control import User, require
-from ..storage.database import audit_row_hash, connect, ensure_schema, transaction
+from ..storage.database import Connection, Database, audit_row_hash, open_database
 
 #: Actions the log knows, in the words the audit page shows.
 ACTION_LABELS = {
@@ -61,7 +60,7 @@ class AuditEntry:
     reason: str
 
 
-def record(con: sqlite3.Connection, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
+def record(con: Connection, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
            reason: str = "") -> None:
     """Append one entry on `con` (inside the caller's write transaction, which serialises the chain)."""
     if action not in ACTION_LABELS:
@@ -85,10 +84,11 @@ class ChainReport:
         return not self.broken
 
 
-def verify_chain(db_path: str | Path) -> ChainReport:
+def verify_chain(database: Database | str | Path) -> ChainReport:
     """Recompute every row's hash and check it links to the row before (read only)."""
-    ensure_schema(db_path)
-    con = connect(Path(db_path))
+    database = open_database(database)
+    database.ensure_schema()
+    con = database.connect()
     try:
         rows = con.execute("SELECT seq, at, actor, action, target, detail, reason, prev_hash, row_hash "
                            "FROM audit_log ORDER BY seq").fetchall()
@@ -105,22 +105,22 @@ def verify_chain(db_path: str | Path) -> ChainReport:
 class AuditLog:
     """The log of a store's database (`<store>/store.sqlite`)."""
 
-    def __init__(self, db_path: str | Path) -> None:
-        self.db_path = Path(db_path)
-        ensure_schema(self.db_path)
+    def __init__(self, database: Database | str | Path) -> None:
+        self.database = open_database(database)
+        self.database.ensure_schema()
 
     @contextmanager
-    def change(self, actor: User, permission: str) -> Iterator[sqlite3.Connection]:
+    def change(self, actor: User, permission: str) -> Iterator[Connection]:
         """A write transaction that first checks `actor` may do `permission` (as the store holds the
         account now); the caller makes its change and `record`s it on the connection, so the change
         (or, for files, the step that publishes it) and its entry commit or fail together."""
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             require(actor, permission, con)
             yield con
 
     def append(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
                reason: str = "") -> None:
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             record(con, actor, action, target, detail, reason)
 
     def entries(self, reader: User, actor: str | None = None, action: str | None = None, since: str | None = None,
@@ -136,7 +136,7 @@ class AuditLog:
         where, args = [], []
         for clause, value in (("actor = ?", actor), ("action = ?", action), ("at >= ?", since),
                               ("at < ?", _day_after(until) if until else None),
-                              ("target LIKE ?", target and f"{target}%")):
+                              ("LOWER(target) LIKE ?", target and f"{target.lower()}%")):
             if value:
                 where.append(clause)
                 args.append(value)
@@ -144,7 +144,7 @@ class AuditLog:
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             require(reader, "view_audit", con)  # the account as it is now, on the connection that reads
             rows = con.execute(sql, args).fetchall()
@@ -153,7 +153,7 @@ class AuditLog:
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"), r[6]) for r in rows]
 
     def actors(self, reader: User) -> list[str]:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             require(reader, "view_audit", con)
             return [r[0] for r in con.execute("SELECT DISTINCT actor FROM audit_log ORDER BY actor")]

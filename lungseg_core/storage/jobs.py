@@ -214,7 +214,7 @@ def new_job_dir(root: Path) -> Path:
 
 
 def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progress: dict[str, Any],
-              lock_name: str, what: str) -> dict[str, Any]:
+              lock_name: str, what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Take the lock (held by this live server process until the job process takes it over), start
     `cmd` detached with its log in the job folder, and hand the lock to it. A failed start never
     leaves a lock behind. Shared by retraining and batch segmentation."""
@@ -224,7 +224,7 @@ def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progres
         write_progress(job_dir, **first_progress)
         with open(job_dir / "log.txt", "w") as log:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                    env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
     except BaseException:
         release(job_dir, lock_name)
         if job_dir.is_dir():

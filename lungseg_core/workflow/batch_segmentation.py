@@ -19,7 +19,8 @@ from ..people.access_control import User, require
 from ..people.audit import AuditLog, record
 from .case_segmentation import segment_batch
 from ..storage.database import StoreError
-from .corrections_store import SQLiteCorrectionsStore
+from .corrections_store import open_store
+from ..storage.store_address import database_of, job_environment
 from ..storage.jobs import (JobBusyError, claim_lock_for_process, guard, jobs_dir, latest_job, new_job_dir, pid_alive,
                             read_lock, read_progress, release, spawn_job, write_progress)
 from .site_quality import load_site_estimator, map_from_json, site_dice
@@ -66,21 +67,22 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
     summary = {"done": done, "total": len(todo), "failed": failed, "seconds": time.perf_counter() - started,
                "model": seg.name, "stopped": done + len(failed) < len(todo)}
     if done or failed:
-        AuditLog(worklist.db_path).append(actor.username, "cases_segmented", f"{done} cases",
+        AuditLog(worklist.database).append(actor.username, "cases_segmented", f"{done} cases",
                                           {"model": seg.name, "failed": len(failed)})
     return summary
 
 
-def start_job(store_path: Path, actor: User, model: str | None = None) -> dict[str, Any]:
-    """Spawn `python -m lungseg_core segment-cases` detached; refuse if one is running."""
+def start_job(address: str, actor: User, model: str | None = None) -> dict[str, Any]:
+    """Spawn `python -m lungseg_core segment-cases` detached on the store at `address`; refuse if one is
+    running."""
     job_dir = new_job_dir(segment_jobs_dir())
     info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "started": time.time(),
             "started_by": actor.username}
-    cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--store", str(store_path), "--job-dir",
-           str(job_dir), "--started-by", actor.username] + (["--model", model] if model else [])
-    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "segment") as con:
+    cmd = [sys.executable, "-m", "lungseg_core", "segment-cases", "--job-dir", str(job_dir),
+           "--started-by", actor.username] + (["--model", model] if model else [])
+    with AuditLog(database_of(address)).change(actor, "segment") as con:
         spawn_job(job_dir, cmd, info, {"state": "starting", "started_by": actor.username, "done": 0, "total": 0},
-                  LOCK, WHAT)
+                  LOCK, WHAT, env=job_environment(address))
         record(con, actor.username, "segmentation_started", job_dir.name)
     return info
 
@@ -94,9 +96,9 @@ def latest() -> dict[str, Any] | None:
     return latest_job(segment_jobs_dir())
 
 
-def cancel(actor: User, store_path: Path, grace_s: float = 20.0) -> bool:
+def cancel(actor: User, address: str, grace_s: float = 20.0) -> bool:
     """Ask the running job to stop after its current batch (what is done stays done)."""
-    with AuditLog(Path(store_path) / "store.sqlite").change(actor, "segment") as con:
+    with AuditLog(database_of(address)).change(actor, "segment") as con:
         info = running_job()
         if info is None:
             return False
@@ -109,7 +111,7 @@ def cancel(actor: User, store_path: Path, grace_s: float = 20.0) -> bool:
     return True
 
 
-def run_job(job_dir: Path, store_path: Path, model: str | None, actor: User) -> int:
+def run_job(job_dir: Path, address: str, model: str | None, actor: User) -> int:
     """Body of the job process (the CLI's `segment-cases --job-dir`)."""
     from ..models.model_loading import load_model
     from ..models.model_versions import default_model_name
@@ -119,7 +121,7 @@ def run_job(job_dir: Path, store_path: Path, model: str | None, actor: User) -> 
     cancel_flag = job_dir / "cancel"
     try:
         seg = load_model(model or default_model_name())
-        summary = segment_cases(Worklist(SQLiteCorrectionsStore(store_path)), seg, actor,
+        summary = segment_cases(Worklist(open_store(address)), seg, actor,
                                 should_stop=cancel_flag.exists, on_progress=lambda p: write_progress(job_dir, **p))
     except Exception as exc:
         write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")

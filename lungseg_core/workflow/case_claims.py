@@ -9,7 +9,6 @@ any claim from the Worklist.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from ..people import audit
 from ..people.access_control import User, require
 from .review_workflow import WorkflowError
-from ..storage.database import connect, ensure_schema, transaction
+from ..storage.database import Connection, Database, open_database
 
 CLAIM_MINUTES = 30
 
@@ -31,7 +30,7 @@ class ClaimHeldError(WorkflowError):
         self.claim = claim
 
 
-def drop_claims_in(con: sqlite3.Connection, image_hash: str, username: str | None = None) -> None:
+def drop_claims_in(con: Connection, image_hash: str, username: str | None = None) -> None:
     """Inside the caller's transaction: the claim on an X-ray (anyone's, or only this person's)."""
     if username is None:
         con.execute("DELETE FROM claims WHERE image_hash = ?", (image_hash,))
@@ -46,7 +45,7 @@ class Claim:
     expires_at: str
 
 
-def live_claim(con: sqlite3.Connection, image_hash: str) -> Claim | None:
+def live_claim(con: Connection, image_hash: str) -> Claim | None:
     row = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE image_hash = ?",
                       (image_hash,)).fetchone()
     if row is None or row[2] <= datetime.now(timezone.utc).isoformat():
@@ -54,7 +53,7 @@ def live_claim(con: sqlite3.Connection, image_hash: str) -> Claim | None:
     return Claim(*row)
 
 
-def check_not_held_by_other(con: sqlite3.Connection, actor: User, image_hash: str) -> None:
+def check_not_held_by_other(con: Connection, actor: User, image_hash: str) -> None:
     """Inside a write transaction: refuse when another person's claim is live."""
     claim = live_claim(con, image_hash)
     if claim is not None and claim.username != actor.username:
@@ -62,16 +61,16 @@ def check_not_held_by_other(con: sqlite3.Connection, actor: User, image_hash: st
 
 
 class Claims:
-    def __init__(self, db_path: str | Path) -> None:
-        self.db_path = Path(db_path)
-        ensure_schema(self.db_path)
+    def __init__(self, database: Database | str | Path) -> None:
+        self.database = open_database(database)
+        self.database.ensure_schema()
 
     def claim(self, actor: User, image_hash: str, minutes: float = CLAIM_MINUTES) -> Claim:
         """Take or renew the claim; raises ClaimHeldError if another person holds it. Atomic: of two
         people claiming together, exactly one gets it."""
         require(actor, "claim")
         expires = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             require(actor, "claim", con)
             current = live_claim(con, image_hash)
             if current is not None and current.username != actor.username:
@@ -84,7 +83,7 @@ class Claims:
         return Claim(image_hash, actor.username, expires)
 
     def holder(self, image_hash: str) -> Claim | None:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             return live_claim(con, image_hash)
         finally:
@@ -92,7 +91,7 @@ class Claims:
 
     def release(self, actor: User, image_hash: str) -> bool:
         """Give up one's own claim (a reviewer or admin may release anyone's); True if one was held."""
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             claim = live_claim(con, image_hash)
             if claim is None:
                 return False
@@ -105,12 +104,12 @@ class Claims:
 
     def release_all(self, username: str) -> int:
         """Every claim of `username` (their sign-out); returns how many there were."""
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             return con.execute("DELETE FROM claims WHERE username = ?", (username,)).rowcount
 
     def live(self) -> list[Claim]:
         """The claims held now, longest-held (soonest to lapse) first."""
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             rows = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE expires_at > ? "
                                "ORDER BY expires_at", (datetime.now(timezone.utc).isoformat(),)).fetchall()

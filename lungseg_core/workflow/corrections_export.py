@@ -56,7 +56,7 @@ def export_training_zip(store: CorrectionsStore, actor: User, status: str = "app
 
 def _record_export(store: CorrectionsStore, actor: User, what: str, status: str) -> None:
     """The exports carry images: checked against the account as the store holds it now, and audited."""
-    with AuditLog(store.db_path).change(actor, "export") as con:
+    with AuditLog(store.database).change(actor, "export") as con:
         record(con, actor.username, "corrections_exported", what, {"status": status})
 
 
@@ -121,7 +121,7 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
 def export_coco(store: CorrectionsStore, actor: User, status: str = "approved") -> dict[str, Any]:
     """COCO instance-segmentation JSON: one 'lung' annotation (both lungs) per image (reviewers and
     admins; audited)."""
-    with AuditLog(store.db_path).change(actor, "export"):
+    with AuditLog(store.database).change(actor, "export"):
         pass  # refuse before reading anything
 
     records = latest_per_image(store.list_corrections(status=status))

@@ -14,18 +14,19 @@ Every change names the signed-in `User` who makes it: the store checks that pers
 appends the change to the audit log in the same transaction. The schema upgrades in place
 (`storage.database`): a store written by the previous release opens with nothing lost.
 
-`CorrectionsStore` is the interface; `SQLiteCorrectionsStore` the built-in implementation.
-`open_store(url)` picks one from a connection URL so that a server database can be added later.
+`CorrectionsStore` is the interface; `DatabaseCorrectionsStore` implements it over any `Database` (the
+built-in `SQLiteCorrectionsStore`: a SQLite file; or a Postgres server) and a folder of files.
+`open_store(url)` picks one from a connection URL.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import tempfile
 import uuid
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -43,12 +44,14 @@ from .case_claims import drop_claims_in
 from .working_copies import drop_working_copies_in
 from .worklist_rows import case_changed_in, delete_case_row_in, touch_case_in
 from .review_workflow import TRANSITIONS, WorkflowError, audit_action, check_new_version, check_transition
-from ..storage.database import (StoreError, StoreFileError, connect, ensure_schema,  # noqa: F401 (re-exported)
-                                storage_errors, transaction)
+from ..storage.blob_folder import BlobFolder
+from ..storage.store_address import database_of, files_of, store_address
+from ..storage.database import (Connection, Database, PostgresDatabase, SQLiteDatabase,  # noqa: F401
+                                StoreError, StoreFileError, is_postgres_url, storage_errors)
 from ..storage.files import (PROJECT_STORE_DIR, default_store_dir, image_for_storage,  # noqa: F401 (re-exported)
                              png_of, store_folder, stored_image_hash, utc_now)
 
-def _files_in_use(con: sqlite3.Connection) -> set[str]:
+def _files_in_use(con: Connection) -> set[str]:
     """Every content hash a record names (corrections and worklist cases)."""
     return {h for (h,) in con.execute(
         "SELECT image_hash FROM corrections UNION SELECT original_mask_hash FROM corrections "
@@ -61,51 +64,29 @@ _COLUMNS = ("id, image_hash, model_name, model_version, original_mask_hash, corr
             "created_at, note, status, parent_id, case_label, height, width, pixel_spacing")
 
 
-class SQLiteCorrectionsStore:
-    """Built-in store: `<root>/store.sqlite` plus `<root>/blobs/<ab>/<sha256>.png`."""
+class DatabaseCorrectionsStore:
+    """The store over any `Database` (SQLite file or Postgres server) and a folder of content-addressed
+    files (`<root>/blobs`; a shared mount when several servers use one store)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, database: Database, root: str | Path) -> None:
         self.root = Path(root)
-        self.blobs = self.root / "blobs"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "store.sqlite"
-        ensure_schema(self.db_path)
+        self.blob_folder = BlobFolder(self.root / "blobs")
+        self.blobs = self.blob_folder.root
+        self.database = database
+        self.address = str(self.root)  # what `open_store` takes to open it again (open_store sets a URL's)
+        database.ensure_schema()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.db_path)
+    def _connect(self) -> Connection:
+        return self.database.connect()
 
     def blob_path(self, content_hash: str) -> Path:
-        if not (len(content_hash) == 64 and all(c in "0123456789abcdef" for c in content_hash)):
-            raise StoreError(f"not a content hash: {content_hash!r}")
-        return self.blobs / content_hash[:2] / f"{content_hash}.png"
+        return self.blob_folder.path(content_hash)
 
     def put_blob(self, data: bytes, created: list[str] | None = None) -> str:
-        """Write once, atomically: temp file in the same folder, fsync, rename. A hash whose file
-        this call wrote is appended to `created` (so a failed save can remove what it wrote)."""
-        content_hash = hashlib.sha256(data).hexdigest()
-        path = self.blob_path(content_hash)
-        if path.exists():
-            return content_hash
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            if created is not None:
-                created.append(content_hash)
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return content_hash
+        """Write once, atomically (`BlobFolder.put`); a hash whose file this call wrote is appended to
+        `created` (so a failed save can remove what it wrote)."""
+        return self.blob_folder.put(data, created)
 
     @staticmethod
     def _row(row: tuple) -> Correction:
@@ -171,8 +152,8 @@ class SQLiteCorrectionsStore:
             con.close()
         cutoff = datetime.now(timezone.utc).timestamp() - min_age_s
         found = []
-        for path in sorted(self.blobs.glob("*/*")):
-            if not path.is_file() or path.stat().st_mtime > cutoff:
+        for path in self.blob_folder.files():
+            if path.stat().st_mtime > cutoff:
                 continue
             if path.name.startswith(".tmp-") or path.stem not in in_use:
                 found.append(path)
@@ -192,7 +173,7 @@ class SQLiteCorrectionsStore:
                     con.close()
                 path.unlink(missing_ok=True)
                 removed.append(path)
-            with transaction(self.db_path) as con:
+            with self.database.transaction() as con:
                 require(actor, "delete_case", con)
                 audit.record(con, actor.username, "store_repaired", "orphan files", {"removed": len(removed)})
         return removed
@@ -206,10 +187,10 @@ class SQLiteCorrectionsStore:
                 in_use = _files_in_use(con)
                 for h in hashes:
                     if h not in in_use:
-                        self.blob_path(h).unlink(missing_ok=True)
+                        self.blob_folder.remove(h)
             finally:
                 con.close()
-        except (sqlite3.Error, OSError):
+        except (StoreError, sqlite3.Error, OSError):
             pass  # the database is unreachable: an unreferenced file is harmless, a lost record is not
 
     def _save(self, image: np.ndarray, original: np.ndarray, corrected: np.ndarray, created: list[str], *,
@@ -228,7 +209,7 @@ class SQLiteCorrectionsStore:
             case_label=case_label.strip() if case_label and case_label.strip() else None,
             height=int(image.shape[0]), width=int(image.shape[1]),
             pixel_spacing_mm=tuple(float(v) for v in pixel_spacing_mm) if pixel_spacing_mm else None)
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "submit" if status == "submitted" else "save_correction", con)
             check_not_held_by_other(con, actor, image_hash)
             latest = self._latest_row(con, image_hash)
@@ -266,7 +247,7 @@ class SQLiteCorrectionsStore:
         The masks never change; the status, an append-only log entry and an audit entry do."""
         if action not in TRANSITIONS:
             raise WorkflowError(f"unknown review action {action!r}; valid: {', '.join(TRANSITIONS)}")
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             actor = current_account(con, actor)
             row = con.execute("SELECT status, annotator, image_hash FROM corrections WHERE id = ?",
                               (correction_id,)).fetchone()
@@ -293,7 +274,7 @@ class SQLiteCorrectionsStore:
         require(actor, "delete_case")
         if not reason.strip():
             raise StoreError("give a reason for deleting a case (it is kept in the audit log)")
-        with transaction(self.db_path) as con:
+        with self.database.transaction() as con:
             require(actor, "delete_case", con)
             rows = con.execute("SELECT id, image_hash, original_mask_hash, corrected_mask_hash FROM corrections "
                                "WHERE image_hash = ?", (image_hash,)).fetchall()
@@ -303,7 +284,8 @@ class SQLiteCorrectionsStore:
                 raise StoreError("no case with that image")
             ids = [r[0] for r in rows]
             marks = ", ".join("?" * len(ids))
-            con.execute(f"DELETE FROM status_changes WHERE correction_id IN ({marks})", ids)
+            if ids:  # (`IN ()` is SQLite's alone)
+                con.execute(f"DELETE FROM status_changes WHERE correction_id IN ({marks})", ids)
             con.execute("UPDATE corrections SET parent_id = NULL WHERE image_hash = ?", (image_hash,))
             con.execute("DELETE FROM corrections WHERE image_hash = ?", (image_hash,))
             drop_claims_in(con, image_hash)
@@ -315,11 +297,11 @@ class SQLiteCorrectionsStore:
                          {"versions": len(ids), "files": len(doomed)}, reason.strip())
         # after the commit: a crash here leaves an unreferenced file, never a record without one
         for content_hash in doomed:
-            self.blob_path(content_hash).unlink(missing_ok=True)
+            self.blob_folder.remove(content_hash)
         return len(doomed)
 
     # -- reading --------------------------------------------------------------------------
-    def _latest_row(self, con: sqlite3.Connection, image_hash: str) -> Correction | None:
+    def _latest_row(self, con: Connection, image_hash: str) -> Correction | None:
         row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE image_hash = ? AND id NOT IN "
                           "(SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL) "
                           "ORDER BY created_at DESC LIMIT 1", (image_hash,)).fetchone()
@@ -334,7 +316,7 @@ class SQLiteCorrectionsStore:
             con.close()
 
     def get(self, correction_id: str) -> Correction:
-        with self._connect() as con:
+        with closing(self._connect()) as con:
             row = con.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
         if row is None:
             raise StoreError(f"no correction {correction_id}")
@@ -351,7 +333,7 @@ class SQLiteCorrectionsStore:
         if latest_only:
             where.append("id NOT IN (SELECT parent_id FROM corrections WHERE parent_id IS NOT NULL)")
         sql = f"SELECT {_COLUMNS} FROM corrections" + (f" WHERE {' AND '.join(where)}" if where else "")
-        with self._connect() as con:
+        with closing(self._connect()) as con:
             rows = con.execute(sql + " ORDER BY created_at DESC, id", args).fetchall()
         return [self._row(r) for r in rows]
 
@@ -366,7 +348,7 @@ class SQLiteCorrectionsStore:
         return chain[::-1]
 
     def status_changes(self, correction_id: str) -> list[StatusChange]:
-        with self._connect() as con:
+        with closing(self._connect()) as con:
             rows = con.execute("SELECT correction_id, status, reviewer, note, changed_at FROM status_changes "
                                "WHERE correction_id = ? ORDER BY seq", (correction_id,)).fetchall()
         return [StatusChange(*r) for r in rows]
@@ -396,10 +378,7 @@ class SQLiteCorrectionsStore:
 
     def get_blob(self, content_hash: str) -> bytes:
         """The stored bytes of a file (a thumbnail, say) as they were put."""
-        try:
-            return self.blob_path(content_hash).read_bytes()
-        except OSError as exc:
-            raise StoreFileError(f"the file {content_hash[:12]} is missing from the store ({exc.strerror})") from exc
+        return self.blob_folder.get(content_hash)
 
     def load_mask(self, content_hash: str) -> np.ndarray:
         return self._load_png(content_hash) > 127
@@ -409,9 +388,26 @@ class SQLiteCorrectionsStore:
         yield from (p for p in self.root.rglob("*") if p.is_file())
 
 
+class SQLiteCorrectionsStore(DatabaseCorrectionsStore):
+    """Built-in store: `<root>/store.sqlite` plus `<root>/blobs/<ab>/<sha256>.png`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.db_path = Path(root) / "store.sqlite"
+        Path(root).mkdir(parents=True, exist_ok=True)
+        super().__init__(SQLiteDatabase(self.db_path), root)
+
+
 def open_store(url: str | Path | None = None) -> CorrectionsStore:
-    """`sqlite:///path/to/dir`, a plain folder path, or None for the default (see default_store_dir)."""
-    text = str(url or "")
-    if "://" in text and not text.startswith("sqlite:///"):
-        raise StoreError(f"unsupported store URL {text!r}: only sqlite:///<folder> is built in")
-    return SQLiteCorrectionsStore(store_folder(url))
+    """`sqlite:///path/to/dir`, a plain folder path, None for the default (see default_store_dir), or
+    `postgresql://user:password@host:port/name[?files=/shared/folder]`: records in Postgres, files in
+    that folder ($LUNGSEG_STORE or the project's store/ folder when not given; a shared mount when
+    several servers use the store)."""
+    text = store_address(url)
+    if is_postgres_url(text):
+        store = DatabaseCorrectionsStore(database_of(text), files_of(text))
+    elif "://" in text and not text.startswith("sqlite:///"):
+        raise StoreError(f"unsupported store URL {text!r}: use sqlite:///<folder> or postgresql://…")
+    else:
+        store = SQLiteCorrectionsStore(store_folder(text))
+    store.address = text
+    return store

@@ -1,6 +1,6 @@
 """The one store interface (`CorrectionsStore`) and the records it hands out. Worklist, working copies,
-claims, exports, the pages and the command line depend on this; `SQLiteCorrectionsStore` implements it,
-and another backend would implement this and nothing else."""
+claims, exports, the pages and the command line depend on this; `DatabaseCorrectionsStore` implements it
+over a SQLite file or a Postgres server, and another backend would implement this and nothing else."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -10,6 +10,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from ..people.access_control import User
+from ..storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,11 @@ class StatusChange:
 
 class CorrectionsStore(Protocol):
     """The one store interface: what `Worklist`, working copies, claims, the pages and the command line
-    use. `SQLiteCorrectionsStore` implements it; another backend implements this and nothing else."""
+    use. `DatabaseCorrectionsStore` implements it; another backend implements this and nothing else."""
 
-    root: Path
-    db_path: Path
+    root: Path  # the folder of the store's files (blobs, site estimators, jobs)
+    address: str  # what `open_store` takes to open this store again (a job process, another server)
+    database: Database  # where the records are; the worklist, claims, accounts and audit share it
 
     def save_correction(self, image: np.ndarray, original_mask: np.ndarray, corrected_mask: np.ndarray, *,
                         actor: User, model_name: str, model_version: str, note: str = "",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,9 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from ..storage.database import StoreError
 from ..people import audit
 from ..people.access_control import User, require
-from ..storage.database import storage_errors
+from ..storage.database import Connection, storage_errors
 from ..storage.files import png_of, utc_now
-from ..storage.database import connect, transaction
 
 
 def mask_digest(mask: np.ndarray) -> str:
@@ -68,7 +66,7 @@ def unpack_history(blob: bytes | None, shape: tuple[int, int]) -> tuple[np.ndarr
         return ()
 
 
-def drop_working_copies_in(con: sqlite3.Connection, image_hash: str, username: str | None = None) -> None:
+def drop_working_copies_in(con: Connection, image_hash: str, username: str | None = None) -> None:
     """Inside the caller's transaction: the working copies of an X-ray (one person's, or everyone's)."""
     if username is None:
         con.execute("DELETE FROM working_copies WHERE image_hash = ?", (image_hash,))
@@ -80,7 +78,7 @@ class WorkingCopies:
     """Per (person, X-ray) unsaved masks in the store's database."""
 
     def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
-        self.db_path = store.db_path
+        self.database = store.database
 
     def keep(self, actor: User, image_hash: str, mask: np.ndarray, start_hash: str, steps: int,
              history: list[np.ndarray] | None = None) -> None:
@@ -89,7 +87,7 @@ class WorkingCopies:
         require(actor, "save_correction")
         png = png_of(np.asarray(mask, bool).astype(np.uint8) * 255)
         packed = pack_history(history or [])
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "save_correction", con)
             con.execute("INSERT INTO working_copies (username, image_hash, mask_png, start_hash, steps, updated_at, "
                         "history) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(username, image_hash) DO UPDATE SET "
@@ -101,7 +99,7 @@ class WorkingCopies:
         """This person's working copy of the X-ray, or None (also when it cannot be decoded: a damaged
         row is reported as missing rather than breaking the editor)."""
         with storage_errors():
-            con = connect(self.db_path)
+            con = self.database.connect()
             try:
                 row = con.execute("SELECT mask_png, start_hash, steps, updated_at, history FROM working_copies "
                                   "WHERE username = ? AND image_hash = ?", (actor.username, image_hash)).fetchone()
@@ -122,7 +120,7 @@ class WorkingCopies:
 
     def discard(self, actor: User, image_hash: str, audited: bool = True) -> bool:
         """Remove this person's working copy; True if there was one."""
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "save_correction", con)
             gone = con.execute("DELETE FROM working_copies WHERE username = ? AND image_hash = ?",
                                (actor.username, image_hash)).rowcount > 0
@@ -131,7 +129,7 @@ class WorkingCopies:
         return gone
 
     def count(self) -> int:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             return int(con.execute("SELECT COUNT(*) FROM working_copies").fetchone()[0])
         finally:

@@ -25,12 +25,11 @@ import numpy as np
 from ..people import audit
 from ..people.access_control import User, require
 from .case_claims import CLAIM_MINUTES, live_claim
-from ..storage.database import StoreError, storage_errors
+from ..storage.database import StoreError, row_lock_clause, storage_errors
 from ..storage.files import image_for_storage, png_of, utc_now
 from .store_interface import CorrectionsStore
 from ..imaging.lung_measurements import measure_lungs
 from .review_workflow import CASE_STATUSES, IN_PROGRESS, NEW, REJECTED, SEGMENTED, SUBMITTED, case_status
-from ..storage.database import connect, transaction
 
 THUMB_SIDE = 96
 #: What each role's "Next" looks for, most urgent first (annotators: unfinished work; reviewers: submissions).
@@ -111,7 +110,7 @@ class Worklist:
 
     def __init__(self, store: CorrectionsStore) -> None:
         self.store = store
-        self.db_path = store.db_path
+        self.database = store.database
 
     # -- reading --------------------------------------------------------------------------
     def _cases(self, con: Any, where: str = "", args: Iterable[Any] = ()) -> list[Case]:
@@ -143,7 +142,7 @@ class Worklist:
 
     def list_cases(self, status: str | None = None) -> list[Case]:
         with storage_errors():
-            con = connect(self.db_path)
+            con = self.database.connect()
             try:
                 cases = self._cases(con)
             finally:
@@ -151,7 +150,7 @@ class Worklist:
         return [c for c in cases if status is None or c.status == status]
 
     def get(self, number: int) -> Case:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             found = self._cases(con, "WHERE number = ?", (int(number),))
         finally:
@@ -161,7 +160,7 @@ class Worklist:
         return found[0]
 
     def by_image(self, image_hash: str) -> Case | None:
-        con = connect(self.db_path)
+        con = self.database.connect()
         try:
             found = self._cases(con, "WHERE image_hash = ?", (image_hash,))
         finally:
@@ -184,7 +183,7 @@ class Worklist:
             with storage_errors():
                 image_hash = self.store.put_blob(png_of(image_for_storage(image)), created)
                 thumb_hash = self.store.put_blob(png_of(thumbnail(image)), created)
-                with transaction(self.db_path) as con:
+                with self.database.transaction() as con:
                     require(actor, "segment", con)
                     row = con.execute("SELECT number FROM cases WHERE image_hash = ?", (image_hash,)).fetchone()
                     if row is not None:
@@ -194,11 +193,11 @@ class Worklist:
                         at = utc_now()
                         cur = con.execute(
                             "INSERT INTO cases (image_hash, label, height, width, pixel_spacing, thumb_hash, added_at, "
-                            "added_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "added_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING number",
                             (image_hash, (label or "").strip() or None, int(image.shape[0]), int(image.shape[1]),
                              json.dumps([float(v) for v in pixel_spacing_mm]) if pixel_spacing_mm else None,
                              thumb_hash, at, actor.username, at))
-                        number, is_new = int(cur.lastrowid), True
+                        number, is_new = int(cur.fetchone()[0]), True
                         audit.record(con, actor.username, "case_added", f"case {number}",
                                      {"height": int(image.shape[0]), "width": int(image.shape[1])})
         except BaseException:
@@ -207,12 +206,12 @@ class Worklist:
         return self.get(number), is_new
 
     def record_import(self, actor: User, added: int, duplicates: int, failed: int, how: str) -> None:
-        audit.AuditLog(self.db_path).append(actor.username, "cases_imported", how,
+        audit.AuditLog(self.database).append(actor.username, "cases_imported", how,
                                             {"added": added, "duplicates": duplicates, "failed": failed})
 
     def set_label(self, number: int, label: str, actor: User) -> Case:
         require(actor, "save_correction")
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "save_correction", con)
             if con.execute("UPDATE cases SET label = ?, updated_at = ? WHERE number = ?",
                            ((label or "").strip() or None, utc_now(), int(number))).rowcount != 1:
@@ -230,7 +229,7 @@ class Worklist:
             raise StoreError(f"mask {mask.shape} does not match case {number} ({case.height}, {case.width})")
         with storage_errors():
             mask_hash = self.store.put_blob(png_of(mask.astype(np.uint8) * 255))
-            with transaction(self.db_path) as con:
+            with self.database.transaction() as con:
                 require(actor, "segment", con)
                 at = utc_now()
                 con.execute("UPDATE cases SET mask_hash = ?, model_name = ?, model_version = ?, segmented_at = ?, "
@@ -242,7 +241,7 @@ class Worklist:
     def set_estimates(self, estimates: dict[int, float], how: str, actor: User, detail: dict[str, Any]) -> None:
         """Replace the estimated Dice of these cases (`how` says which estimator), each case's other
         quality figures as they are now; one transaction, audited."""
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "segment", con)
             for number, value in estimates.items():
                 row = con.execute("SELECT quality FROM cases WHERE number = ?", (int(number),)).fetchone()
@@ -261,7 +260,7 @@ class Worklist:
                 thumb = self.store.put_blob(png_of(thumbnail(self.store.load_image(c.image_hash))))
             except StoreError:
                 continue  # a damaged file is flagged elsewhere; the row shows no preview
-            with transaction(self.db_path) as con:
+            with self.database.transaction() as con:
                 con.execute("UPDATE cases SET thumb_hash = ? WHERE number = ? AND thumb_hash IS NULL",
                             (thumb, c.number))
         return len(missing)
@@ -273,7 +272,7 @@ class Worklist:
         queue = queue or ANNOTATOR_QUEUE
         require(actor, "approve" if SUBMITTED in queue else "claim")
         expires = (datetime.now(timezone.utc) + timedelta(minutes=CLAIM_MINUTES)).isoformat()
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             actor = require(actor, "approve" if SUBMITTED in queue else "claim", con)
             mine = {h for (h,) in con.execute("SELECT image_hash FROM claims WHERE username = ?", (actor.username,))}
             candidates = [c for c in self._cases(con) if c.status in queue and c.number != after
@@ -281,7 +280,13 @@ class Worklist:
             candidates = [c for c in candidates if self._fits(c, actor)]
             if not candidates:
                 return None
-            best = min(candidates, key=lambda c: self._priority(c, actor, queue, mine))
+            ranked = sorted(candidates, key=lambda c: self._priority(c, actor, queue, mine))
+            # the row is locked too (Postgres: FOR UPDATE SKIP LOCKED), so a case another transaction is
+            # handing out is passed over, never handed out twice
+            lock = "SELECT number FROM cases WHERE number = ?" + row_lock_clause(self.database.kind)
+            best = next((c for c in ranked if con.execute(lock, (c.number,)).fetchone() is not None), None)
+            if best is None:
+                return None
             current = live_claim(con, best.image_hash)
             con.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?) "
                         "ON CONFLICT(image_hash) DO UPDATE SET username = excluded.username, "
@@ -294,7 +299,7 @@ class Worklist:
         """Give a case to one person (reviewers and admins; None takes it back): Next then offers it
         to them first and to nobody else while it waits. Audited."""
         require(actor, "reopen")
-        with storage_errors(), transaction(self.db_path) as con:
+        with storage_errors(), self.database.transaction() as con:
             require(actor, "reopen", con)
             name = username.strip().lower() if username else None
             if name is not None:
@@ -325,7 +330,7 @@ class Worklist:
         return (held, queue.index(case.status), 0 if case.flags else 1, estimate, case.number)
 
     def export_rows(self, actor: User) -> list[dict[str, Any]]:
-        with audit.AuditLog(self.db_path).change(actor, "export") as con:
+        with audit.AuditLog(self.database).change(actor, "export") as con:
             rows = [c.as_row() for c in self._cases(con)]
             audit.record(con, actor.username, "cases_exported", f"{len(rows)} cases")
         return rows

@@ -5,18 +5,18 @@ table)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
+from ..storage.database import Connection
 from .store_interface import Correction
 
 
-def touch_case_in(con: sqlite3.Connection, record: Correction, username: str) -> None:
+def touch_case_in(con: Connection, record: Correction, username: str) -> None:
     """Every corrected X-ray is a worklist case: a correction of an X-ray that is not one yet (opened
     on Segment) makes it one, with the model's mask; a typed label becomes the case's label."""
     spacing = json.dumps(record.pixel_spacing_mm) if record.pixel_spacing_mm else None
-    con.execute("INSERT OR IGNORE INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
+    con.execute("INSERT INTO cases (image_hash, label, height, width, pixel_spacing, added_at, added_by, "
                 "mask_hash, model_name, model_version, segmented_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (record.image_hash, record.case_label, record.height, record.width, spacing, record.created_at,
                  username, record.original_mask_hash, record.model_name, record.model_version,
                  record.created_at, record.created_at))
@@ -28,10 +28,10 @@ def touch_case_in(con: sqlite3.Connection, record: Correction, username: str) ->
                                          record.image_hash))
 
 
-def delete_case_row_in(con: sqlite3.Connection, image_hash: str) -> None:
+def delete_case_row_in(con: Connection, image_hash: str) -> None:
     con.execute("DELETE FROM cases WHERE image_hash = ?", (image_hash,))
 
 
-def case_changed_in(con: sqlite3.Connection, image_hash: str, at: str) -> None:
+def case_changed_in(con: Connection, image_hash: str, at: str) -> None:
     """A review changed the case's status: it moves up in "last changed"."""
     con.execute("UPDATE cases SET updated_at = ? WHERE image_hash = ?", (at, image_hash))
