@@ -1,7 +1,8 @@
-"""Store maintenance commands: `audit verify` and `store check [--repair]`.
+"""Store maintenance commands: `audit verify`, `store check [--repair]` and `migrate-store`.
 
     python -m lungseg_core audit verify            # every audit row's hash links to the one before
     python -m lungseg_core store check --repair    # remove image files no record names (after kill -9)
+    python -m lungseg_core migrate-store --from sqlite:///srv/store --to postgresql://…?files=/mnt/lungseg
 
 They act as `cli:<os user>` (whoever runs them can already read the store's files).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _address(args: argparse.Namespace) -> str:
@@ -51,6 +53,25 @@ def cmd_store(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy every record and file to another store, verify, and say so in the target's audit log."""
+    from .people.access_control import command_line_user
+    from .people.audit import AuditLog
+    from .storage.store_address import database_of, files_of
+    from .storage.store_copy import copy_store
+
+    target_files = Path(args.to_files) if args.to_files else files_of(args.to)
+    report = copy_store(database_of(args.source), files_of(args.source), database_of(args.to), target_files)
+    print(report.summary())
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    if report.ok:
+        AuditLog(database_of(args.to)).append(command_line_user().username, "store_migrated", "",
+                                              {"rows": report.rows, "files": report.files,
+                                               "new_rows": sum(report.copied.values())})
+    return 0 if report.ok else 1
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("audit", help="check the audit log's hash chain")
     p.add_argument("action", choices=("verify",))
@@ -63,3 +84,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="only files older than this (a save in progress writes its files first; default 1)")
     p.add_argument("--store", help="store folder (default: $LUNGSEG_STORE or store/)")
     p.set_defaults(func=cmd_store)
+    p = sub.add_parser("migrate-store", help="copy a whole store (records, audit chain, files) to another database "
+                                             "and verify it; re-runnable")
+    p.add_argument("--from", dest="source", required=True, help="the store to copy: a folder, sqlite:///folder or "
+                                                                "postgresql://…")
+    p.add_argument("--to", required=True, help="where to: postgresql://user:password@host:port/name[?files=/folder], "
+                                               "or a folder")
+    p.add_argument("--to-files", help="the target's file folder (default: the URL's files=, else $LUNGSEG_STORE)")
+    p.set_defaults(func=cmd_migrate)

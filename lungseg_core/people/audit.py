@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .access_control import User, require
+from ..storage.audit_chain import chain_breaks
 from ..storage.database import Connection, Database, audit_row_hash, open_database
 
 #: Actions the log knows, in the words the audit page shows.
@@ -39,7 +40,7 @@ ACTION_LABELS = {
     "cases_exported": "exported case figures", "case_added": "added a case", "case_segmented": "segmented a case",
     "claim_released": "released a claim", "corrections_exported": "exported corrections",
     "audit_read": "read the audit log", "sign_in_throttled": "sign-in slowed down",
-    "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store",
+    "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store", "store_migrated": "copied the store here",
     "case_assigned": "assigned a case", "pacs_imported": "imported X-rays from the PACS",
     "pacs_exported": "sent a segmentation to the PACS",
 }
@@ -94,12 +95,8 @@ def verify_chain(database: Database | str | Path) -> ChainReport:
                            "FROM audit_log ORDER BY seq").fetchall()
     finally:
         con.close()
-    broken, prev = [], ""
-    for seq, at, actor, action, target, detail, reason, prev_hash, row_hash in rows:
-        if prev_hash != prev or row_hash != audit_row_hash(prev_hash, at, actor, action, target, detail, reason):
-            broken.append(seq)
-        prev = row_hash
-    return ChainReport(len(rows), broken)
+    count, broken = chain_breaks(rows)
+    return ChainReport(count, broken)
 
 
 class AuditLog:
