@@ -34,14 +34,15 @@ def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0, port
 
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None,
-                     extra_args: list[str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+                     extra_args: list[str] | None = None,
+                     log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """As streamlit_app, yielding (base URL, server process) for benchmarks that watch its memory."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", *(extra_args or [])]
     proc_env = {**os.environ, "HF_HUB_OFFLINE": "1", "MALLOC_ARENA_MAX": "2", **(env or {})}  # as tools/run_app.sh
-    log = open(ROOT / ".streamlit-test.log", "w")
+    log = open(log_path or ROOT / ".streamlit-test.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
