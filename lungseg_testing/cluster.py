@@ -41,13 +41,14 @@ def haproxy_config(port: int, servers: list[str]) -> str:
 
 @contextlib.contextmanager
 def app_cluster(folder: Path, servers: int = 2, password: str | None = None,
-                env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[Cluster]:
+                env: dict[str, str] | None = None, timeout: float = 120.0, durable: bool = False) -> Iterator[Cluster]:
     """Start Postgres, `servers` app servers on one store and HAProxy; stop them all afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
     files = folder / "files"
-    with postgres_server(folder / "postgres", password=password) as database_url, contextlib.ExitStack() as stack:
+    with postgres_server(folder / "postgres", password=password, durable=durable) as database_url, contextlib.ExitStack() as stack:
         address = f"{database_url}?files={files}"
         common = {"LUNGSEG_STORE_URL": address, "LUNGSEG_STORE": str(files), "LUNGSEG_JOBS": str(files / "jobs"),
+                  "LUNGSEG_MODELS": str(files / "models"),
                   **(env or {})}
         from lungseg_core.workflow.corrections_store import open_store
 

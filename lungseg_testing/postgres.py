@@ -37,10 +37,12 @@ def _as_owner(cmd: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server(folder: Path, password: str | None = None, timeout: float = 60.0) -> Iterator[str]:
+def postgres_server(folder: Path, password: str | None = None, timeout: float = 60.0,
+                    durable: bool = False) -> Iterator[str]:
     """Yield `postgresql://lungseg[:password]@127.0.0.1:PORT/lungseg` of a fresh server, C collation (the
     order SQLite compares text in). Without a password, loopback connections are trusted (tests); with
-    one, they need it (scram-sha-256)."""
+    one, they need it (scram-sha-256). Tests run without fsync (`durable=False`); benches and
+    tools/run_cluster.sh keep Postgres's durable defaults."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL's server is not installed (Debian package postgresql)")
@@ -64,8 +66,9 @@ def postgres_server(folder: Path, password: str | None = None, timeout: float = 
                    check=True, capture_output=True)
     pwfile.unlink(missing_ok=True)
     port = free_port()
-    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-               "-c full_page_writes=off -c max_connections=200")
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log.txt"),
                               "-w", "-t", str(int(timeout)), "start"]), check=True, capture_output=True)
     try:

@@ -15,7 +15,7 @@ from lungseg_testing.cluster import app_cluster  # noqa: E402
 
 def main(folder: str, servers: int) -> None:
     password = secrets.token_urlsafe(18)  # the database's own password (scram-sha-256), kept in the folder
-    with app_cluster(Path(folder).resolve(), servers=servers, password=password) as cluster:
+    with app_cluster(Path(folder).resolve(), servers=servers, password=password, durable=True) as cluster:
         address_file = Path(folder) / "store-address"
         address_file.write_text(cluster.store_address + "\n")
         address_file.chmod(0o600)
