@@ -9,11 +9,15 @@ They act as `cli:<os user>` in the audit log (whoever runs them can already read
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .people.access_control import User, command_line_user
 from .storage.store_address import store_address
+
+#: The Dask scheduler that segments cases (`segment-cases` and the Worklist's background job) when set.
+CLUSTER_VARIABLE = "LUNGSEG_CLUSTER"
 
 
 def _worklist(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -51,10 +55,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .models.model_versions import default_model_name
 
     worklist = _worklist(args)
-    seg = load_model(args.model or default_model_name())
-    summary = batch.segment_cases(worklist, seg, command_line_user(),
-                                  on_progress=lambda p: print(f"\r{p['done']}/{p['total']} cases, "
-                                                              f"{p['per_second']:.1f}/s", end="", file=sys.stderr))
+    show = lambda p: print(f"\r{p['done']}/{p['total']} cases, {p['per_second']:.1f}/s", end="",  # noqa: E731
+                           file=sys.stderr)
+    cluster = args.cluster or os.environ.get(CLUSTER_VARIABLE)
+    if cluster:  # on the Dask scheduler at that address: workers open the store themselves
+        from .workflow.cluster_segmentation import segment_on_cluster
+
+        summary = segment_on_cluster(worklist.store.address, cluster, args.model or default_model_name(),
+                                     command_line_user(), on_progress=show)
+    else:
+        summary = batch.segment_cases(worklist, load_model(args.model or default_model_name()), command_line_user(),
+                                      on_progress=show)
     print(file=sys.stderr)
     for number, why in summary["failed"]:
         print(f"case {number}: NOT SEGMENTED: {why}")
@@ -107,6 +118,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--csv", help="then write every case's figures to this CSV")
     p.add_argument("--json", help="... or JSON")
     p.add_argument("--masks", help="then write every case's mask to this folder")
+    p.add_argument("--cluster", help=f"a Dask scheduler (tcp://host:8786) whose workers segment the cases "
+                                     f"(default: ${CLUSTER_VARIABLE}; none: this process)")
     p.add_argument("--job-dir", help=argparse.SUPPRESS)
     p.add_argument("--started-by", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_segment)

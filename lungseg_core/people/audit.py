@@ -40,7 +40,8 @@ ACTION_LABELS = {
     "cases_exported": "exported case figures", "case_added": "added a case", "case_segmented": "segmented a case",
     "claim_released": "released a claim", "corrections_exported": "exported corrections",
     "audit_read": "read the audit log", "sign_in_throttled": "sign-in slowed down",
-    "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store", "store_migrated": "copied the store here",
+    "identity_linked": "linked an identity-provider account", "store_repaired": "repaired the store",
+    "store_migrated": "copied the store here",
     "case_assigned": "assigned a case", "pacs_imported": "imported X-rays from the PACS",
     "pacs_exported": "sent a segmentation to the PACS",
 }

@@ -41,7 +41,7 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
     """Segment the cases without a mask (or `numbers`), BATCH images per forward pass."""
     require(actor, "segment")
     todo = [c for c in worklist.list_cases() if c.mask_hash is None and (numbers is None or c.number in numbers)]
-    done, failed, started = 0, [], time.perf_counter()
+    done, skipped, failed, started = 0, 0, [], time.perf_counter()
     site_model = load_site_estimator(worklist.store.root, seg.name)
     site_map = map_from_json(site_model.get("convention_map")) if site_model else None
     for start in range(0, len(todo), batch):
@@ -59,13 +59,16 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
             if site_model is not None:  # this site's own estimate (site_quality), once it has one
                 quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask)
                 quality["estimate"] = "site"
-            worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor)
-            done += 1
+            if worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor,
+                                         only_if_new=True):
+                done += 1
+            else:
+                skipped += 1
         if on_progress:
             on_progress({"done": done, "total": len(todo), "failed": len(failed),
                          "per_second": done / max(1e-9, time.perf_counter() - started)})
     summary = {"done": done, "total": len(todo), "failed": failed, "seconds": time.perf_counter() - started,
-               "model": seg.name, "stopped": done + len(failed) < len(todo)}
+               "model": seg.name, "stopped": done + skipped + len(failed) < len(todo), "skipped": skipped}
     if done or failed:
         AuditLog(worklist.database).append(actor.username, "cases_segmented", f"{done} cases",
                                           {"model": seg.name, "failed": len(failed)})
@@ -120,9 +123,17 @@ def run_job(job_dir: Path, address: str, model: str | None, actor: User) -> int:
     write_progress(job_dir, state="running", pid=os.getpid())
     cancel_flag = job_dir / "cancel"
     try:
-        seg = load_model(model or default_model_name())
-        summary = segment_cases(Worklist(open_store(address)), seg, actor,
-                                should_stop=cancel_flag.exists, on_progress=lambda p: write_progress(job_dir, **p))
+        cluster = os.environ.get("LUNGSEG_CLUSTER")
+        if cluster:  # the archive's way: the cluster's workers segment, this process follows and cancels
+            from .cluster_segmentation import segment_on_cluster
+
+            summary = segment_on_cluster(address, cluster, model or default_model_name(), actor,
+                                         should_stop=cancel_flag.exists,
+                                         on_progress=lambda p: write_progress(job_dir, **p))
+        else:
+            seg = load_model(model or default_model_name())
+            summary = segment_cases(Worklist(open_store(address)), seg, actor,
+                                    should_stop=cancel_flag.exists, on_progress=lambda p: write_progress(job_dir, **p))
     except Exception as exc:
         write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
         raise

@@ -220,8 +220,10 @@ class Worklist:
         return self.get(number)
 
     def set_segmentation(self, number: int, mask: np.ndarray, quality: dict[str, Any], model_name: str,
-                         model_version: str, actor: User) -> None:
-        """Store the model's mask and quality figures of a case (the start of every correction)."""
+                         model_version: str, actor: User, only_if_new: bool = False) -> bool:
+        """Store the model's mask and quality figures of a case (the start of every correction). With
+        `only_if_new`, a case that has a mask by now is left as it is (False): a batch segmenter that
+        was retried after a crash, or ran beside another, never stores a case twice."""
         require(actor, "segment")
         mask = np.asarray(mask, bool)
         case = self.get(number)
@@ -232,11 +234,14 @@ class Worklist:
             with self.database.transaction() as con:
                 require(actor, "segment", con)
                 at = utc_now()
-                con.execute("UPDATE cases SET mask_hash = ?, model_name = ?, model_version = ?, segmented_at = ?, "
-                            "quality = ?, updated_at = ? WHERE number = ?",
-                            (mask_hash, model_name, model_version, at, json.dumps(quality), at, int(number)))
-                audit.record(con, actor.username, "case_segmented", f"case {number}",
-                             {"model": model_name, "version": model_version})
+                changed = con.execute(
+                    "UPDATE cases SET mask_hash = ?, model_name = ?, model_version = ?, segmented_at = ?, quality = ?, "
+                    "updated_at = ? WHERE number = ?" + (" AND mask_hash IS NULL" if only_if_new else ""),
+                    (mask_hash, model_name, model_version, at, json.dumps(quality), at, int(number))).rowcount
+                if changed:
+                    audit.record(con, actor.username, "case_segmented", f"case {number}",
+                                 {"model": model_name, "version": model_version})
+        return bool(changed)
 
     def set_estimates(self, estimates: dict[int, float], how: str, actor: User, detail: dict[str, Any]) -> None:
         """Replace the estimated Dice of these cases (`how` says which estimator), each case's other
