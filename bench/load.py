@@ -1,76 +1,102 @@
-"""Load: N concurrent browser sessions (default 8) on one server segment, correct and save for a few
-minutes; prints p50/p95 of upload -> overlay shown and of save -> "Saved" shown, the server's peak
-RSS, and checks that every save is readable afterwards.
+"""Load: N annotators at once, through HAProxy onto 1 or 2 app servers over one Postgres (issue 25).
 
-Each session is a different annotator working on its own X-rays (val split), as a team would:
-upload on Segment, open Correct, draw an erase stroke on the canvas, save.
+One Chromium drives every session (N browser contexts on Playwright's async API), not one browser per
+session: the browsers' own cost no longer dominates the two cores. Each session signs in and, until
+the time is up, uploads an X-ray of its own on Segment (timed to the overlay shown), opens Correct,
+draws an erase stroke and saves (timed to "Saved version"). Prints p50/p95 of both, the peak RSS of each
+server, the server CPU seconds used, and checks that every save is readable afterwards.
 
-    .venv/bin/python bench/load.py [--sessions 8] [--seconds 180]
+    .venv/bin/python bench/load.py --servers 1 2 --sessions 4 8 16 [--seconds 120]
+    # appends to bench/results/load.txt
 """
 from __future__ import annotations
 
 import argparse
-import statistics
+import asyncio
+import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lungseg_testing.browser import draw_erase_stroke, launch_chromium, rss_mb, streamlit_server  # noqa: E402
+from lungseg_core.learning.dataset import read_manifest  # noqa: E402
 from lungseg_core.people.access_control import command_line_user  # noqa: E402
 from lungseg_core.people.accounts import UserDirectory  # noqa: E402
-from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore  # noqa: E402
-from lungseg_core.learning.dataset import read_manifest  # noqa: E402
+from lungseg_core.workflow.corrections_store import open_store  # noqa: E402
+from lungseg_testing.browser import rss_mb  # noqa: E402
+from lungseg_testing.cluster import app_cluster  # noqa: E402
 
 PASSWORD = "team load session"
+TICK = os.sysconf("SC_CLK_TCK")
+BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage"]
 
 
-def session(url: str, user: str, images: list[Path], deadline: float, out: dict, errors: list,
-            lost: list) -> None:
-    from playwright.sync_api import sync_playwright
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
+
+async def session(browser, url: str, user: str, images: list[Path], deadline: float, out: dict,  # type: ignore[no-untyped-def]
+                  errors: list) -> None:
     overlay_s: list[float] = []
     save_s: list[float] = []
+    context = await browser.new_context(viewport={"width": 1400, "height": 1100})
     try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.set_default_timeout(240_000)
-            page.goto(url)
-            page.get_by_label("User name").fill(user)
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_text("Signed in as").wait_for()
-            nav = page.get_by_test_id("stSidebarNav")
-            for image in images:
-                if time.time() > deadline:
+        page = await context.new_page()
+        page.set_default_timeout(300_000)
+        await page.goto(url)
+        await page.get_by_label("User name").fill(user)
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_text("Signed in as").wait_for()
+        nav = page.get_by_test_id("stSidebarNav")
+        for image in images:
+            if time.time() > deadline:
+                break
+            await nav.get_by_text("Segment", exact=True).click()
+            await page.get_by_text("Chest X-ray (PNG").wait_for()
+            start = time.perf_counter()
+            await page.locator("input[type=file]").first.set_input_files(str(image))
+            await page.get_by_text("Share of image").first.wait_for()
+            overlay_s.append(time.perf_counter() - start)
+            await nav.get_by_text("Correct", exact=True).click()
+            live = page.locator("[data-testid=stElementContainer]:not([data-stale=true]) [data-testid=stRadio]")
+            await live.filter(has_text="Tool").get_by_text("Erase brush", exact=True).first.click()
+            await page.wait_for_function(
+                """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+                     .some(e => e.innerText.startsWith('On the canvas: Erase brush'))""")
+            canvas = page.locator("canvas.upper-canvas").first
+            box = None
+            for _ in range(40):  # until it stops moving
+                again = await canvas.bounding_box()
+                if again is not None and again == box:
                     break
-                nav.get_by_text("Segment", exact=True).click()
-                page.get_by_text("Chest X-ray (PNG").wait_for()
-                start = time.perf_counter()
-                page.locator("input[type=file]").first.set_input_files(str(image))
-                page.get_by_test_id("stImage").locator("img").first.wait_for(state="visible")
-                page.get_by_text(image.name).first.wait_for()
-                page.get_by_text("Share of image").first.wait_for()
-                overlay_s.append(time.perf_counter() - start)
-                nav.get_by_text("Correct", exact=True).click()
-                draw_erase_stroke(page, 300, 100, 400, 30)
-                start = time.perf_counter()
-                page.get_by_role("button", name="Save correction").click()
-                try:
-                    page.get_by_text("Saved version").first.wait_for(timeout=30_000)
-                except Exception:  # no "Saved" and no error after 30 s: the click was lost; click again, as a user would
-                    lost.append(user)
-                    page.get_by_role("button", name="Save correction").click()
-                    page.get_by_text("Saved version").first.wait_for()
-                save_s.append(time.perf_counter() - start)
-            browser.close()
-    except Exception as exc:  # reported, the other sessions go on
-        errors.append(f"{user}: {type(exc).__name__}: {str(exc)[:200]}")
+                box = again
+                await page.wait_for_timeout(250)
+            if box is None:
+                raise RuntimeError("no canvas")
+            y = box["y"] + 0.5 * box["height"]
+            await page.mouse.move(box["x"] + 0.25 * box["width"], y)
+            await page.mouse.down()
+            for k in range(10):
+                await page.mouse.move(box["x"] + (0.25 + 0.04 * k) * box["width"], y)
+            await page.mouse.up()
+            await page.wait_for_function(
+                """() => [...document.querySelectorAll('[data-testid=stMetric]')]
+                     .some(e => e.innerText.includes('Pixels removed') && !e.innerText.trim().endsWith('\\n0'))""")
+            start = time.perf_counter()
+            await page.get_by_role("button", name="Save correction").click()
+            await page.get_by_text("Saved version").first.wait_for()
+            save_s.append(time.perf_counter() - start)
+    except Exception as exc:  # reported; the other sessions go on
+        errors.append(f"{user}: {type(exc).__name__}: {str(exc)[:160]}")
+    finally:
+        await context.close()
     out[user] = (overlay_s, save_s)
 
 
@@ -79,60 +105,63 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=180)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cxr-lungs")
-    args = parser.parse_args()
-    cases = [c.image_path for c in read_manifest(args.data, "val")]
-    with tempfile.TemporaryDirectory() as tmp_name:
-        store_dir = Path(tmp_name) / "store"
-        users = UserDirectory(store_dir / "store.sqlite")
-        names = [f"annotator{i + 1}" for i in range(args.sessions)]
+async def drive(url: str, names: list[str], cases: list[Path], seconds: float) -> tuple[dict, list, float]:
+    from playwright.async_api import async_playwright
+
+    results: dict = {}
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        deadline = time.time() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(*(session(browser, url, name, cases[i::len(names)], deadline, results, errors)
+                               for i, name in enumerate(names)))
+        wall = time.perf_counter() - started
+        await browser.close()
+    return results, errors, wall
+
+
+def run(servers: int, sessions: int, seconds: float, cases: list[Path]) -> str:
+    with tempfile.TemporaryDirectory() as tmp, app_cluster(Path(tmp) / "cluster", servers=servers,
+                                                             durable=True) as cluster:
+        store = open_store(cluster.store_address)
+        users = UserDirectory(store.database)
+        names = [f"annotator{i + 1}" for i in range(sessions)]
         for name in names:
             users.add_user(command_line_user(), name, "annotator", PASSWORD, must_change_password=False)
-        with streamlit_server(env={"LUNGSEG_STORE": str(store_dir)}) as (url, proc):
-            samples: list[float] = []
-            stop = threading.Event()
-
-            def watch() -> None:
-                while not stop.is_set():
-                    samples.append(rss_mb(proc.pid))
-                    time.sleep(0.2)
-
-            threading.Thread(target=watch, daemon=True).start()
-            deadline = time.time() + args.seconds
-            results: dict = {}
-            errors: list[str] = []
-            lost: list[str] = []
-            threads = [threading.Thread(target=session, args=(url, name, cases[i::args.sessions], deadline, results,
-                                                              errors, lost)) for i, name in enumerate(names)]
-            started = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - started
-            stop.set()
-            peak = rss_mb(proc.pid, "VmHWM")
-        store = SQLiteCorrectionsStore(store_dir)
+        cpu_before = [cpu_s(pid) for pid in cluster.pids]
+        results, errors, wall = asyncio.run(drive(cluster.url, names, cases, seconds))
+        cpu = sum(cpu_s(pid) - before for pid, before in zip(cluster.pids, cpu_before))
+        peaks = [rss_mb(pid, "VmHWM") for pid in cluster.pids]
         records = store.list_corrections()
         unreadable = [r.id for r in records if store.file_problem(r) is not None]
     overlay = [v for o, _ in results.values() for v in o]
     save = [v for _, s in results.values() for v in s]
-    print(f"{args.sessions} concurrent browser sessions for {wall:.0f} s on one server (2 cores, Chromium and the "
-          f"server on the same machine)")
-    print(f"upload -> overlay shown: n={len(overlay)}  p50 {pct(overlay, 0.5):.2f} s  p95 {pct(overlay, 0.95):.2f} s")
-    print(f"save -> 'Saved' shown:   n={len(save)}  p50 {pct(save, 0.5):.2f} s  p95 {pct(save, 0.95):.2f} s")
-    print(f"server peak RSS (VmHWM): {peak:.0f} MB (highest sample {max(samples):.0f} MB)")
-    print(f"saves in the store: {len(records)} (sessions reported {len(save)}); unreadable: {len(unreadable)}")
-    print(f"save clicks that did nothing (no message within 30 s; clicked again): {len(lost)}")
-    print(f"errors: {len(errors)}" + "".join(f"\n  {e}" for e in errors))
-    if statistics.mean([len(s) for _, s in results.values()] or [0]) == 0:
-        return 1
-    return 0 if not unreadable and len(records) >= len(save) else 1
+    return (f"{servers} server(s), {sessions} sessions, {wall:.0f} s: upload->overlay n={len(overlay)} "
+            f"p50 {pct(overlay, 0.5):.2f} s p95 {pct(overlay, 0.95):.2f} s; save n={len(save)} p50 {pct(save, 0.5):.2f} s "
+            f"p95 {pct(save, 0.95):.2f} s; server CPU {cpu:.0f} s ({cpu / max(1, len(overlay)):.2f} s per upload+save); "
+            f"peak RSS per server {', '.join(f'{p:.0f}' for p in peaks)} MB; saves stored {len(records)}, "
+            f"unreadable {len(unreadable)}; errors {len(errors)}" + "".join(f"\n    {e}" for e in errors[:3]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--servers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cxr-lungs")
+    args = parser.parse_args()
+    cases = [c.image_path for c in read_manifest(args.data, "val")]
+    lines = [f"# bench/load.py --servers {' '.join(map(str, args.servers))} --sessions "
+             f"{' '.join(map(str, args.sessions))} --seconds {args.seconds:g}; {time.strftime('%Y-%m-%d')}; one "
+             "Chromium, N contexts; HAProxy + Postgres; browsers, proxy, database and servers on the same 2 cores"]
+    for servers in args.servers:
+        for sessions in args.sessions:
+            lines.append(run(servers, sessions, args.seconds, cases))
+            print(lines[-1], flush=True)
+    with open(ROOT / "bench" / "results" / "load.txt", "a") as fh:
+        fh.write("\n".join(lines) + "\n\n")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

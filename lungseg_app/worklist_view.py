@@ -59,11 +59,11 @@ def import_panel(worklist: Worklist, user: User) -> None:
 def segmentation_panel(store_address: str, user: User, pending: int) -> None:
     """Start / watch / cancel the background segmentation of new cases (survives reloads)."""
 
-    was_running = batch.running_job() is not None
+    was_running = batch.running_job(store_address) is not None
 
     @st.fragment(run_every=2.0 if was_running else None)
     def panel() -> None:
-        running = batch.running_job()
+        running = batch.running_job(store_address)
         if running is None and was_running:
             st.rerun(scope="app")  # the job just ended: refresh the counts and the table
         last = batch.latest()

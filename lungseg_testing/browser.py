@@ -223,12 +223,9 @@ def wait_for_canvas_caption(page, tool: str, part: str, timeout_ms: int) -> None
 
 def working_copy_steps(store_dir: Path) -> int:
     """Edit steps held in the store's working copies (one per applied canvas object; 0 when none)."""
-    import sqlite3
+    from lungseg_core.workflow.corrections_store import open_store
 
-    from lungseg_core.workflow.corrections_store import SQLiteCorrectionsStore
-    from lungseg_core.workflow.working_copies import WorkingCopies
-
-    with contextlib.closing(sqlite3.connect(WorkingCopies(SQLiteCorrectionsStore(store_dir)).db_path)) as con:
+    with contextlib.closing(open_store(str(store_dir)).database.connect()) as con:
         return int(con.execute("SELECT COALESCE(SUM(steps), 0) FROM working_copies").fetchone()[0])
 
 

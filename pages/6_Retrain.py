@@ -37,7 +37,7 @@ if not user.can("retrain"):
 store = cached_store()
 audit_log = AuditLog(store.database)
 approved = len(store.list_corrections(status="approved"))
-running = active_job()
+running = active_job(address=store.address)
 
 names = list_models()
 c1, c2, c3 = st.columns([2, 1, 3])
@@ -66,7 +66,7 @@ if st.button("Start retraining", type="primary", disabled=running is not None or
 @st.fragment(run_every=1.0)
 def progress_panel() -> None:
     """Re-read the job's progress file every second without rerunning the page."""
-    job = active_job()
+    job = active_job(address=store.address)
     shown = latest_job()
     if shown is None:
         st.info("No retraining job has run yet.")
@@ -96,7 +96,7 @@ def progress_panel() -> None:
                 if actor is None:
                     st.error("You are signed out (or your account changed): sign in again to cancel the job.")
                 else:
-                    cancel_job(actor=actor, audit_log=audit_log)
+                    cancel_job(actor=actor, audit_log=audit_log, address=store.address)
                     st.rerun(scope="app")
             if n.button("No, keep it running", key="_rt_cancel_no"):
                 st.session_state["_rt_confirm_cancel"] = False

@@ -67,7 +67,7 @@ def test_import_segment_next_edit_save_and_next_review(browser, tmp_path):
         page.get_by_test_id("stRadio").filter(has_text="Status").get_by_text("submitted", exact=True).click()
         wait_until_idle(page)
         page.get_by_role("button", name="Save and next").click()
-        page.get_by_text(f"of case {first.number}").wait_for()
+        page.get_by_text(f"of case {first.number}").first.wait_for()
         saved = worklist.get(first.number)
         assert saved.status == "submitted" and saved.latest_author == "browser-annotator"
         record = worklist.store.get(saved.latest_version_id)

@@ -510,6 +510,47 @@ def test_a_job_of_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path, m
     assert not retrain_jobs.beat(tmp_path / "another-job")
 
 
+def test_a_job_is_alive_while_its_heartbeat_in_the_database_is_fresh(store, tmp_path, monkeypatch):
+    """What every app server agrees on, whatever host it runs on: the database's heartbeat (issue 25)."""
+    import json
+
+    from lungseg_core.storage.job_beats import JobBeats
+
+    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
+    job_dir = tmp_path / "jobs" / "job-9"
+    job_dir.mkdir(parents=True)
+    lock = tmp_path / "jobs" / retrain_jobs.RETRAIN_LOCK
+    info = {"id": "job-9", "dir": str(job_dir), "pid": 999_999_999, "host": "another-host"}
+    retrain_jobs.acquire(info, retrain_jobs.RETRAIN_LOCK, "A job", store.address)
+    beats = JobBeats(store.database)
+    assert beats.last_beat("job-9") == pytest.approx(time.time(), abs=5)
+    stale = json.loads(lock.read_text())
+    # as a job on another host would have it: its process id means nothing here, its file beat is stale
+    lock.write_text(json.dumps({**stale, "host": "another-host", "beat": time.time() - 10 * retrain_jobs.HEARTBEAT_STALE_S}))
+    assert retrain_jobs.active_job(address=store.address)["id"] == "job-9"  # the database's beat is fresh
+    with pytest.raises(retrain_jobs.JobBusyError):
+        retrain_jobs.acquire({"id": "job-x", "dir": str(tmp_path), "pid": os.getpid()}, retrain_jobs.RETRAIN_LOCK,
+                             "A job", store.address)
+    con = store.database.connect()
+    con.execute("UPDATE job_beats SET beat_at = ? WHERE job_id = 'job-9'",
+                (time.time() - 2 * retrain_jobs.HEARTBEAT_STALE_S,))
+    con.close()
+    assert retrain_jobs.active_job(address=store.address) is None and not lock.exists()  # its beat lapsed: gone
+    # on this host a process that has ended is dead at once, however fresh its beat
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    retrain_jobs.acquire({"id": "job-10", "dir": str(job_dir), "pid": ended.pid}, retrain_jobs.RETRAIN_LOCK,
+                         "A job", store.address)
+    assert beats.last_beat("job-10") is not None
+    assert retrain_jobs.active_job(address=store.address) is None
+    # a job that releases its lock takes its heartbeat row with it
+    retrain_jobs.acquire({"id": "job-11", "dir": str(job_dir), "pid": os.getpid()}, retrain_jobs.RETRAIN_LOCK,
+                         "A job", store.address)
+    assert retrain_jobs.beat(job_dir) and beats.last_beat("job-11") is not None
+    retrain_jobs.release(job_dir, retrain_jobs.RETRAIN_LOCK, store.address)
+    assert beats.last_beat("job-11") is None and retrain_jobs.active_job(address=store.address) is None
+
+
 # -- 18. the audit log: append-only and hash-chained ------------------------------------------------------------
 def test_audit_log_refuses_updates_and_deletes_and_verify_finds_a_row_edited_by_hand(store):
     log = AuditLog(store.database)
@@ -550,7 +591,7 @@ def test_store_written_by_release_4_upgrades_with_its_audit_log_chained(tmp_path
     con.close()
     store = new_store(tmp_path / "store")
     con = store.database.connect()
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     after = con.execute("SELECT seq, at, actor, action, target, detail, reason FROM audit_log ORDER BY seq").fetchall()
     assert after == before and len(before) >= 26  # every row kept, unchanged
     assert verify_chain(store.database).ok

@@ -40,7 +40,7 @@ def test_store_written_by_release_5_upgrades_with_everything_kept(tmp_path):
     con.close()
     store = new_store(tmp_path / "store")
     con = store.database.connect()
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert {t: rows(t) for t in tables} == before
     assert verify_chain(store.database).ok
     cases = Worklist(store).list_cases()
@@ -63,3 +63,30 @@ def test_a_case_keeps_only_its_pacs_uids_and_loses_them_with_the_case(tmp_path):
     assert columns == ["image_hash", "pacs_url", "study_uid", "series_uid", "sop_uid", "added_at"]  # nothing else
     store.delete_case(case.image_hash, ADMIN, "test")
     assert sources.of(case.image_hash) is None and sources.known_sop_uids() == set()
+
+
+@pytest.mark.sqlite_only
+def test_store_written_by_release_6_upgrades_with_everything_kept(tmp_path):
+    """tests/fixtures/store_release6 was written by release 6's code (commit 3c8beac,
+    make_store_release6.py): a case from the PACS with its source row, a working copy with its undo
+    steps, an approved correction. Schema step 7 adds the jobs' heartbeats and changes nothing else."""
+    shutil.copytree(FIXTURES / "store_release6", tmp_path / "store")
+    con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    before = {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    con.close()
+    store = new_store(tmp_path / "store")
+    con = sqlite3.connect(tmp_path / "store" / "store.sqlite")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables} == before
+    assert con.execute("SELECT COUNT(*) FROM job_beats").fetchone()[0] == 0
+    assert verify_chain(store.database).ok
+    cases = Worklist(store).list_cases()
+    assert [(c.number, c.status) for c in cases] == [(1, "segmented"), (2, "approved")]
+    assert PacsSources(store.database).of(cases[0].image_hash).sop_uid == "1.2.826.0.1.3"
+    from lungseg_core.workflow.working_copies import WorkingCopies
+
+    kept = WorkingCopies(store).get(ANN, cases[0].image_hash)
+    assert kept is not None and kept.steps == 2 and len(kept.history) == 2

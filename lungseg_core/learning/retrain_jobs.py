@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -13,20 +14,21 @@ from typing import Any
 
 from ..people.access_control import User
 from ..people.audit import AuditLog, record
-from ..storage.store_address import database_of, job_environment
+from ..storage.store_address import database_of
 from ..storage.jobs import (HEARTBEAT_STALE_S, JobBusyError, acquire, beat as beat_lock,  # noqa: F401 (re-exported)
                             claim_lock_for_process, clean_job_folder, jobs_dir, latest_job, new_job_dir, pid_alive,
-                            read_lock, read_progress, release, guard, spawn_job, write_progress)
+                            read_lock, read_progress, release, guard, spawn_job, still_running, write_progress)
 
 #: The retraining job's lock file (one retrain at a time; batch segmentation has its own).
 RETRAIN_LOCK = "active.json"
 WHAT = "A retraining job"
 
 
-def active_job(lock_name: str = RETRAIN_LOCK) -> dict[str, Any] | None:
-    """The running retrain ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
+def active_job(lock_name: str = RETRAIN_LOCK, address: str | None = None) -> dict[str, Any] | None:
+    """The running retrain ({id, pid, dir, ...}) or None; a stale lock of a dead job is cleared. `address`:
+    the store whose database holds the heartbeats (what every server agrees on)."""
     with guard(lock_name) as lock:
-        return read_lock(lock)
+        return read_lock(lock, address)
 
 
 def beat(job_dir: Path, lock_name: str = RETRAIN_LOCK) -> bool:
@@ -49,28 +51,30 @@ def start_job(base: str, address: str, data_dir: Path | None, epochs: int = 4, s
     with AuditLog(database_of(address)).change(actor, "retrain") as con:
         spawn_job(job_dir, cmd, info, {"state": "starting", "base": base, "epochs": epochs,
                                          "started_by": actor.username}, RETRAIN_LOCK, WHAT,
-                  env=job_environment(address))
+                  address=address, con=con)
         record(con, actor.username, "retrain_started", job_dir.name, {"base": base, "epochs": epochs})
     return info
 
 
-def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reason: str = "") -> bool:
-    """Ask the running job to stop (admin only); if it has not stopped after grace_s, terminate it."""
+def cancel_job(grace_s: float = 20.0, *, actor: User, audit_log: AuditLog, reason: str = "",
+               address: str | None = None) -> bool:
+    """Ask the running job to stop (admin only); if it has not stopped after grace_s and runs on this
+    host, terminate it (a job on another host stops at its next step, or its heartbeat lapses)."""
     with audit_log.change(actor, "cancel_retrain") as con:
-        info = active_job()
+        info = active_job(address=address)
         if info is None:
             return False
         job_dir = Path(info["dir"])
         (job_dir / "cancel").touch()
         record(con, actor.username, "retrain_cancelled", info["id"], {"base": info.get("base")}, reason)
     deadline = time.time() + grace_s
-    while time.time() < deadline and pid_alive(int(info["pid"])):
+    while time.time() < deadline and still_running(info, RETRAIN_LOCK, address):
         time.sleep(0.2)
-    if pid_alive(int(info["pid"])):
+    if info.get("host", socket.gethostname()) == socket.gethostname() and pid_alive(int(info["pid"])):
         os.killpg(int(info["pid"]), signal.SIGTERM)
         write_progress(job_dir, state="cancelled", message="terminated after the grace period")
         clean_job_folder(job_dir)
-    active_job()  # clears the lock of the finished process
+    active_job(address=address)  # clears the lock of the finished process
     return True
 
 
@@ -83,7 +87,7 @@ def run_job(job_dir: Path, base: str, address: str | None, data_dir: Path | None
     from .training import TrainingCancelled
 
     cancel_flag = job_dir / "cancel"
-    claim_lock_for_process(job_dir, RETRAIN_LOCK, WHAT, "Retrain")
+    claim_lock_for_process(job_dir, RETRAIN_LOCK, WHAT, "Retrain", address)
     write_progress(job_dir, state="running", pid=os.getpid())
     try:
         store = open_store(address) if address is not None else None
@@ -100,7 +104,7 @@ def run_job(job_dir: Path, base: str, address: str | None, data_dir: Path | None
         raise
     finally:
         clean_job_folder(job_dir)
-        release(job_dir, RETRAIN_LOCK)
+        release(job_dir, RETRAIN_LOCK, address)
     message = f"{result['name']} saved as a candidate; gate: {verdict(result['decision'])}"
     if store is not None:  # the worklist learns too: its estimate refit on the site's approved corrections
         from ..models.model_versions import default_model_name

@@ -7,9 +7,11 @@ job; a `cancel` file asks the job to stop at its next step.
 
 The lock is only read or changed while holding `flock` on `<jobs>/.guard`, and written atomically
 (temp file + rename): a reader never sees a half-written lock, a failed start removes its own lock,
-and clearing a dead job's lock cannot remove a newer job's. On this host a job is alive while its
-process is; a job of another host sharing the store is alive while its heartbeat is fresh. When a
-job ends, its copies of patient images (`data/`) and intermediate weights (`out/`) are deleted.
+and clearing a dead job's lock cannot remove a newer job's. A job is alive while its heartbeat in the
+store's database is fresh (`job_beats`: the same answer on every app server, on any host); a job on
+this host whose process has ended is dead at once. Without a store address (a job run by hand with a
+corrections zip), the lock file's own heartbeat and the process id decide, as before. When a job ends,
+its copies of patient images (`data/`) and intermediate weights (`out/`) are deleted.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from typing import Any, Iterator
 
 from ..errors import LungSegError
 from .files import atomic_write, default_store_dir
+from .job_beats import JobBeats
+from .store_address import database_of, job_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +90,17 @@ def guard(lock_name: str) -> Iterator[Path]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def read_lock(lock: Path) -> dict[str, Any] | None:
+def beats_of(address: str | None) -> JobBeats | None:
+    """The heartbeat table of the store at `address` (None: no store, or its database is unreachable now)."""
+    if not address:
+        return None
+    try:
+        return JobBeats(database_of(address))
+    except Exception:  # noqa: BLE001 - a database that is down must not stop a page from showing the job
+        return None
+
+
+def read_lock(lock: Path, address: str | None = None) -> dict[str, Any] | None:
     """The live job named by the lock, clearing it (inside the guard) if its process is gone or
     the file is unreadable (only a crash of an older release could leave one: writes are atomic)."""
     try:
@@ -97,7 +111,7 @@ def read_lock(lock: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         lock.unlink(missing_ok=True)
         return None
-    if not job_alive(info, pid):
+    if not job_alive(info, pid, beats_of(address) if info.get("beats") else None):
         progress = read_progress(Path(info.get("dir", "."))) or {}
         if info.get("dir") and progress.get("state") in (None, "running", "starting"):
             write_progress(Path(info["dir"]), state="failed", message="the job process ended unexpectedly")
@@ -114,10 +128,18 @@ HEARTBEAT_S = 10.0
 HEARTBEAT_STALE_S = 60.0
 
 
-def job_alive(info: dict[str, Any], pid: int) -> bool:
-    """On this host the process id answers; a job of another host sharing the store (whose process
-    ids mean nothing here) is alive while its heartbeat is fresh."""
-    if info.get("host", socket.gethostname()) == socket.gethostname():
+def job_alive(info: dict[str, Any], pid: int, beats: JobBeats | None = None) -> bool:
+    """Alive while its heartbeat in the database is fresh (and, on this host, while its process runs);
+    without one, the process id on this host and the lock file's heartbeat elsewhere."""
+    here = info.get("host", socket.gethostname()) == socket.gethostname()
+    if beats is not None:
+        try:
+            last = beats.last_beat(str(info.get("id")))
+        except Exception:  # noqa: BLE001 - unreachable now: decide as without a database
+            last = None
+        if last is not None:
+            return time.time() - last < HEARTBEAT_STALE_S and (not here or pid_alive(pid))
+    if here:
         return pid_alive(pid)
     return time.time() - float(info.get("beat", 0.0)) < HEARTBEAT_STALE_S
 
@@ -127,8 +149,9 @@ def write_lock(lock: Path, info: dict[str, Any]) -> None:
     atomic_write(lock, lambda tmp: Path(tmp).write_text(json.dumps(info)))
 
 
-def beat(job_dir: Path, lock_name: str) -> bool:
-    """Renew the heartbeat of the lock if it still names `job_dir`; False once it does not."""
+def beat(job_dir: Path, lock_name: str, address: str | None = None) -> bool:
+    """Renew the heartbeat (the lock file's, and the database's when the job has a store) if the lock
+    still names `job_dir`; False once it does not."""
     with guard(lock_name) as lock:
         try:
             info = json.loads(lock.read_text())
@@ -137,57 +160,83 @@ def beat(job_dir: Path, lock_name: str) -> bool:
         if info.get("dir") != str(job_dir):
             return False
         write_lock(lock, info)
-        return True
+    beats = beats_of(address) if info.get("beats") else None
+    if beats is not None:
+        beats.beat(str(info["id"]), lock_name)
+    return True
 
 
-def keep_beating(job_dir: Path, lock_name: str) -> None:
+def keep_beating(job_dir: Path, lock_name: str, address: str | None = None) -> None:
     """The job process's heartbeat thread (a daemon: it ends with the process)."""
     def run() -> None:
         while True:
             time.sleep(HEARTBEAT_S)
             try:
-                if not beat(job_dir, lock_name):
+                if not beat(job_dir, lock_name, address):
                     return
-            except OSError:
-                continue  # a full disk for a moment: try again at the next beat
+            except Exception:  # noqa: BLE001 - a full disk or a database away for a moment: the next beat
+                continue
 
     threading.Thread(target=run, name="job-heartbeat", daemon=True).start()
 
 
-def active_job(lock_name: str) -> dict[str, Any] | None:
-    """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead process is cleared."""
+def active_job(lock_name: str, address: str | None = None) -> dict[str, Any] | None:
+    """The running job ({id, pid, dir, ...}) or None; a stale lock of a dead job is cleared. `address`:
+    the store whose database holds the jobs' heartbeats."""
     with guard(lock_name) as lock:
-        return read_lock(lock)
+        return read_lock(lock, address)
 
 
-def acquire(info: dict[str, Any], lock_name: str, what: str) -> None:
+def acquire(info: dict[str, Any], lock_name: str, what: str, address: str | None = None, con: Any = None) -> None:
+    """Take the lock of `lock_name` for the job `info` (JobBusyError if a live job holds it). `con`: the
+    caller's open write transaction on the store, if any (the heartbeat row is written on it)."""
     with guard(lock_name) as lock:
-        if read_lock(lock) is not None:
+        if read_lock(lock, address) is not None:
             raise JobBusyError(f"{what} is already running; wait for it or cancel it.")
+        beats = beats_of(address)
+        if beats is not None:  # alive from the start, whichever server asks
+            beats.beat(str(info["id"]), lock_name, int(info.get("pid") or os.getpid()), con)
+            info["beats"] = True
         write_lock(lock, info)
 
 
-def release(job_dir: Path, lock_name: str) -> None:
-    """Remove the lock if (and only if) it still names this job."""
+def release(job_dir: Path, lock_name: str, address: str | None = None) -> None:
+    """Remove the lock if (and only if) it still names this job (and its heartbeat row)."""
     with guard(lock_name) as lock:
         try:
-            if json.loads(lock.read_text()).get("dir") == str(job_dir):
+            info = json.loads(lock.read_text())
+            if info.get("dir") == str(job_dir):
                 lock.unlink()
+                beats = beats_of(address) if info.get("beats") else None
+                if beats is not None:
+                    beats.forget(str(info.get("id")))
         except (OSError, ValueError):
             pass
 
 
-def claim_lock_for_process(job_dir: Path, lock_name: str, what: str, page: str) -> None:
+def claim_lock_for_process(job_dir: Path, lock_name: str, what: str, page: str,
+                           address: str | None = None) -> None:
     """Called by the job process: take over the lock the app took for it (with our pid), or take a
     free lock when run by hand from the CLI; JobBusyError if another job runs."""
     with guard(lock_name) as lock:
-        current = read_lock(lock)
+        current = read_lock(lock, address)
         if current is not None and current.get("dir") != str(job_dir):
             raise JobBusyError(f"{what} is already running (job {current.get('id')}); wait for it or "
                                f"cancel it on the {page} page.")
         info = {**(current or {"id": job_dir.name, "dir": str(job_dir), "started": time.time()}), "pid": os.getpid()}
+        beats = beats_of(address)
+        if beats is not None:
+            beats.beat(str(info["id"]), lock_name)
+            info["beats"] = True
         write_lock(lock, info)
-    keep_beating(job_dir, lock_name)
+    keep_beating(job_dir, lock_name, address)
+
+
+def still_running(info: dict[str, Any], lock_name: str, address: str | None = None) -> bool:
+    """Whether the job `info` names is still the live job of its lock (on any server: the heartbeat
+    decides), for a cancel that waits for it to stop."""
+    current = active_job(lock_name, address)
+    return current is not None and current.get("id") == info.get("id")
 
 
 def clean_job_folder(job_dir: Path) -> None:
@@ -214,19 +263,20 @@ def new_job_dir(root: Path) -> Path:
 
 
 def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progress: dict[str, Any],
-              lock_name: str, what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+              lock_name: str, what: str, address: str | None = None, con: Any = None) -> dict[str, Any]:
     """Take the lock (held by this live server process until the job process takes it over), start
     `cmd` detached with its log in the job folder, and hand the lock to it. A failed start never
     leaves a lock behind. Shared by retraining and batch segmentation."""
-    acquire(info, lock_name, what)
+    acquire(info, lock_name, what, address, con)
     try:
         job_dir.mkdir()
         write_progress(job_dir, **first_progress)
         with open(job_dir / "log.txt", "w") as log:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+                                    env={**os.environ, "HF_HUB_OFFLINE": "1", **(job_environment(address) if address else {})})
     except BaseException:
-        release(job_dir, lock_name)
+        # inside the caller's transaction (`con`), its heartbeat row goes with the rollback
+        release(job_dir, lock_name, None if con is not None else address)
         if job_dir.is_dir():
             write_progress(job_dir, state="failed", message="the job could not be started")
         raise

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .store_errors import StoreError
 
-SCHEMA_VERSION = 6  # the same numbering as the SQLite schema (storage.sqlite_database.SCHEMA_VERSION)
+SCHEMA_VERSION = 7  # the same numbering as the SQLite schema (storage.sqlite_database.SCHEMA_VERSION)
 
 #: The key of the advisory lock every write transaction takes (ASCII "LUNG").
 WRITE_LOCK_KEY = 0x4C554E47
@@ -134,8 +134,16 @@ _TABLES = (
     "CREATE TABLE lungseg_schema (version INTEGER NOT NULL)",
 )
 
-#: Steps after version 6, by the version they reach (none yet); each runs inside the upgrade transaction.
-_STEPS: dict[int, Callable[["PostgresConnection"], None]] = {}
+_JOB_BEATS = """CREATE TABLE IF NOT EXISTS job_beats (
+        job_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER,
+        beat_at DOUBLE PRECISION NOT NULL)"""
+
+#: Steps after version 6 (the first Postgres schema), by the version they reach; each runs inside the
+#: upgrade transaction.
+_STEPS: dict[int, Callable[["PostgresConnection"], None]] = {7: lambda con: con.execute(_JOB_BEATS)}
 
 #: Tables with an identity column whose sequence must follow explicitly inserted keys (a migrated store).
 IDENTITY_COLUMNS = {"status_changes": "seq", "audit_log": "seq", "cases": "number"}
@@ -294,7 +302,7 @@ class PostgresDatabase:
             return
         with self.transaction() as con:
             if con.execute("SELECT to_regclass('lungseg_schema')").fetchone()[0] is None:
-                for statement in _TABLES:
+                for statement in (*_TABLES, _JOB_BEATS):
                     con.execute(statement)
                 con.execute("INSERT INTO lungseg_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             else:

@@ -182,8 +182,20 @@ CREATE TABLE IF NOT EXISTS pacs_sources (
 ALTER TABLE working_copies ADD COLUMN history BLOB
 """
 
+# Release 7: the heartbeats of background jobs, so that every app server (on any host) tells a running
+# job from a dead one by the database, not by process ids (storage.job_beats).
+_RELEASE_7 = """
+CREATE TABLE IF NOT EXISTS job_beats (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER,
+    beat_at REAL NOT NULL
+)
+"""
+
 _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
-    _RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4, _release_5, _RELEASE_6)
+    _RELEASE_1, _RELEASE_2, _RELEASE_3, _RELEASE_4, _release_5, _RELEASE_6, _RELEASE_7)
 SCHEMA_VERSION = len(_MIGRATIONS) - 1  # release 1 stores carry user_version 0
 
 

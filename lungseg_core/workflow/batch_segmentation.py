@@ -20,9 +20,9 @@ from ..people.audit import AuditLog, record
 from .case_segmentation import segment_batch
 from ..storage.database import StoreError
 from .corrections_store import open_store
-from ..storage.store_address import database_of, job_environment
-from ..storage.jobs import (JobBusyError, claim_lock_for_process, guard, jobs_dir, latest_job, new_job_dir, pid_alive,
-                            read_lock, read_progress, release, spawn_job, write_progress)
+from ..storage.store_address import database_of
+from ..storage.jobs import (JobBusyError, claim_lock_for_process, guard, jobs_dir, latest_job, new_job_dir,
+                            read_lock, read_progress, release, spawn_job, still_running, write_progress)
 from .site_quality import load_site_estimator, map_from_json, site_dice
 from .worklist import Worklist, case_quality
 
@@ -85,14 +85,15 @@ def start_job(address: str, actor: User, model: str | None = None) -> dict[str, 
            "--started-by", actor.username] + (["--model", model] if model else [])
     with AuditLog(database_of(address)).change(actor, "segment") as con:
         spawn_job(job_dir, cmd, info, {"state": "starting", "started_by": actor.username, "done": 0, "total": 0},
-                  LOCK, WHAT, env=job_environment(address))
+                  LOCK, WHAT, address=address, con=con)
         record(con, actor.username, "segmentation_started", job_dir.name)
     return info
 
 
-def running_job() -> dict[str, Any] | None:
+def running_job(address: str | None = None) -> dict[str, Any] | None:
+    """The running batch segmentation or None (`address`: the store whose database holds the heartbeats)."""
     with guard(LOCK) as lock:
-        return read_lock(lock)
+        return read_lock(lock, address)
 
 
 def latest() -> dict[str, Any] | None:
@@ -102,15 +103,15 @@ def latest() -> dict[str, Any] | None:
 def cancel(actor: User, address: str, grace_s: float = 20.0) -> bool:
     """Ask the running job to stop after its current batch (what is done stays done)."""
     with AuditLog(database_of(address)).change(actor, "segment") as con:
-        info = running_job()
+        info = running_job(address)
         if info is None:
             return False
         (Path(info["dir"]) / "cancel").touch()
         record(con, actor.username, "segmentation_cancelled", info["id"])
     deadline = time.time() + grace_s
-    while time.time() < deadline and pid_alive(int(info["pid"])):
+    while time.time() < deadline and still_running(info, LOCK, address):
         time.sleep(0.2)
-    running_job()  # clears the lock of the finished process
+    running_job(address)  # clears the lock of the finished process
     return True
 
 
@@ -119,7 +120,7 @@ def run_job(job_dir: Path, address: str, model: str | None, actor: User) -> int:
     from ..models.model_loading import load_model
     from ..models.model_versions import default_model_name
 
-    claim_lock_for_process(job_dir, LOCK, WHAT, "Worklist")
+    claim_lock_for_process(job_dir, LOCK, WHAT, "Worklist", address)
     write_progress(job_dir, state="running", pid=os.getpid())
     cancel_flag = job_dir / "cancel"
     try:
@@ -138,7 +139,7 @@ def run_job(job_dir: Path, address: str, model: str | None, actor: User) -> int:
         write_progress(job_dir, state="failed", message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        release(job_dir, LOCK)
+        release(job_dir, LOCK, address)
     state = "cancelled" if summary["stopped"] else "done"
     write_progress(job_dir, state=state, done=summary["done"], total=summary["total"],
                    message=f"{summary['done']} of {summary['total']} cases segmented with {summary['model']}"
