@@ -7,7 +7,6 @@ the model really runs), and from changing the opacity to the redrawn overlay.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import tempfile

@@ -1,4 +1,5 @@
-"""Segment the worklist's new cases with the default model, in the background or from the CLI.
+"""The background job that segments the worklist's new cases (the work itself: `case_batches`; on a
+cluster: `cluster_segmentation`).
 
 Runs on the one job runner (`storage.jobs`): one job at a time (its own lock, so it can
 run beside a retrain), in its own process, progress in `progress.json` that any page can read
@@ -12,67 +13,24 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
-from ..people.access_control import User, require
+from ..people.access_control import User
 from ..people.audit import AuditLog, record
-from .case_segmentation import segment_batch
-from ..storage.database import StoreError
+from .case_batches import segment_cases
 from .corrections_store import open_store
 from ..storage.store_address import database_of
 from ..storage.jobs import (JobBusyError, claim_lock_for_process, guard, jobs_dir, latest_job, new_job_dir,
                             read_lock, read_progress, release, spawn_job, still_running, write_progress)
-from .site_quality import load_site_estimator, map_from_json, site_dice
-from .worklist import Worklist, case_quality
+from .worklist import Worklist
 
 LOCK = "segment.json"
 WHAT = "Batch segmentation"
-BATCH = 8
 
 
 def segment_jobs_dir() -> Path:
     return jobs_dir() / "segment"
-
-
-def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] | None = None,
-                  should_stop: Callable[[], bool] | None = None,
-                  on_progress: Callable[[dict[str, Any]], None] | None = None, batch: int = BATCH) -> dict[str, Any]:
-    """Segment the cases without a mask (or `numbers`), BATCH images per forward pass."""
-    require(actor, "segment")
-    todo = [c for c in worklist.list_cases() if c.mask_hash is None and (numbers is None or c.number in numbers)]
-    done, skipped, failed, started = 0, 0, [], time.perf_counter()
-    site_model = load_site_estimator(worklist.store.root, seg.name)
-    site_map = map_from_json(site_model.get("convention_map")) if site_model else None
-    for start in range(0, len(todo), batch):
-        if should_stop is not None and should_stop():
-            break
-        chunk, images = [], []
-        for case in todo[start:start + batch]:
-            try:
-                images.append(worklist.store.load_image(case.image_hash))
-                chunk.append(case)
-            except StoreError as exc:
-                failed.append((case.number, str(exc)))
-        for case, result in zip(chunk, segment_batch(seg, images)):
-            quality = case_quality(result, case.pixel_spacing_mm)
-            if site_model is not None:  # this site's own estimate (site_quality), once it has one
-                quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask)
-                quality["estimate"] = "site"
-            if worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor,
-                                         only_if_new=True):
-                done += 1
-            else:
-                skipped += 1
-        if on_progress:
-            on_progress({"done": done, "total": len(todo), "failed": len(failed),
-                         "per_second": done / max(1e-9, time.perf_counter() - started)})
-    summary = {"done": done, "total": len(todo), "failed": failed, "seconds": time.perf_counter() - started,
-               "model": seg.name, "stopped": done + skipped + len(failed) < len(todo), "skipped": skipped}
-    if done or failed:
-        AuditLog(worklist.database).append(actor.username, "cases_segmented", f"{done} cases",
-                                          {"model": seg.name, "failed": len(failed)})
-    return summary
 
 
 def start_job(address: str, actor: User, model: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable
 
 from ..people.access_control import User, require
+from .case_batches import segment_cases
 from .corrections_store import open_store
 from .worklist import Worklist
 
@@ -42,8 +43,6 @@ def _model(name: str) -> Any:
 
 def segment_chunk(address: str, model_name: str, actor: User, numbers: list[int]) -> dict[str, Any]:
     """Body of one task (runs on a worker): segment these cases of the store at `address`."""
-    from .batch_segmentation import segment_cases
-
     summary = segment_cases(Worklist(open_store(address)), _model(model_name), actor, numbers=numbers)
     return {"numbers": numbers, "done": summary["done"], "skipped": summary["skipped"],
             "failed": summary["failed"]}
