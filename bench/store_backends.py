@@ -73,7 +73,7 @@ def measure(address: str) -> dict[str, float]:
         started = time.perf_counter()
         worklist.list_cases()
         times.append(time.perf_counter() - started)
-    out[f"list {CASES + 2 * SAVES + SAVES} cases, s (median of 5)"] = statistics.median(times)
+    out[f"list {CASES} cases, ms (median of 5)"] = 1000 * statistics.median(times)
     with ctx.Pool(2) as pool:
         started = time.perf_counter()
         pool.map(_nexter, [(address, "ann", 40), (address, "amy", 40)])
