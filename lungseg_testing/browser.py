@@ -24,6 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, failure: str) -> None:
+    """Until `url`/_stcore/health answers 200 (a Streamlit server, or a proxy in front of some);
+    RuntimeError(failure) if the process exits or the time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.3)
+
+
 @contextlib.contextmanager
 def streamlit_app(env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None,
                   extra_args: list[str] | None = None) -> Iterator[str]:
@@ -46,17 +62,7 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90.0, p
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
+        wait_healthy(url, proc, timeout, f"streamlit did not start; see {log.name}")
         yield url, proc
     finally:
         proc.terminate()

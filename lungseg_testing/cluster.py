@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .browser import free_port, streamlit_server
+from .browser import free_port, streamlit_server, wait_healthy
 from .postgres import postgres_server
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -62,17 +60,7 @@ def app_cluster(folder: Path, servers: int = 2, password: str | None = None,
         proxy = subprocess.Popen([HAPROXY, "-f", str(config), "-db"], stdout=log, stderr=subprocess.STDOUT)
         stack.callback(_stop, proxy)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if proxy.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"HAProxy did not start; see {folder / 'haproxy.log'}")
-            time.sleep(0.3)
+        wait_healthy(url, proxy, timeout, f"HAProxy did not start; see {folder / 'haproxy.log'}")
         yield Cluster(url, tuple(u for u, _ in started), tuple(f"app{i}" for i in range(1, servers + 1)), address,
                       tuple(p.pid for _, p in started))
 

@@ -81,3 +81,24 @@ def test_a_worker_killed_mid_run_is_retried_and_no_case_is_stored_twice_or_lost(
     stored = [e.target for e in AuditLog(worklist.database).entries(ADMIN, action="case_segmented")]
     assert sorted(stored) == sorted(f"case {c.number}" for c in cases)  # each case stored exactly once
     assert result["done"] + result["skipped"] == 16 and not result["failed"]
+
+
+def test_the_worklists_background_job_uses_the_cluster_when_one_is_configured(tmp_path, monkeypatch):
+    from lungseg_core.storage.jobs import read_progress
+    from lungseg_core.workflow import batch_segmentation as batch
+
+    worklist = _cases(tmp_path / "store", 1)
+    monkeypatch.setenv("LUNGSEG_JOBS", str(tmp_path / "jobs"))
+    job = tmp_path / "jobs" / "segment" / "j1"
+    job.mkdir(parents=True)
+    with _local_cluster() as cluster:
+        monkeypatch.setenv("LUNGSEG_CLUSTER", cluster.scheduler_address)
+        assert batch.run_job(job, worklist.store.address, None, CLI) == 0
+        from distributed import Client
+
+        with Client(cluster) as client:  # the work was done there: its workers hold the model now
+            held = client.run(lambda: __import__("lungseg_core.workflow.cluster_segmentation",
+                                                 fromlist=["_MODELS"])._MODELS.keys().__len__())
+    assert sum(held.values()) >= 1
+    assert all(c.mask_hash is not None for c in worklist.list_cases())
+    assert read_progress(job)["state"] == "done" and read_progress(job)["done"] == 4

@@ -1,4 +1,4 @@
-"""`migrate-store`: every release's store (the fixtures tests/fixtures/store_release1..5, each written by that
+"""`migrate-store`: every release's store (the fixtures tests/fixtures/store_release1..6, each written by that
 release's code) copied to a real Postgres with every record, session, claim, audit row (chain intact) and
 file; re-runnable; refused with a clear list when the target disagrees or a file is damaged."""
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _table_rows(store, table: str, key: str) -> list[tuple]:
         con.close()
 
 
-@pytest.mark.parametrize("release", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("release", [1, 2, 3, 4, 5, 6])
 def test_every_release_store_moves_to_postgres_whole_and_verified(release, tmp_path, postgres_url):
     folder = tmp_path / "sqlite-store"
     shutil.copytree(FIXTURES / f"store_release{release}", folder)
