@@ -2,7 +2,8 @@
 way from the one-machine SQLite store to Postgres (or back, or between servers).
 
 Every table, row for row with its own keys (case numbers, audit sequence numbers and hash chain, version
-ids, sessions, claims, working copies), in one transaction on the target; every file a record names,
+ids, sessions, claims, working copies, PACS sources; not the running jobs' heartbeats, which are live
+state of the old servers), in one transaction on the target; every file a record names,
 checked against its content hash. Re-runnable: rows and files already there are kept, so a copy that was
 interrupted is finished by running it again. Verified afterwards: each table's rows read back equal the
 source's, the audit chain links, and each file's bytes hash to its name. The source is only read (it is
