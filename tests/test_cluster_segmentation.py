@@ -28,6 +28,17 @@ from .people import ADMIN
 CLI = command_line_user()
 
 
+@pytest.fixture(autouse=True)
+def _plain_main_module(monkeypatch):
+    """Dask starts its workers with multiprocessing's spawn, which re-runs the parent's `__main__` from its
+    file; Streamlit's AppTest (earlier in a full run) leaves a page script installed as `__main__`. A bare
+    module stands in while the cluster starts, as `python -m pytest`'s own would."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+
+
 def _cases(root, variants: int) -> Worklist:
     worklist = Worklist(open_store(str(root)))
     for i, sample in enumerate(list_samples()):
