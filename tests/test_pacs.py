@@ -226,7 +226,11 @@ def _local_server(delay: float, status: int):
 def test_a_pacs_that_is_down_slow_or_refuses_gives_a_clear_message(pacs, tmp_path):
     settings, _, _, _ = pacs
     store = SQLiteCorrectionsStore(tmp_path / "store")
-    down = PacsSettings(f"http://127.0.0.1:{free_port()}/dicom-web", timeout_s=5)
+    import socket
+
+    closed = socket.socket()  # bound, never listening: the port stays ours (no later test server takes it) and
+    closed.bind(("127.0.0.1", 0))  # every connection to it is refused, as to a PACS that is down
+    down = PacsSettings(f"http://127.0.0.1:{closed.getsockname()[1]}/dicom-web", timeout_s=5)
     with pytest.raises(PacsError, match="cannot be reached"):
         find_chest_images(down)
     with pytest.raises(PacsError, match=r"refused the user name or password \(401\)"):
@@ -243,6 +247,7 @@ def test_a_pacs_that_is_down_slow_or_refuses_gives_a_clear_message(pacs, tmp_pat
     report = import_images(Worklist(store), down, [PacsImage("1", "2", "3", "DX", "", "PA", "CHEST", 1, 1, 1)], ANN)
     assert not report.added and "cannot be reached" in report.refused[0][1]
     assert Worklist(store).list_cases() == []
+    closed.close()
 
 
 def test_settings_come_from_the_secrets_or_the_environment_never_the_repo():
