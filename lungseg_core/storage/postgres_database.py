@@ -19,7 +19,6 @@ psycopg's `%s`, and turns psycopg's errors into a clear `StoreError`.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -152,7 +151,7 @@ IDENTITY_COLUMNS = {"status_changes": "seq", "audit_log": "seq", "cases": "numbe
 @lru_cache(maxsize=512)
 def as_psycopg_sql(sql: str) -> str:
     """The store's `?` placeholders as psycopg's `%s` (a literal % doubled first). The store's SQL has no
-    `?` inside string literals (checked by tests/test_postgres_store.py over every module)."""
+    `?` inside a string literal: the whole store suite runs through this on Postgres."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 
@@ -266,12 +265,11 @@ class PostgresDatabase:
         return f"PostgresDatabase({parts.hostname}:{parts.port}{parts.path})"
 
     def connect(self) -> PostgresConnection:
-        import psycopg
 
         try:
             pool = _pool(self.conninfo)
             raw = pool.getconn()
-        except (psycopg.Error, Exception) as exc:  # PoolTimeout is not a psycopg.Error
+        except Exception as exc:  # psycopg's errors, and the pool's PoolTimeout, which is not one of them
             raise StoreError(f"the store's database could not be reached ({str(exc).strip()})") from exc
         return PostgresConnection(raw, pool.putconn)
 
@@ -325,7 +323,3 @@ class PostgresDatabase:
 
 _UPGRADED: set[str] = set()
 
-
-def placeholders_outside_literals(sql: str) -> bool:
-    """True when no `?` sits inside a quoted literal (what `as_psycopg_sql` relies on)."""
-    return "?" not in "".join(re.findall(r"'[^']*'", sql))
