@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lungseg_core.learning.losses import LOSSES, build_loss
+from lungseg_core.learning.losses import IGNORED, LOSSES, build_loss
 
 
 def test_bce_matches_hand_value():
@@ -41,3 +41,26 @@ def test_every_loss_backpropagates():
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(KeyError, match="bce_jaccard_dice"):
         build_loss("focal")
+
+
+def test_ignored_pixels_teach_nothing_and_the_rest_is_the_plain_loss():
+    """A replayed base film's spared zone (`convention_replay`): no term learns there."""
+    torch.manual_seed(0)
+    target = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    logits = torch.randn(2, 1, 8, 8)
+    plain = {n: float(build_loss(n)(logits, target)) for n in LOSSES}
+    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target))
+    assert plain["bce"] == pytest.approx(bce, rel=1e-6)  # no ignored pixel: torch's BCE exactly
+    spared = target.clone()
+    spared[..., :3, :] = IGNORED
+    for name in LOSSES:
+        x = logits.clone().requires_grad_(True)
+        build_loss(name)(x, spared).backward()
+        assert torch.all(x.grad[..., :3, :] == 0), name
+        assert x.grad[..., 3:, :].abs().sum() > 0, name
+    # what the model draws in the ignored rows does not change the loss
+    flipped = logits.clone()
+    flipped[..., :3, :] *= -5
+    for name in LOSSES:
+        assert float(build_loss(name)(flipped, spared)) == pytest.approx(float(build_loss(name)(logits, spared)),
+                                                                          rel=1e-5), name

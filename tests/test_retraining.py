@@ -322,3 +322,50 @@ def test_evidence_tables_put_before_after_and_the_change_side_by_side():
     (row,) = tables[0][1]
     assert row["Dice change"] == 0.05 and row["recall before"] == 0.84 and row["recall after"] == 0.93
     assert tables[1][1][0]["Dice change"] == -0.005
+
+
+def test_a_convention_the_gate_honours_is_spared_in_every_replay(env, tiny_data_dir, tmp_path, monkeypatch):
+    """When the corrections are a drawing convention, the replayed base films (and val, which picks
+    the epoch) carry the spared zone in the gated fit and in the all-corrections epoch; the card says
+    so. When they are not, nothing is spared."""
+    from lungseg_core.learning import convention_replay
+    from lungseg_core.imaging.convention_map import GRID, ConventionMap
+
+    zone = np.zeros((GRID, GRID), np.float32)
+    zone[40:56, 36:50] = 1.0  # the patient's left lower lung, as a site map would have it
+    real_test = convention_replay.honoured_map
+
+    def honoured(*args, **kwargs):
+        _cmap, test = real_test(*args, **kwargs)
+        return ConventionMap(zone, np.zeros_like(zone), 30), {**test, "honoured": True}
+
+    real_decide = retraining.decide_for_site
+
+    def recommending(*args, **kwargs):
+        d, site, cmap = real_decide(*args, **kwargs)
+        return retraining.GateDecision(True, "test: recommended", d.parent_val_dice, d.candidate_val_dice,
+                                       d.parent_holdout_dice, d.candidate_holdout_dice), site, cmap
+
+    monkeypatch.setattr(convention_replay, "honoured_map", honoured)
+    monkeypatch.setattr(retraining, "decide_for_site", recommending)
+    job = tmp_path / "job"
+    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
+                     click_steps=0)
+    spared = result["card"]["lineage"]["settings"]["replay_spares_convention"]
+    assert spared["honoured"] and spared["spared_films"] > 0
+    for folder in ("data", "data_all"):
+        cases = read_manifest(job / folder)
+        base = [c for c in cases if c.source != "corrections" and c.split in ("train", "val")]
+        assert base and all(c.spared_path is not None and c.spared_path.is_file() for c in base), folder
+        assert all(c.spared_path is None for c in cases if c.source == "corrections" or c.split == "test")
+    assert "left the site's convention zone to its corrections" in (models_dir() / f"{result['name']}.md").read_text()
+
+    monkeypatch.setattr(convention_replay, "honoured_map", real_test)
+    plain = retrain(DEFAULT_MODEL, env, tmp_path / "job2", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
+                    click_steps=0, all_corrections_epochs=0)
+    assert not plain["card"]["lineage"]["settings"]["replay_spares_convention"]["honoured"]
+    assert all(c.spared_path is None for c in read_manifest(tmp_path / "job2" / "data"))
+    # the replay was drawn again, twice as wide, for the honoured convention
+    settings = result["card"]["lineage"]["settings"]
+    assert settings["replay_per_correction"] == retraining.SPARED_REPLAY_PER_CORRECTION
+    assert plain["card"]["lineage"]["settings"]["replay_per_correction"] == retraining.REPLAY_PER_CORRECTION

@@ -69,11 +69,12 @@ class ConventionMap:
     def empty(self) -> bool:
         return not (self.add_zone.any() or self.remove_zone.any())
 
-    def zones_in(self, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(add, remove) zones in the image of one film, placed by the parent's mask of it."""
+    def zones_in(self, parent: np.ndarray, grow: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(add, remove) zones in the image of one film, placed by the parent's mask of it, `grow`
+        cells more each way (the gate's one cell: a zone's edge varies from film to film)."""
         frame = chest_frame(parent)
-        grow = np.ones((3, 3), np.uint8)  # one cell more each way: a zone's edge varies from film to film
-        return tuple(from_chest(cv2.dilate(z.astype(np.uint8), grow).astype(np.float32), frame, parent.shape) >= 0.5
+        kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+        return tuple(from_chest(cv2.dilate(z.astype(np.uint8), kernel).astype(np.float32), frame, parent.shape) >= 0.5
                      for z in (self.add_zone, self.remove_zone))  # type: ignore[return-value]
 
 

@@ -17,6 +17,8 @@ from .device_drawing import DrawDevices
 from .severe_changes import SevereLungChanges
 
 AUGMENTATIONS = ("none", "study", "robust", "severe")
+#: A second mask that moves with the image and the lung mask: where the loss is not taken (`dataset`).
+SPARED_TARGET = "spared"
 
 
 def _geometric(size: int, soft_masks: bool) -> list[A.BasicTransform]:
@@ -57,4 +59,4 @@ def build_augmentation(name: str, size: int, soft_masks: bool = False) -> A.Comp
         transforms.append(SevereLungChanges(p=0.35))
     if name in ("robust", "severe"):
         transforms += _photometric()
-    return A.Compose(transforms)
+    return A.Compose(transforms, additional_targets={SPARED_TARGET: "mask"})

@@ -100,6 +100,25 @@ def bootstrap_interval(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+# -- is it a convention? -------------------------------------------------------------------------------------
+def convention_test(cmap: ConventionMap, holdout_parent: Sequence[np.ndarray], holdout_corrected: Sequence[np.ndarray]
+                    ) -> tuple[float, float, bool]:
+    """(disagreement, systematic share, honoured): the held-back corrections' mean 1 - Dice against
+    the parent's masks, the share of that disagreement inside the map's zones in their direction,
+    and whether the map is a drawing convention the gate honours (a non-empty map, corrections that
+    differ by at least MIN_DISAGREEMENT, at least MIN_SYSTEMATIC_SHARE of it in the zones)."""
+    if not holdout_corrected:
+        return 0.0, 0.0, False
+    disagreement = 1.0 - float(np.mean([dice(p, c) for p, c in zip(holdout_parent, holdout_corrected)]))
+    inside = total = 0
+    for p, c in zip(holdout_parent, holdout_corrected):
+        i, t = share_in_zone(p, c, cmap)
+        inside, total = inside + i, total + t
+    systematic = inside / total if total else 0.0
+    honoured = not cmap.empty and disagreement >= MIN_DISAGREEMENT and systematic >= MIN_SYSTEMATIC_SHARE
+    return disagreement, systematic, honoured
+
+
 # -- the decision -----------------------------------------------------------------------------------------------
 @dataclass
 class SiteEvidence:
@@ -159,13 +178,7 @@ def judge_site(ev: SiteEvidence, cmap: ConventionMap | None = None, min_holdout:
     hp = [dice(p, c) for p, c in zip(ev.holdout_parent, ev.holdout_corrected)]
     hc = [dice(k, c) for k, c in zip(ev.holdout_candidate, ev.holdout_corrected)]
     low, high = bootstrap_interval(np.subtract(hc, hp))
-    disagreement = 1.0 - float(np.mean(hp))
-    inside = total = 0
-    for p, c in zip(ev.holdout_parent, ev.holdout_corrected):
-        i, t = share_in_zone(p, c, cmap)
-        inside, total = inside + i, total + t
-    systematic = inside / total if total else 0.0
-    use_map = not cmap.empty and disagreement >= MIN_DISAGREEMENT and systematic >= MIN_SYSTEMATIC_SHARE
+    disagreement, systematic, use_map = convention_test(cmap, ev.holdout_parent, ev.holdout_corrected)
     scored = [split_change(p, k, r, cmap) if use_map else (dice(p, r), dice(k, r), dice(k, r))
               for p, k, r in zip(ev.val_parent, ev.val_candidate, ev.val_reference)]
     vp, vc, vo = (float(np.mean([s[i] for s in scored])) for i in range(3))

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import build_augmentation
+from .augment import SPARED_TARGET, build_augmentation
+from .losses import IGNORED
 from ..imaging.preprocessing import prepare_input, resize_mask, to_channels
 
 SPLITS = ("train", "val", "test")
@@ -26,10 +27,13 @@ class Case:
     split: str
     image_path: Path
     mask_path: Path
+    spared_path: Path | None = None  # a mask of pixels the loss skips (`convention_replay`); optional column
+
 
 
 def read_manifest(data_dir: str | Path, split: str | None = None, limit: int | None = None) -> list[Case]:
-    """Cases of one split (or all). Needs columns id, split, image_path, mask_path; source optional."""
+    """Cases of one split (or all). Needs columns id, split, image_path, mask_path; source and
+    spared_path optional."""
     data_dir = Path(data_dir)
     manifest = data_dir / "manifest.csv"
     if not manifest.is_file():
@@ -39,8 +43,10 @@ def read_manifest(data_dir: str | Path, split: str | None = None, limit: int | N
         for row in csv.DictReader(fh):
             if split is not None and row.get("split") != split:
                 continue
+            spared = row.get("spared_path") or None
             cases.append(Case(row["id"], row.get("source") or "unknown", row.get("split", ""),
-                              data_dir / row["image_path"], data_dir / row["mask_path"]))
+                              data_dir / row["image_path"], data_dir / row["mask_path"],
+                              data_dir / spared if spared else None))
     if limit is not None:
         cases = cases[:limit]
     return cases
@@ -70,6 +76,9 @@ class SegmentationDataset(Dataset):
         self.images = [prepare_input(load_gray(c.image_path), size) for c in cases]
         full = [load_mask(c.mask_path) for c in cases]
         self.masks = [resize_mask(m, size, soft=soft_targets) for m in full]
+        full_spared = [load_mask(c.spared_path) if c.spared_path else None for c in cases]
+        self.spared = [resize_mask(z, size).astype(np.uint8) if z is not None else None for z in full_spared]
+        self.full_spared = full_spared if keep_full_masks else None
         # validation scores at the masks' own resolution, as the model is judged and used
         self.full_masks = full if keep_full_masks else None
         self.transform = build_augmentation(augmentation, size, soft_masks=soft_targets)
@@ -78,10 +87,14 @@ class SegmentationDataset(Dataset):
         return len(self.cases)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.images[index], self.masks[index]
+        image, mask, spared = self.images[index], self.masks[index], self.spared[index]
         if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
+            out = self.transform(image=image, mask=mask, **({SPARED_TARGET: spared} if spared is not None else {}))
             image, mask = np.clip(out["image"], 0.0, 1.0), out["mask"]
+            spared = out.get(SPARED_TARGET, spared)
+        target = np.array(mask, dtype=np.float32)
+        if spared is not None:
+            target[np.asarray(spared) > 0.5] = IGNORED
         x = torch.from_numpy(np.ascontiguousarray(to_channels(image.astype(np.float32), self.in_channels)))
-        y = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
+        y = torch.from_numpy(target)[None]
         return x, y

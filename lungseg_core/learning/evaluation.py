@@ -62,8 +62,16 @@ def mean_dice_at_model_size(probabilities: np.ndarray, masks: np.ndarray) -> flo
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def mean_dice_full_size(probabilities: np.ndarray, full_masks: list[np.ndarray]) -> float:
+def mean_dice_full_size(probabilities: np.ndarray, full_masks: list[np.ndarray],
+                        spared: list[np.ndarray | None] | None = None) -> float:
     """Validation score as the model is used: model-size probabilities scaled to each mask's own
-    resolution, thresholded at 0.5 (no post-processing), mean per-image Dice."""
-    scores = [overlap_metrics(resize_probability(p, m.shape) >= 0.5, m).dice for p, m in zip(probabilities, full_masks)]
+    resolution, thresholded at 0.5 (no post-processing), mean per-image Dice; pixels of a film's
+    `spared` zone (`convention_replay`) count for neither side."""
+    scores = []
+    for i, (p, m) in enumerate(zip(probabilities, full_masks)):
+        drawn, reference = resize_probability(p, m.shape) >= 0.5, np.asarray(m, bool)
+        zone = spared[i] if spared is not None else None
+        if zone is not None:
+            drawn, reference = drawn & ~zone, reference & ~zone
+        scores.append(overlap_metrics(drawn, reference).dice)
     return float(np.mean(scores)) if scores else float("nan")

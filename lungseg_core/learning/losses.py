@@ -1,13 +1,19 @@
-"""Losses named as in the study: BCE, Dice, Jaccard and their sums (smp's implementations)."""
+"""Losses named as in the study: BCE, Dice, Jaccard and their sums (smp's implementations).
+
+Every term skips pixels whose target is IGNORED (smp's `ignore_index`): a replayed base film leaves
+the zone where a site's corrections redraw the lung to those corrections (`convention_replay`).
+Without such pixels each term is the plain loss (smp's soft BCE with no smoothing is torch's BCE).
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
-from segmentation_models_pytorch.losses import DiceLoss, JaccardLoss
+from segmentation_models_pytorch.losses import DiceLoss, JaccardLoss, SoftBCEWithLogitsLoss
 from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+IGNORED = -1  # target value of a pixel no term learns from
 
 
 class SumLoss(nn.Module):
@@ -23,9 +29,9 @@ class SumLoss(nn.Module):
 
 
 _TERMS: dict[str, Callable[[], nn.Module]] = {
-    "bce": nn.BCEWithLogitsLoss,
-    "dice": lambda: DiceLoss(mode="binary", from_logits=True, smooth=1.0),
-    "jaccard": lambda: JaccardLoss(mode="binary", from_logits=True, smooth=1.0),
+    "bce": lambda: SoftBCEWithLogitsLoss(ignore_index=IGNORED),
+    "dice": lambda: DiceLoss(mode="binary", from_logits=True, smooth=1.0, ignore_index=IGNORED),
+    "jaccard": lambda: JaccardLoss(mode="binary", from_logits=True, smooth=1.0, ignore_index=IGNORED),
 }
 
 LOSSES = ("bce", "bce_dice", "bce_jaccard", "bce_jaccard_dice", "dice", "jaccard")

@@ -243,12 +243,15 @@ class SevereLungChanges(A.DualTransform):
         image, mask = data["image"], data["mask"]
         for _ in range(1 + int(rng.random() < 0.25)):
             image, mask, _changed = apply_change(self.changes[int(rng.integers(len(self.changes)))], image, mask, rng)
-        return {"new_image": image, "new_mask": mask}
+        return {"new_image": image, "new_mask": mask, "lung_mask": data["mask"]}
 
     def apply(self, img: np.ndarray, new_image: np.ndarray, **params: Any) -> np.ndarray:
         return new_image.astype(img.dtype, copy=False)
 
-    def apply_to_mask(self, mask: np.ndarray, new_mask: np.ndarray, **params: Any) -> np.ndarray:
+    def apply_to_mask(self, mask: np.ndarray, new_mask: np.ndarray, lung_mask: np.ndarray | None = None,
+                      **params: Any) -> np.ndarray:
+        if lung_mask is not None and mask is not lung_mask:
+            return mask  # another mask target (the replay's spared zone, `dataset`) stays as it was
         return np.asarray(new_mask).astype(mask.dtype, copy=False)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:

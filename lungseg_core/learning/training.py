@@ -286,7 +286,8 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
             seen += len(x)
             with torch.no_grad():
                 pred = (logits.float() > 0).numpy()[:, 0]
-                correct_dice.append(mean_dice_at_model_size(pred.astype(np.float32), y[:, 0].numpy()))
+                correct_dice.append(mean_dice_at_model_size(pred.astype(np.float32),
+                                                                  y[:, 0].clamp(min=0).numpy()))
             bar.set_postfix(loss=f"{loss_value:.4f}")
             if opts.on_progress is not None:
                 opts.on_progress({"phase": "train", "epoch": state["epoch"] + 1, "epochs": epochs,
@@ -297,7 +298,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                 stop = True
                 break
         val_loss, val_probs = _predict_batches(evaluated, val_loader, loss_fn, use_bf16)
-        val_dice = mean_dice_full_size(val_probs, val_ds.full_masks or [])
+        val_dice = mean_dice_full_size(val_probs, val_ds.full_masks or [], val_ds.full_spared)
         state["epoch"] += 1
         state["wall_s"] += time.perf_counter() - epoch_start
         state["history"].append({"epoch": state["epoch"], "train_loss": total / max(1, seen),
