@@ -369,3 +369,7 @@ def test_a_convention_the_gate_honours_is_spared_in_every_replay(env, tiny_data_
     settings = result["card"]["lineage"]["settings"]
     assert settings["replay_per_correction"] == retraining.SPARED_REPLAY_PER_CORRECTION
     assert plain["card"]["lineage"]["settings"]["replay_per_correction"] == retraining.REPLAY_PER_CORRECTION
+    assert settings["learning_rate"] == pytest.approx(
+        retraining.SPARED_LR_FACTOR * plain["card"]["lineage"]["settings"]["learning_rate"])
+    assert result["card"]["training"]["split_used_for_selection"] == "none: the last epoch is kept"
+    assert plain["card"]["training"]["split_used_for_selection"] != "none: the last epoch is kept"

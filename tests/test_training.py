@@ -96,3 +96,19 @@ def test_a_frozen_encoder_keeps_its_weights_and_statistics_while_the_decoder_lea
     decoder = [k for k in before if not k.startswith("encoder.") and before[k].is_floating_point()]
     assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)  # incl. batch-norm running stats
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
+
+
+def test_keep_last_keeps_the_last_epoch_whatever_val_says(tiny_data_dir, tmp_path, monkeypatch):
+    """A fine-tune whose val split is partly blind keeps its last epoch; otherwise the best val epoch."""
+    from lungseg_core.learning import training
+    from lungseg_core.models.registry import get_recipe
+
+    scores = iter([0.9, 0.5, 0.9, 0.5])  # epoch 1 looks best every time
+    monkeypatch.setattr(training, "mean_dice_full_size", lambda *a, **k: next(scores))
+    recipe = get_recipe("unet_vanilla_bce").with_overrides(input_size=64)
+    for keep_last, kept in ((False, 1), (True, 2)):
+        card = training.train(recipe, training.TrainOptions(
+            data_dir=tiny_data_dir, out_dir=tmp_path / str(keep_last), epochs=2, batch_size=2, resume=False,
+            evaluate_test=False, keep_last=keep_last))
+        assert card["training"]["best_epoch"] == kept
+    assert card["training"]["split_used_for_selection"] == "none: the last epoch is kept"

@@ -47,6 +47,9 @@ class TrainOptions:
     # only the decoder and head learn; the encoder (and its batch-norm statistics) stays as loaded:
     # a fine-tune on a few dozen films then cannot drift the features every other film relies on
     freeze_encoder: bool = False
+    # keep the last epoch's weights, not the best val epoch's (a fine-tune whose val split is partly
+    # blind, `convention_replay`: its LR has annealed to zero at the end and the gate judges it)
+    keep_last: bool = False
     on_progress: Callable[[dict[str, Any]], None] | None = None  # called after every step and epoch
     should_stop: Callable[[], bool] | None = None  # polled every step: True cancels without writing weights
 
@@ -192,7 +195,8 @@ def _training_card(recipe: Recipe, opts: "TrainOptions", name: str, model: nn.Mo
         "name": name, "title": recipe.title, "recipe": recipe.as_dict(),
         "training": {
             "data_dir": Path(opts.data_dir).name, "train_cases": train_cases, "val_cases": val_cases,
-            "split_used_for_training": "train", "split_used_for_selection": selection_split,
+            "split_used_for_training": "train",
+            "split_used_for_selection": "none: the last epoch is kept" if opts.keep_last else selection_split,
             "epochs": state["epoch"], "best_epoch": state["best_epoch"], "steps": state["step"],
             "batch_size": batch_size, "image_size": recipe.input_size,
             "precision": "bf16 autocast" if use_bf16 else "fp32",
@@ -305,7 +309,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
                                  "train_dice": float(np.mean(correct_dice)), "val_loss": val_loss,
                                  "val_dice": val_dice, "lr": scheduler.get_last_lr()[0],
                                  "wall_s": round(state["wall_s"], 1)})
-        if val_dice > state["best_dice"]:
+        if val_dice > state["best_dice"] or opts.keep_last:
             state["best_dice"], state["best_epoch"] = val_dice, state["epoch"]
             state["best_model"] = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         if opts.on_progress is not None:
