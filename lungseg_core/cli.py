@@ -1,5 +1,10 @@
 """Command line: `python -m lungseg_core train|evaluate|predict|retrain|users|promote|rollback|import|
-segment-cases|export-cases|audit|store|models --help`."""
+segment-cases|export-cases|audit|store|models --help`.
+
+Each command imports what it uses inside its own function (`tools/import_graph.py` counts them and
+finds no cycle through them): `users` or `audit` start in a fraction of a second without loading
+torch, the models or the PACS client.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import LungSegError
 from .models.registry import DEFAULT_MODEL, registered_names
@@ -202,24 +208,8 @@ def _cmd_train_click(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lungseg_core", description="LungSeg Studio engine")
-    sub = parser.add_subparsers(dest="command", required=True)
-    names = ", ".join(registered_names())
-
-    p = sub.add_parser("train", help="train a registered recipe on a data folder (resumes from its checkpoint)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"recipe name ({names})")
-    p.add_argument("--data", required=True, help="folder with manifest.csv (cxr-lungs layout or an export)")
-    p.add_argument("--out", default="weights", help="where weights, card, curves and checkpoints go")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--size", type=int, help="override the recipe's input size")
-    p.add_argument("--limit", type=int, help="use only the first N cases of each split (smoke tests)")
-    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--no-test", action="store_true", help="skip the test-split report in the card")
-    p.set_defaults(func=_cmd_train)
-
+def _add_model_commands(sub: Any, names: str) -> None:
+    """evaluate, predict, refresh-card."""
     for name, func, helptext in (("evaluate", _cmd_evaluate, "per-source metrics of a model on a split"),
                                  ("predict", _cmd_predict, "write lung masks for image files")):
         p = sub.add_parser(name, help=helptext)
@@ -236,6 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("images", nargs="+", help="PNG, JPEG or DICOM files")
             p.add_argument("--out", default="masks", help="output folder for <stem>_mask.png")
 
+    p = sub.add_parser("refresh-card",
+                       help="re-evaluate a model's val/test figures with its current inference settings")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--data", required=True)
+    p.add_argument("--weights-dir")
+    p.set_defaults(func=_cmd_refresh_card)
+
+
+def _add_training_commands(sub: Any, names: str) -> None:
+    """train, train-click, retrain."""
+    p = sub.add_parser("train", help="train a registered recipe on a data folder (resumes from its checkpoint)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"recipe name ({names})")
+    p.add_argument("--data", required=True, help="folder with manifest.csv (cxr-lungs layout or an export)")
+    p.add_argument("--out", default="weights", help="where weights, card, curves and checkpoints go")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--size", type=int, help="override the recipe's input size")
+    p.add_argument("--limit", type=int, help="use only the first N cases of each split (smoke tests)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--no-test", action="store_true", help="skip the test-split report in the card")
+    p.set_defaults(func=_cmd_train)
+
     p = sub.add_parser("train-click", help="train the click-to-fix network from the default's weights (resumes)")
     p.add_argument("--data", required=True, help="folder with manifest.csv (its train split is used)")
     p.add_argument("--out", default="runs/click_fix", help="where click_fix.safetensors and the training log go")
@@ -248,13 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--limit", type=int, help="first N train cases only (smoke tests)")
     p.set_defaults(func=_cmd_train_click)
-
-    p = sub.add_parser("refresh-card",
-                       help="re-evaluate a model's val/test figures with its current inference settings")
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--data", required=True)
-    p.add_argument("--weights-dir")
-    p.set_defaults(func=_cmd_refresh_card)
 
     p = sub.add_parser("retrain", help="fine-tune a model on approved corrections, gate it, save a new version")
     p.add_argument("--base", default=DEFAULT_MODEL, help="model to start from (a name from `models`)")
@@ -276,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--started-by", help=argparse.SUPPRESS)  # set by the app, which audits the start itself
     p.set_defaults(func=_cmd_retrain)
 
+
+def _add_people_commands(sub: Any) -> None:
+    """users, promote, rollback."""
     p = sub.add_parser("users", help="user accounts: list, add, disable, enable, reset-password, roles")
     p.add_argument("action", choices=("list", "add", "disable", "enable", "reset-password", "roles", "link"))
     p.add_argument("--email",
@@ -301,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="promote a version its retraining gate did not recommend (said in the history)")
         p.set_defaults(func=_cmd_promote)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lungseg_core", description="LungSeg Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    names = ", ".join(registered_names())
+    _add_training_commands(sub, names)
+    _add_model_commands(sub, names)
+    _add_people_commands(sub)
     from .worklist_cli import add_commands
     from .store_cli import add_commands as add_store_commands
     from .pacs_cli import add_commands as add_pacs_commands

@@ -99,5 +99,6 @@ if user.can("export"):
     e1, e2, _ = st.columns([1.7, 0.8, 2.5])
     e1.download_button("Figures of every case (CSV)", lambda: rows_csv(worklist.export_rows(exporter())),
                        file_name="lungseg_cases.csv", mime="text/csv", key="_wl_csv", on_click="ignore")
-    e2.download_button("… (JSON)", lambda: rows_json(worklist.export_rows(exporter())), file_name="lungseg_cases.json",
+    e2.download_button("… (JSON)", lambda: rows_json(worklist.export_rows(exporter())),
+                       file_name="lungseg_cases.json",
                        mime="application/json", key="_wl_json", on_click="ignore")

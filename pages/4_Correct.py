@@ -3,6 +3,7 @@ undo / redo / reset) and save it as a new version in the corrections store."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -100,7 +101,7 @@ def _toggle_mask() -> None:
         st.session_state["_mask_style"] = "Hidden"
 
 
-def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+def _keep(edit: EditSession, copies: WorkingCopies, user: User, held_by: Any, model: str) -> None:
     """The mask on screen becomes this person's working copy (the X-ray a case, so a reload finds it)."""
     if user.can("save_correction") and held_by is None:
         try:
@@ -119,7 +120,7 @@ def _grow_by(sign: int, mask: np.ndarray) -> np.ndarray:
     return grow(mask, sign * int(st.session_state.get("_mt_px", 3)))
 
 
-def _apply_tool(edit: EditSession, tool_fn, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+def _apply_tool(edit: EditSession, tool_fn: Any, copies: WorkingCopies, user: User, held_by: Any, model: str) -> None:
     """A whole-mask tool (remove islands, fill holes, smooth, grow, shrink) as one undo step."""
     before = edit.history.current
     after = tool_fn(before)
@@ -129,7 +130,7 @@ def _apply_tool(edit: EditSession, tool_fn, copies: WorkingCopies, user: User, h
         _keep(edit, copies, user, held_by, model)
 
 
-def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: User, held_by, model: str) -> None:  # type: ignore[no-untyped-def]
+def _history_step(edit: EditSession, step: str, copies: WorkingCopies, user: User, held_by: Any, model: str) -> None:
     """Undo, Redo or Reset (a button's callback: done before the run that draws the result)."""
     {"undo": edit.undo, "redo": edit.redo, "reset": edit.reset}[step]()
     _keep(edit, copies, user, held_by, model)

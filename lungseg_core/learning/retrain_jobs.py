@@ -1,6 +1,7 @@
 """Retraining as a background job, on the one job runner (`storage.jobs`): its lock is
 `<jobs>/active.json`; the job process runs `retrain` and, when the gate has spoken, refits the
-worklist's estimate on the site's corrections.
+worklist's estimate on the site's corrections. The job process imports torch, the models and the
+worklist inside its functions: the page that only reads a job's progress never loads them.
 """
 from __future__ import annotations
 

@@ -210,6 +210,60 @@ def _training_card(recipe: Recipe, opts: "TrainOptions", name: str, model: nn.Mo
     }
 
 
+@dataclass
+class _Fit:
+    """What one training run steps: the model, its weight average, the optimiser and the loss."""
+
+    model: nn.Module
+    ema: Any
+    evaluated: nn.Module
+    frozen: nn.Module | None
+    optimizer: Any
+    scheduler: Any
+    loss_fn: Any
+    use_bf16: bool
+
+
+def _train_epoch(fit: _Fit, loader: DataLoader, state: dict[str, Any], opts: "TrainOptions", name: str,
+                 epochs: int) -> tuple[float, int, list[float], bool]:
+    """One pass over the training data: (loss sum, images seen, per-batch Dice, stop: max_steps reached).
+    Raises TrainingCancelled when `opts.should_stop` says so."""
+    fit.model.train()
+    if fit.frozen is not None:
+        fit.frozen.eval()  # batch-norm statistics stay those of the loaded weights
+    total, correct_dice, seen = 0.0, [], 0
+    bar = tqdm(loader, desc=f"{name} epoch {state['epoch'] + 1}/{epochs}", leave=False)
+    for x, y in bar:
+        if opts.should_stop is not None and opts.should_stop():
+            raise TrainingCancelled(f"{name}: cancelled at epoch {state['epoch'] + 1}, step {state['step']}")
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fit.use_bf16):
+            logits = fit.model(x)
+        loss = fit.loss_fn(logits, y)
+        fit.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        fit.optimizer.step()
+        fit.scheduler.step()
+        if fit.ema is not None:
+            fit.ema.update_parameters(fit.model)
+        state["step"] += 1
+        loss_value = loss.item()
+        total += loss_value * len(x)
+        seen += len(x)
+        with torch.no_grad():
+            pred = (logits.float() > 0).numpy()[:, 0]
+            correct_dice.append(mean_dice_at_model_size(pred.astype(np.float32), y[:, 0].clamp(min=0).numpy()))
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+        if opts.on_progress is not None:
+            opts.on_progress({"phase": "train", "epoch": state["epoch"] + 1, "epochs": epochs,
+                              "step_in_epoch": bar.n + 1, "steps_per_epoch": len(loader),
+                              "loss": loss_value, "val_dice": state["history"][-1]["val_dice"]
+                              if state["history"] else None})
+        if opts.max_steps is not None and state["step"] >= opts.max_steps:
+            return total, seen, correct_dice, True
+    return total, seen, correct_dice, False
+
+
 def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
     """Train `recipe` and write `<out>/<name>.safetensors` + card + curves. Returns the card."""
     torch.manual_seed(opts.seed)
@@ -263,44 +317,11 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         print(f"resumed {name} from {ckpt} after epoch {state['epoch']}")
     state["planned_epochs"] = epochs
 
+    fit = _Fit(model, ema, evaluated, frozen, optimizer, scheduler, loss_fn, use_bf16)
     stop = False
     while state["epoch"] < epochs and not stop:
         epoch_start = time.perf_counter()
-        model.train()
-        if frozen is not None:
-            frozen.eval()  # batch-norm statistics stay those of the loaded weights
-        total, correct_dice, seen = 0.0, [], 0
-        bar = tqdm(train_loader, desc=f"{name} epoch {state['epoch'] + 1}/{epochs}", leave=False)
-        for x, y in bar:
-            if opts.should_stop is not None and opts.should_stop():
-                raise TrainingCancelled(f"{name}: cancelled at epoch {state['epoch'] + 1}, step {state['step']}")
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(x)
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            state["step"] += 1
-            loss_value = loss.item()
-            total += loss_value * len(x)
-            seen += len(x)
-            with torch.no_grad():
-                pred = (logits.float() > 0).numpy()[:, 0]
-                correct_dice.append(mean_dice_at_model_size(pred.astype(np.float32),
-                                                                  y[:, 0].clamp(min=0).numpy()))
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-            if opts.on_progress is not None:
-                opts.on_progress({"phase": "train", "epoch": state["epoch"] + 1, "epochs": epochs,
-                                  "step_in_epoch": bar.n + 1, "steps_per_epoch": steps_per_epoch,
-                                  "loss": loss_value, "val_dice": state["history"][-1]["val_dice"]
-                                  if state["history"] else None})
-            if opts.max_steps is not None and state["step"] >= opts.max_steps:
-                stop = True
-                break
+        total, seen, correct_dice, stop = _train_epoch(fit, train_loader, state, opts, name, epochs)
         val_loss, val_probs = _predict_batches(evaluated, val_loader, loss_fn, use_bf16)
         val_dice = mean_dice_full_size(val_probs, val_ds.full_masks or [], val_ds.full_spared)
         state["epoch"] += 1

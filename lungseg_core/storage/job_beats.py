@@ -14,7 +14,8 @@ from .database import Database
 
 def beat_in(con: Any, job_id: str, kind: str, pid: int | None = None) -> None:
     con.execute("INSERT INTO job_beats (job_id, kind, host, pid, beat_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, beat_at = excluded.beat_at",
+                "ON CONFLICT (job_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+                "beat_at = excluded.beat_at",
                 (job_id, kind, socket.gethostname(), pid or os.getpid(), time.time()))
 
 

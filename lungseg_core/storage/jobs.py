@@ -272,8 +272,9 @@ def spawn_job(job_dir: Path, cmd: list[str], info: dict[str, Any], first_progres
         job_dir.mkdir()
         write_progress(job_dir, **first_progress)
         with open(job_dir / "log.txt", "w") as log:
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", **(job_environment(address) if address else {})}
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "HF_HUB_OFFLINE": "1", **(job_environment(address) if address else {})})
+                                    env=env)
     except BaseException:
         # inside the caller's transaction (`con`), its heartbeat row goes with the rollback
         release(job_dir, lock_name, None if con is not None else address)
