@@ -426,11 +426,11 @@ with save_box:
         with st.expander("Case label (optional)"):
             label = st.text_input("Case label (optional; leave empty to keep the case anonymous)",
                                   key=f"_case_label_{fields}", label_visibility="collapsed")
-        s1, s2 = st.columns(2)
-        s1.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S",
-                              on_click=_request_save, args=("save",))
-        s2.form_submit_button("Save and next ▶", key="_save_and_next", help="Save, then open the next case",
-                              shortcut="Ctrl+Enter", on_click=_request_save, args=("next",))
+        # one above the other, each the bar's width: side by side, 1280 px cut them to "Save c…" and "S…"
+        st.form_submit_button("Save correction", type="primary", key="_save", shortcut="Ctrl+S",
+                              on_click=_request_save, args=("save",), width="stretch")
+        st.form_submit_button("Save and next ▶", key="_save_and_next", help="Save, then open the next case",
+                              shortcut="Ctrl+Enter", on_click=_request_save, args=("next",), width="stretch")
     request = page.pop_save_request()  # no page element until the save: no cut in between
     submitted = request is not None and request[1] == case.hash
     save_and_next = submitted and request[0] == "next"

@@ -90,6 +90,12 @@ def test_save_is_on_screen_and_the_canvas_never_moves(browser, flow_app, width, 
     box = save.bounding_box()
     assert box is not None and box["y"] + box["height"] <= height, f"Save at y={box} in a {height} px window"
     assert page.evaluate("window.scrollY") == 0
+    for name in ("Save correction", "Save and next ▶"):  # whole labels, not "Save c…" and "S…"
+        button = page.get_by_role("button", name=name)
+        shown = button.bounding_box()
+        assert shown is not None and shown["y"] + shown["height"] <= height, f"{name!r} below the window"
+        cut = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
+        assert not cut, f"{name!r} is cut at {width}x{height}"
     save.click()
     page.get_by_text("Saved version 1").first.wait_for()
     wait_until_idle(page)
