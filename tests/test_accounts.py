@@ -35,6 +35,14 @@ def test_first_admin_only_once_and_password_stored_as_argon2(users, tmp_path):
     assert stored.startswith("$argon2id$") and PW not in stored
     with pytest.raises(AccountError, match="at least"):
         UserDirectory(tmp_path / "other.sqlite").create_first_admin("bob", "short")
+    assert not users.must_change_password("alice@example.org")  # chosen on the first-run screen
+
+
+def test_a_first_admin_whose_password_a_script_printed_must_change_it(tmp_path):
+    """tools/run_cluster.sh prints the first admin's one-time password: the first sign-in must change it."""
+    users = UserDirectory(tmp_path / "store.sqlite")
+    users.create_first_admin("admin", PW, must_change_password=True)
+    assert users.must_change_password("admin")
 
 
 def test_sign_in_session_reload_expiry_and_sign_out(users, tmp_path, monkeypatch):

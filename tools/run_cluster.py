@@ -22,7 +22,7 @@ def main(folder: str, servers: int) -> None:
         users = UserDirectory(open_store(cluster.store_address).database)
         if users.count() == 0:
             first = one_time_password("admin")
-            users.create_first_admin("admin", first)
+            users.create_first_admin("admin", first, must_change_password=True)  # printed: changed at once
             print(f"first admin: admin / {first} (change it at the first sign-in)")
         print(f"LungSeg Studio: {cluster.url}  ({servers} app servers: {', '.join(cluster.servers)})", flush=True)
         try:

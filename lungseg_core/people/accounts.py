@@ -136,14 +136,18 @@ class UserDirectory:
         return bool(row and row[0])
 
     # -- user management (admin) -------------------------------------------------------------
-    def create_first_admin(self, username: str, password: str, display_name: str = "") -> User:
-        """The first-run screen: only while no account exists (checked inside the transaction)."""
+    def create_first_admin(self, username: str, password: str, display_name: str = "",
+                           must_change_password: bool = False) -> User:
+        """The first-run screen (the admin chose the password there), or a start script that printed a
+        one-time password (`must_change_password`): only while no account exists (checked inside the
+        transaction)."""
         name = normalise_username(username)
         check_password_strength(password, name)
         with self._transaction() as con:
             if con.execute("SELECT COUNT(*) FROM users").fetchone()[0]:
                 raise AccountError("an admin already exists: sign in, or ask an admin for an account")
-            self._insert(con, name, display_name, _HASHER.hash(password), frozenset({ADMIN}), must_change=False)
+            self._insert(con, name, display_name, _HASHER.hash(password), frozenset({ADMIN}),
+                         must_change=must_change_password)
             audit.record(con, name, "user_added", name, {"roles": [ADMIN], "first_admin": True})
         return User(name, frozenset({ADMIN}), display_name)
 
