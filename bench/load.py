@@ -3,11 +3,11 @@
 One Chromium drives every session (N browser contexts on Playwright's async API), not one browser per
 session: the browsers' own cost no longer dominates the two cores. Each session signs in, then all at
 once upload an X-ray of their own on Segment (timed to the overlay shown), open Correct, draw an erase
-stroke and save (timed to "Saved version"): a burst of N. (A loop of several films per session failed at
-its second film: the stroke on the second uploaded X-ray erased nothing; not chased this session.) Prints p50/p95 of both, the peak RSS of each
-server, the server CPU seconds used, and checks that every save is readable afterwards.
+stroke and save (timed to "Saved version"): a burst of N; with --films F each session goes on to F films
+in a row (sustained load, until --seconds). Prints p50/p95 of both, the peak RSS of each server, the
+server CPU seconds used, and checks that every save is readable afterwards.
 
-    .venv/bin/python bench/load.py --servers 1 2 --sessions 4 8 16 [--seconds 120]
+    .venv/bin/python bench/load.py --servers 1 2 --sessions 4 8 16 [--seconds 120] [--films 5]
     # appends to bench/results/load.txt
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def erase_stroke(page, row: float) -> bool:  # type: ignore[no-untyped-def
     for k in range(12):
         await page.mouse.move(box["x"] + (0.15 + 0.06 * k) * box["width"], y)
     await page.mouse.up()
-    for _ in range(60):
+    for _ in range(240):  # up to 60 s: with 16 sessions on two cores a run can take 20 s and more
         await page.wait_for_timeout(250)
         now = await page.get_by_test_id("stMetric").filter(has_text="Pixels removed").inner_text()
         if now != before:
@@ -71,7 +71,7 @@ async def erase_stroke(page, row: float) -> bool:  # type: ignore[no-untyped-def
 
 
 async def session(browser, url: str, user: str, images: list[Path], deadline: float, out: dict,  # type: ignore[no-untyped-def]
-                  errors: list) -> None:
+                  errors: list, films: int = 1) -> None:
     overlay_s: list[float] = []
     save_s: list[float] = []
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
@@ -84,11 +84,19 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
         await page.get_by_role("button", name="Sign in").click()
         await page.get_by_text("Signed in as").wait_for()
         nav = page.get_by_test_id("stSidebarNav")
-        for image in images[:1]:  # one upload and one save each, every session at the same moment (a burst)
+        for image in images[:films]:  # a burst of 1 each by default; --films N: N in a row per session
+            if time.time() > deadline:
+                break
             await nav.get_by_text("Segment", exact=True).click()
             await page.get_by_text("Chest X-ray (PNG").wait_for()
+            shown = page.get_by_test_id("stImage").locator("img")
+            old_src = await shown.first.get_attribute("src") if await shown.count() else None
             start = time.perf_counter()
             await page.locator("input[type=file]").first.set_input_files(str(image))
+            await page.wait_for_function(  # this film's overlay, not the one the page showed before
+                """old => { const img = document.querySelector('[data-testid=stImage] img');
+                            return img && img.src && img.src !== old && img.complete && img.naturalWidth > 0; }""",
+                arg=old_src or "")
             await page.get_by_text("Share of image").first.wait_for()
             overlay_s.append(time.perf_counter() - start)
             await nav.get_by_text("Correct", exact=True).click()
@@ -107,7 +115,7 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
                 raise RuntimeError("three strokes erased nothing")
             start = time.perf_counter()
             await page.get_by_role("button", name="Save correction").click()
-            await page.get_by_text("Saved version").first.wait_for()
+            await page.get_by_text("Saved version").first.wait_for()  # the edit made the save bar say "Unsaved"
             save_s.append(time.perf_counter() - start)
     except Exception as exc:  # reported; the other sessions go on
         errors.append(f"{user}: {type(exc).__name__}: {str(exc)[:160]}")
@@ -121,7 +129,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-async def drive(url: str, names: list[str], cases: list[Path], seconds: float) -> tuple[dict, list, float]:
+async def drive(url: str, names: list[str], cases: list[Path], seconds: float, films: int = 1
+                ) -> tuple[dict, list, float]:
     from playwright.async_api import async_playwright
 
     results: dict = {}
@@ -130,14 +139,14 @@ async def drive(url: str, names: list[str], cases: list[Path], seconds: float) -
         browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
         deadline = time.time() + seconds
         started = time.perf_counter()
-        await asyncio.gather(*(session(browser, url, name, cases[i::len(names)], deadline, results, errors)
+        await asyncio.gather(*(session(browser, url, name, cases[i::len(names)], deadline, results, errors, films)
                                for i, name in enumerate(names)))
         wall = time.perf_counter() - started
         await browser.close()
     return results, errors, wall
 
 
-def run(servers: int, sessions: int, seconds: float, cases: list[Path]) -> str:
+def run(servers: int, sessions: int, seconds: float, cases: list[Path], films: int = 1) -> str:
     with tempfile.TemporaryDirectory() as tmp, app_cluster(Path(tmp) / "cluster", servers=servers,
                                                              durable=True) as cluster:
         store = open_store(cluster.store_address)
@@ -146,7 +155,7 @@ def run(servers: int, sessions: int, seconds: float, cases: list[Path]) -> str:
         for name in names:
             users.add_user(command_line_user(), name, "annotator", PASSWORD, must_change_password=False)
         cpu_before = [cpu_s(pid) for pid in cluster.pids]
-        results, errors, wall = asyncio.run(drive(cluster.url, names, cases, seconds))
+        results, errors, wall = asyncio.run(drive(cluster.url, names, cases, seconds, films))
         cpu = sum(cpu_s(pid) - before for pid, before in zip(cluster.pids, cpu_before))
         peaks = [rss_mb(pid, "VmHWM") for pid in cluster.pids]
         records = store.list_corrections()
@@ -165,15 +174,17 @@ def main() -> None:
     parser.add_argument("--servers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--sessions", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--seconds", type=float, default=600, help="a session still working then stops")
+    parser.add_argument("--films", type=int, default=1, help="films per session, one after the other (sustained)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cxr-lungs")
     args = parser.parse_args()
     cases = [c.image_path for c in read_manifest(args.data, "val")]
     lines = [f"# bench/load.py --servers {' '.join(map(str, args.servers))} --sessions "
-             f"{' '.join(map(str, args.sessions))} --seconds {args.seconds:g}; {time.strftime('%Y-%m-%d')}; one "
+             f"{' '.join(map(str, args.sessions))} --seconds {args.seconds:g} --films {args.films}; "
+             f"{time.strftime('%Y-%m-%d')}; one "
              "Chromium, N contexts; HAProxy + Postgres; browsers, proxy, database and servers on the same 2 cores"]
     for servers in args.servers:
         for sessions in args.sessions:
-            lines.append(run(servers, sessions, args.seconds, cases))
+            lines.append(run(servers, sessions, args.seconds, cases, args.films))
             print(lines[-1], flush=True)
     with open(ROOT / "bench" / "results" / "load.txt", "a") as fh:
         fh.write("\n".join(lines) + "\n\n")
