@@ -315,6 +315,9 @@ def test_exports_and_audit_reads_take_the_actor_check_the_role_and_are_audited(s
         log.actors(ANN)
     log.entries(ADMIN, record_read=True)
     assert log.entries(CLI, action="audit_read")[0].actor == ADMIN.username
+    assert log.entries(CLI, action="audit_read")[0].detail == {}  # no filter set: nothing said of one
+    log.entries(ADMIN, actor=REV.username, since="2026-01-01", record_read=True)
+    assert log.entries(CLI, action="audit_read")[0].detail == {"actor": REV.username, "since": "2026-01-01"}
 
 
 # -- 7 & 14. sessions: own password change, absolute limit ------------------------------------------------------

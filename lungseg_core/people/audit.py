@@ -129,8 +129,8 @@ class AuditLog:
         a page's own checks pass False)."""
         if record_read:  # audited in the write transaction that checks the reader
             with self.change(reader, "view_audit") as con:
-                record(con, reader.username, "audit_read", action or "", {"actor": actor, "since": since,
-                                                                          "until": until})
+                filters = {"actor": actor, "since": since, "until": until}  # the ones set: no "actor: None"
+                record(con, reader.username, "audit_read", action or "", {k: v for k, v in filters.items() if v})
         where, args = [], []
         for clause, value in (("actor = ?", actor), ("action = ?", action), ("at >= ?", since),
                               ("at < ?", _day_after(until) if until else None),
