@@ -262,18 +262,21 @@ def test_base_images_replayed_in_proportion_to_the_corrections(env, tiny_data_di
     assert again == counts  # the same corrections replay the same base images
 
 
-def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, tmp_path, monkeypatch):
-    """The held-back corrections are used for the decision, then train too (one more epoch from the
-    gated weights, more base images replayed, the encoder frozen); the card says so and its val
-    figures are the shipped weights'."""
-    real_decide = retraining.decide_for_site
-
-    def recommending(*args, **kwargs):
+def _recommending(real_decide):  # type: ignore[no-untyped-def]
+    """The gate as it decides, except that it always recommends (to reach what follows a recommendation)."""
+    def recommending(*args, **kwargs):  # type: ignore[no-untyped-def]
         d, site, cmap = real_decide(*args, **kwargs)
         return retraining.GateDecision(True, "test: recommended", d.parent_val_dice, d.candidate_val_dice,
                                        d.parent_holdout_dice, d.candidate_holdout_dice), site, cmap
 
-    monkeypatch.setattr(retraining, "decide_for_site", recommending)
+    return recommending
+
+
+def test_once_the_gate_recommends_all_corrections_can_train(env, tiny_data_dir, tmp_path, monkeypatch):
+    """The held-back corrections are used for the decision, then train too (one more epoch from the
+    gated weights, more base images replayed, the encoder frozen); the card says so and its val
+    figures are the shipped weights'."""
+    monkeypatch.setattr(retraining, "decide_for_site", _recommending(retraining.decide_for_site))
     job = tmp_path / "job"
     assert retraining.ALL_CORRECTIONS_EPOCHS == 1  # on by default
     result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4)
@@ -339,15 +342,8 @@ def test_a_convention_the_gate_honours_is_spared_in_every_replay(env, tiny_data_
         _cmap, test = real_test(*args, **kwargs)
         return ConventionMap(zone, np.zeros_like(zone), 30), {**test, "honoured": True}
 
-    real_decide = retraining.decide_for_site
-
-    def recommending(*args, **kwargs):
-        d, site, cmap = real_decide(*args, **kwargs)
-        return retraining.GateDecision(True, "test: recommended", d.parent_val_dice, d.candidate_val_dice,
-                                       d.parent_holdout_dice, d.candidate_holdout_dice), site, cmap
-
     monkeypatch.setattr(convention_replay, "honoured_map", honoured)
-    monkeypatch.setattr(retraining, "decide_for_site", recommending)
+    monkeypatch.setattr(retraining, "decide_for_site", _recommending(retraining.decide_for_site))
     job = tmp_path / "job"
     result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
                      click_steps=0)

@@ -227,17 +227,16 @@ def all_corrections_data(data: Path, dest: Path, base_data: Path | None = None) 
     train images, ALL_CORRECTIONS_REPLAY_PER_CORRECTION per correction (at least
     ALL_CORRECTIONS_REPLAY_MIN); returns (corrections training now, base images replayed)."""
     rows = []
-    with open(data / "manifest.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            for key in ("image_path", "mask_path", "spared_path"):
-                if r.get(key):
-                    r[key] = str((data / r[key]).resolve())
-            if r["split"] == "holdout":
-                rows += [{**r, "split": "train"}] * CORRECTION_WEIGHT
-            elif base_data is not None and r["source"] != "corrections" and r["split"] == "train":
-                continue  # the base replay is drawn again below
-            else:
-                rows.append(r)
+    for r in read_rows(data):
+        for key in ("image_path", "mask_path", "spared_path"):
+            if r.get(key):
+                r[key] = str((data / r[key]).resolve())
+        if r["split"] == "holdout":
+            rows += [{**r, "split": "train"}] * CORRECTION_WEIGHT
+        elif base_data is not None and r["source"] != "corrections" and r["split"] == "train":
+            continue  # the base replay is drawn again below
+        else:
+            rows.append(r)
     n_all = len({r["id"] for r in rows if r["source"] == "corrections" and r["split"] == "train"})
     if base_data is not None:
         for case in replay_sample(read_manifest(base_data), n_all, ALL_CORRECTIONS_REPLAY_PER_CORRECTION,

@@ -216,7 +216,6 @@ class _Fit:
 
     model: nn.Module
     ema: Any
-    evaluated: nn.Module
     frozen: nn.Module | None
     optimizer: Any
     scheduler: Any
@@ -317,7 +316,7 @@ def train(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         print(f"resumed {name} from {ckpt} after epoch {state['epoch']}")
     state["planned_epochs"] = epochs
 
-    fit = _Fit(model, ema, evaluated, frozen, optimizer, scheduler, loss_fn, use_bf16)
+    fit = _Fit(model, ema, frozen, optimizer, scheduler, loss_fn, use_bf16)
     stop = False
     while state["epoch"] < epochs and not stop:
         epoch_start = time.perf_counter()
