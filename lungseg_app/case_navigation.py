@@ -4,6 +4,7 @@ nobody else holds, claimed for the user), with keyboard shortcuts (Streamlit's o
 do not fire while the user types in a text box)."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import streamlit as st
@@ -17,6 +18,25 @@ from lungseg_core.people.access_control import User
 from lungseg_core.workflow.worklist import ANNOTATOR_QUEUE, REVIEWER_QUEUE, Worklist
 
 VISITED_KEY = "visited_cases"
+#: the `?case=` value this session replaced in the address bar, and when (time.monotonic())
+STALE_LINK_KEY = "_stale_case_link"
+#: how long a replaced link counts as the browser's lag (a browser under load answers within seconds)
+STALE_LINK_SECONDS = 30.0
+
+
+def link_is_stale(wanted: str | None, stale: tuple[str, float] | None, now: float) -> bool:
+    """A run that a browser started before it had seen the page move to another case (Save and next, Next)
+    still carries the old `?case=`: that is no request to go back. The server cannot tell its own reruns
+    from the browser's, so the old value counts as lag for STALE_LINK_SECONDS after the move."""
+    return wanted is not None and stale is not None and wanted == stale[0] and now - stale[1] < STALE_LINK_SECONDS
+
+
+def _point_link_at(number: int) -> None:
+    """The address bar becomes case `number`'s link; the value it replaces is remembered as stale."""
+    before = st.query_params.get("case")
+    if before is not None and before != str(number):
+        st.session_state[STALE_LINK_KEY] = (before, time.monotonic())
+    st.query_params["case"] = str(number)
 
 
 def cached_worklist() -> Worklist:
@@ -35,7 +55,7 @@ def open_case(number: int, remember: bool = True) -> Case:
         visited = st.session_state.setdefault(VISITED_KEY, [])
         visited.append(previous.number)
     st.session_state[CASE_KEY] = case
-    st.query_params["case"] = str(number)
+    _point_link_at(number)
     return case
 
 
@@ -46,6 +66,10 @@ def case_from_link() -> None:
         return
     current = current_case()
     if current is not None and current.number is not None and str(current.number) == wanted:
+        return
+    lagging = link_is_stale(wanted, st.session_state.get(STALE_LINK_KEY), time.monotonic())
+    if current is not None and current.number is not None and lagging:
+        st.query_params["case"] = str(current.number)  # a run started before the browser saw the move
         return
     try:
         open_case(int(wanted))
@@ -69,6 +93,11 @@ def go_next(user: User, review: bool = False) -> bool:
         return False
     open_case(case.number)
     return True
+
+
+def pop_nav_message() -> str | None:
+    """Why Next opened nothing (once), for the page that shows it."""
+    return st.session_state.pop("_nav_message", None)
 
 
 def _release_claim(user: User, image_hash: str) -> None:
@@ -95,7 +124,7 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
     discard them (`discard`)."""
     current = current_case()
     if current is not None and current.number is not None and st.query_params.get("case") != str(current.number):
-        st.query_params["case"] = str(current.number)  # the address bar is the case's link (page switches clear it)
+        _point_link_at(current.number)  # the address bar is the case's link (page switches clear it)
     c1, c2, c3 = st.columns([1.3, 1.3, 3.4])  # wide enough for "◀ Previous  Alt+P" at 1280 px
     move = None
     if c1.button("◀ Previous", key="_nav_prev", disabled=not st.session_state.get(VISITED_KEY),
@@ -129,7 +158,7 @@ def nav_bar(user: User, review: bool = False, unsaved: bool = False,
         st.rerun()
     if move == "next" and go_next(user, review):
         st.rerun()
-    message = st.session_state.pop("_nav_message", None)
+    message = pop_nav_message()
     if message:
         st.toast(message, icon="ℹ️")  # a toast: a box in the row would change its height and move the page
     if current is not None and current.number is not None:

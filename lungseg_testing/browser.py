@@ -82,7 +82,7 @@ def launch_chromium(playwright):  # type: ignore[no-untyped-def]
 
 def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> dict:  # type: ignore[no-untyped-def]
     """On the Correct page: pick the erase brush, wait until the canvas stops moving, drag a
-    horizontal stroke at canvas row `y` and wait until the figures count removed pixels. Returns
+    horizontal stroke at canvas row `y` and wait until the figures count its removed pixels. Returns
     the canvas box the stroke was drawn in."""
     wait_until_idle(page)  # the canvas is re-rendered once the window's size is known
     pick_tool(page, "Erase brush")
@@ -98,12 +98,13 @@ def draw_erase_stroke(page, y: int, x_from: int, x_to: int, step: int = 20) -> d
         if steady >= 3:
             break
     x_to = min(x_to, int(box["width"]) - 4)  # the canvas is sized to the window
+    removed = metric_value(page, "Pixels removed")  # not "0" after an earlier stroke on this case
     page.mouse.move(box["x"] + x_from, box["y"] + y)
     page.mouse.down()
     for x in range(x_from, x_to + 1, step):
         page.mouse.move(box["x"] + x, box["y"] + y)
     page.mouse.up()
-    wait_metric_change(page, "Pixels removed", "0")
+    wait_metric_change(page, "Pixels removed", removed)  # this stroke's run has drawn its figures
     return box
 
 

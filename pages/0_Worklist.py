@@ -7,7 +7,7 @@ import streamlit as st
 from lungseg_app.auth import acting_user_later, users_directory
 from lungseg_app.pacs_view import FOUND_KEY, pacs_panel
 from lungseg_app.plain_text import plain
-from lungseg_app.case_navigation import cached_worklist, go_next, open_case
+from lungseg_app.case_navigation import cached_worklist, go_next, open_case, pop_nav_message
 from lungseg_app.state import cached_store, sidebar
 from lungseg_app.worklist_view import case_table, claims_panel, import_panel, segmentation_panel
 from lungseg_core import LungSegError
@@ -30,7 +30,7 @@ if user.can("approve") and n2.button("Next to review ▶", key="_wl_next_review"
                                      help="The oldest submission by someone else"):
     if go_next(user, review=True):
         st.switch_page("pages/5_Review.py")
-message = st.session_state.pop("_nav_message", None)
+message = pop_nav_message()
 if message:
     st.info(message)
 

@@ -17,7 +17,8 @@ from lungseg_app.view_gestures import GESTURE_KEY, apply_gesture, gestures_html,
 from lungseg_app.page_scripts import page_scripts_prelude
 from lungseg_app.shortcut_help import HELP_KEY, help_key_html, shortcut_help_button
 from lungseg_app.canvas_component import editor_canvas
-from lungseg_app.case_navigation import cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar
+from lungseg_app.case_navigation import (cached_worklist, case_from_link, go_next, make_current_a_case, nav_bar,
+                                         pop_nav_message)
 from lungseg_app.correct_state import CorrectState
 from lungseg_app.editing import EditSession, canvas_objects, edit_session
 from lungseg_app.editor_view import (MASK_STYLES, VIEW_KEY, Display, background, cached_click_fixer, canvas_box,
@@ -458,7 +459,11 @@ with save_box:
                 if save_and_next:
                     page.leave_message(message, f"{short} ({status})")
                     cached_claims().release(user, case.hash)
-                    go_next(user)
-                    st.rerun()
+                    if go_next(user):
+                        st.rerun()
+                    page.pop_message()  # no next case: this page says it (the toast below) and why
+                    nothing_next = pop_nav_message()
+                    if nothing_next:
+                        st.toast(nothing_next, icon="ℹ️")
                 # a toast is seen wherever the page is scrolled, and the canvas stays put
                 st.toast(message, icon="✅", duration="long")

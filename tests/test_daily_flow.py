@@ -228,3 +228,35 @@ def test_wheel_pan_and_window_gestures_move_the_view_as_a_viewer_does():
     assert (level, width) == (0, 5)  # within the sliders' ranges
     for bad in ("", "nonsense#1", '{"k": "explode"}#2', '{"k": "zoom", "r": "x"}#3', None):
         assert parse_gesture(bad) is None
+
+
+def test_a_run_the_browser_started_before_it_saw_next_does_not_go_back(tmp_path, monkeypatch):
+    """Next moves the page to another case and its link; a run the browser had started with the old
+    `?case=` still in its address (a canvas or window event racing the move) must not reopen the case
+    just left. Once the browser has shown the new link, the old one is a real request again."""
+    from PIL import Image
+
+    from lungseg_app.case_navigation import link_is_stale
+
+    from lungseg_app.case_navigation import STALE_LINK_SECONDS
+
+    assert link_is_stale("4", ("4", 100.0), 101.0)
+    assert not link_is_stale("5", ("4", 100.0), 101.0) and not link_is_stale(None, ("4", 100.0), 101.0)
+    assert not link_is_stale("4", None, 101.0) and not link_is_stale("4", ("4", 100.0), 100.0 + STALE_LINK_SECONDS)
+    app_uses_store(monkeypatch, tmp_path / "store")
+    store = new_store(tmp_path / "store")
+    worklist = Worklist(store)
+    numbers = [worklist.add_case(np.asarray(Image.open(s.image_path)), ANN)[0].number for s in list_samples()[:2]]
+    at = _correct_page(tmp_path / "store")
+    at.query_params["case"] = str(numbers[0])
+    at.run()
+    at.button(key="_nav_next").click().run()
+    assert at.session_state["case"].number == numbers[1]
+    at.query_params["case"] = str(numbers[0])  # the late run: the browser's address still says the old case
+    at.run()
+    assert at.session_state["case"].number == numbers[1]
+    assert not at.exception
+    monkeypatch.setattr("lungseg_app.case_navigation.STALE_LINK_SECONDS", 0.0)  # later on ...
+    at.query_params["case"] = str(numbers[0])  # ... a link to the first case is a request again
+    at.run()
+    assert at.session_state["case"].number == numbers[0]

@@ -17,7 +17,7 @@ from lungseg_core.workflow.review_workflow import STATUSES, TRANSITIONS, Workflo
 from lungseg_core.storage.database import SCHEMA_VERSION
 
 from .people import ADMIN, ANN, ANN2, REV, REV2
-from .store_backends import new_database, new_store  # noqa: F401
+from .store_backends import backend_kind, new_database, new_store  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("store_backend")
 
@@ -226,3 +226,46 @@ def test_deleting_the_only_case_leaves_no_file_behind(tmp_path):
     con = store.database.connect()
     assert con.execute("SELECT COUNT(*) FROM status_changes").fetchone()[0] == 0
     assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_a_claim_waits_on_the_row_not_only_on_the_stores_write_lock(tmp_path):
+    """Postgres: another server's transaction inserting a claim (without the store's write lock) makes
+    a claim on the same X-ray wait on the row, then refuse; it does not overwrite the other's claim."""
+    import threading
+    import time
+
+    if backend_kind() != "postgres":
+        pytest.skip("row locks are Postgres's; SQLite's write transaction holds the whole file")
+    db = new_database(tmp_path / "store.sqlite")
+    Claims(db)
+    other = db.connect()
+    result: list[object] = []
+    try:
+        other.raw.execute("BEGIN")
+        other.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?)",
+                      ("c" * 64, "amy", "2999-01-01T00:00:00+00:00"))
+
+        def claim() -> None:
+            try:
+                result.append(Claims(db).claim(ANN, "c" * 64))
+            except ClaimHeldError as exc:
+                result.append(exc)
+
+        worker = threading.Thread(target=claim)
+        worker.start()
+        watcher = db.connect()
+        try:
+            for _ in range(200):  # until the claim waits on the other transaction's row
+                if watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the claim did not wait for the other transaction")
+        finally:
+            watcher.close()
+        other.raw.execute("COMMIT")
+        worker.join(30)
+    finally:
+        other.close()
+    assert len(result) == 1 and isinstance(result[0], ClaimHeldError), result
+    assert Claims(db).holder("c" * 64).username == "amy"

@@ -6,9 +6,10 @@ store. The same tables, versions and guarantees as the SQLite file (`sqlite_data
   that continues the latest version, the audit chain's next link) were proven under that order; nearly
   every write also appends to the audit hash chain, whose links need one total order anyway. Writes
   last milliseconds, so tens of annotators never queue behind it; reads never take it.
-- Next and claims additionally lock the row they hand out (`SELECT … FOR UPDATE SKIP LOCKED` on
-  Postgres, see `row_lock_clause`), so a case held by another transaction is never handed out twice
-  even by a future write path that skips the advisory lock.
+- Next and claims do not lean on that lock: Next locks the case row it hands out (`FOR UPDATE SKIP
+  LOCKED`, passing over rows another transaction holds), and a claim is an insert that waits on the
+  claims table's unique key, or a `FOR UPDATE` lock on the claim row it takes over (`row_lock_clause`,
+  `case_claims.take_claim_in`; tested with another transaction that skips the advisory lock).
 - The audit log is append-only by trigger (UPDATE, DELETE and TRUNCATE refused), as on SQLite.
 - A new database gets the current schema in one transaction; a database of a newer release is refused;
   later releases add their step to `_STEPS` (the version is kept in `lungseg_schema`).
@@ -155,10 +156,13 @@ def as_psycopg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-def row_lock_clause(kind: str) -> str:
-    """` FOR UPDATE SKIP LOCKED` where the database has row locks (Postgres); '' on SQLite, whose
-    write transaction already holds the whole database."""
-    return " FOR UPDATE SKIP LOCKED" if kind == "postgres" else ""
+def row_lock_clause(kind: str, skip_locked: bool = True) -> str:
+    """` FOR UPDATE SKIP LOCKED` (Next: pass over a row another transaction holds) or ` FOR UPDATE`
+    (claims: wait for it) where the database has row locks (Postgres); '' on SQLite, whose write
+    transaction already holds the whole database."""
+    if kind != "postgres":
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
 
 
 def _store_error(exc: Exception) -> StoreError:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..people import audit
 from ..people.access_control import User, require
 from .review_workflow import WorkflowError
-from ..storage.database import Connection, Database, open_database
+from ..storage.database import Connection, Database, open_database, row_lock_clause
 
 CLAIM_MINUTES = 30
 
@@ -45,12 +45,30 @@ class Claim:
     expires_at: str
 
 
-def live_claim(con: Connection, image_hash: str) -> Claim | None:
-    row = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE image_hash = ?",
+def live_claim(con: Connection, image_hash: str, lock: str = "") -> Claim | None:
+    """The claim on the X-ray if it has not lapsed; `lock` (row_lock_clause) locks its row first."""
+    row = con.execute("SELECT image_hash, username, expires_at FROM claims WHERE image_hash = ?" + lock,
                       (image_hash,)).fetchone()
     if row is None or row[2] <= datetime.now(timezone.utc).isoformat():
         return None
     return Claim(*row)
+
+
+def take_claim_in(con: Connection, kind: str, image_hash: str, username: str,
+                  expires_at: str) -> tuple[bool, Claim | None]:
+    """Inside the caller's transaction: claim the X-ray for `username` unless another person's claim is
+    live. Returns (taken, the live claim found before: None when there was none). On Postgres this does
+    not lean on the store's write lock: a new claim is an insert that waits on the unique key for any
+    transaction inserting the same one, and an existing claim row is locked (FOR UPDATE) before it is
+    read and taken over, so of two servers claiming at once exactly one gets it."""
+    if con.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?) "
+                   "ON CONFLICT(image_hash) DO NOTHING", (image_hash, username, expires_at)).rowcount:
+        return True, None
+    held = live_claim(con, image_hash, row_lock_clause(kind, skip_locked=False))
+    if held is not None and held.username != username:
+        return False, held
+    con.execute("UPDATE claims SET username = ?, expires_at = ? WHERE image_hash = ?", (username, expires_at, image_hash))
+    return True, held
 
 
 def check_not_held_by_other(con: Connection, actor: User, image_hash: str) -> None:
@@ -72,13 +90,10 @@ class Claims:
         expires = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat()
         with self.database.transaction() as con:
             require(actor, "claim", con)
-            current = live_claim(con, image_hash)
-            if current is not None and current.username != actor.username:
-                raise ClaimHeldError(current)
-            con.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT(image_hash) DO UPDATE SET username = excluded.username, "
-                        "expires_at = excluded.expires_at", (image_hash, actor.username, expires))
-            if current is None:
+            taken, held = take_claim_in(con, self.database.kind, image_hash, actor.username, expires)
+            if not taken:
+                raise ClaimHeldError(held)  # type: ignore[arg-type]
+            if held is None:
                 audit.record(con, actor.username, "claimed", image_hash[:12], {"minutes": minutes})
         return Claim(image_hash, actor.username, expires)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..people import audit
 from ..people.access_control import User, require
-from .case_claims import CLAIM_MINUTES, live_claim
+from .case_claims import CLAIM_MINUTES, take_claim_in
 from ..storage.database import StoreError, row_lock_clause, storage_errors
 from ..storage.files import image_for_storage, png_of, utc_now
 from .store_interface import CorrectionsStore
@@ -289,15 +289,17 @@ class Worklist:
             # the row is locked too (Postgres: FOR UPDATE SKIP LOCKED), so a case another transaction is
             # handing out is passed over, never handed out twice
             lock = "SELECT number FROM cases WHERE number = ?" + row_lock_clause(self.database.kind)
-            best = next((c for c in ranked if con.execute(lock, (c.number,)).fetchone() is not None), None)
-            if best is None:
+            for best in ranked:
+                if con.execute(lock, (best.number,)).fetchone() is None:
+                    continue  # another transaction is handing it out
+                taken, held = take_claim_in(con, self.database.kind, best.image_hash, actor.username, expires)
+                if not taken:
+                    continue  # claimed by someone since the list was read
+                if held is None:
+                    audit.record(con, actor.username, "claimed", f"case {best.number}", {"via": "next"})
+                break
+            else:
                 return None
-            current = live_claim(con, best.image_hash)
-            con.execute("INSERT INTO claims (image_hash, username, expires_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT(image_hash) DO UPDATE SET username = excluded.username, "
-                        "expires_at = excluded.expires_at", (best.image_hash, actor.username, expires))
-            if current is None:
-                audit.record(con, actor.username, "claimed", f"case {best.number}", {"via": "next"})
         return self.get(best.number)
 
     def assign(self, number: int, username: str | None, actor: User, reason: str = "") -> Case:
