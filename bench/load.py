@@ -13,6 +13,7 @@ server CPU seconds used, and checks that every save is readable afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import os
 import sys
@@ -75,6 +76,8 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
     overlay_s: list[float] = []
     save_s: list[float] = []
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
+    step = "sign-in"  # what the session was doing, for its error
+    page = None
     try:
         page = await context.new_page()
         page.set_default_timeout(120_000)
@@ -87,18 +90,26 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
         for image in images[:films]:  # a burst of 1 each by default; --films N: N in a row per session
             if time.time() > deadline:
                 break
+            step = f"film {len(overlay_s) + 1}: upload"
             await nav.get_by_text("Segment", exact=True).click()
             await page.get_by_text("Chest X-ray (PNG").wait_for()
             shown = page.get_by_test_id("stImage").locator("img")
             old_src = await shown.first.get_attribute("src") if await shown.count() else None
             start = time.perf_counter()
-            await page.locator("input[type=file]").first.set_input_files(str(image))
+            for _ in range(3):  # a file chosen while the page re-draws the uploader can be dropped: choose again
+                await page.locator("input[type=file]").first.set_input_files(str(image))
+                try:
+                    await page.get_by_text(image.name).first.wait_for(timeout=15_000)
+                    break
+                except Exception:
+                    continue
             await page.wait_for_function(  # this film's overlay, not the one the page showed before
                 """old => { const img = document.querySelector('[data-testid=stImage] img');
                             return img && img.src && img.src !== old && img.complete && img.naturalWidth > 0; }""",
                 arg=old_src or "")
             await page.get_by_text("Share of image").first.wait_for()
             overlay_s.append(time.perf_counter() - start)
+            step = f"film {len(overlay_s)}: open Correct, pick the erase brush"
             await nav.get_by_text("Correct", exact=True).click()
             await page.wait_for_function(
                 """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
@@ -108,20 +119,35 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
             await page.wait_for_function(
                 """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
                      .some(e => e.innerText.startsWith('On the canvas: Erase brush'))""")
-            for row in (0.5, 0.4, 0.6):  # a second row if a stroke landed while the page was re-drawn
+            step = f"film {len(overlay_s)}: stroke"
+            for row in (0.5, 0.4, 0.6):
+                tool = await page.get_by_test_id("stCaptionContainer").filter(has_text="On the canvas: ").first.inner_text()
+                if "Erase brush" not in tool:  # the page lost the tool picked with Alt+2: say so, pick it again
+                    REVERTED.append(f"{user} film {len(overlay_s)}: {tool[:40]!r}")
+                    await page.keyboard.press("Alt+2")
+                    await page.get_by_text("On the canvas: Erase brush").first.wait_for()  # a second row if a stroke landed while the page was re-drawn
                 if await erase_stroke(page, row):
                     break
             else:
                 raise RuntimeError("three strokes erased nothing")
+            step = f"film {len(overlay_s)}: save"
             start = time.perf_counter()
             await page.get_by_role("button", name="Save correction").click()
             await page.get_by_text("Saved version").first.wait_for()  # the edit made the save bar say "Unsaved"
             save_s.append(time.perf_counter() - start)
-    except Exception as exc:  # reported; the other sessions go on
-        errors.append(f"{user}: {type(exc).__name__}: {str(exc)[:160]}")
+    except Exception as exc:  # reported, with what the page showed; the other sessions go on
+        shot = Path(tempfile.gettempdir()) / f"load_{user}_{int(time.time())}.png"
+        if page is not None:
+            with contextlib.suppress(Exception):
+                await page.screenshot(path=str(shot))
+        errors.append(f"{user} at {step}: {type(exc).__name__}: {str(exc)[:120]} (page: {shot.name})")
     finally:
         await context.close()
     out[user] = (overlay_s, save_s)
+
+
+#: sessions whose erase brush (Alt+2) had become another tool by the time of the stroke
+REVERTED: list[str] = []
 
 
 def pct(values: list[float], q: float) -> float:
@@ -159,6 +185,8 @@ def run(servers: int, sessions: int, seconds: float, cases: list[Path], films: i
         cpu = sum(cpu_s(pid) - before for pid, before in zip(cluster.pids, cpu_before))
         peaks = [rss_mb(pid, "VmHWM") for pid in cluster.pids]
         records = store.list_corrections()
+        reverted = list(REVERTED)
+        REVERTED.clear()
         unreadable = [r.id for r in records if store.file_problem(r) is not None]
     overlay = [v for o, _ in results.values() for v in o]
     save = [v for _, s in results.values() for v in s]
@@ -166,7 +194,8 @@ def run(servers: int, sessions: int, seconds: float, cases: list[Path], films: i
             f"p50 {pct(overlay, 0.5):.2f} s p95 {pct(overlay, 0.95):.2f} s; save n={len(save)} p50 {pct(save, 0.5):.2f} s "
             f"p95 {pct(save, 0.95):.2f} s; server CPU {cpu:.0f} s ({cpu / max(1, len(overlay)):.2f} s per upload+save); "
             f"peak RSS per server {', '.join(f'{p:.0f}' for p in peaks)} MB; saves stored {len(records)}, "
-            f"unreadable {len(unreadable)}; errors {len(errors)}" + "".join(f"\n    {e}" for e in errors[:3]))
+            f"unreadable {len(unreadable)}; errors {len(errors)}; tool lost before a stroke {len(reverted)}"
+            + "".join(f"\n    {e}" for e in errors[:3]) + "".join(f"\n    tool lost: {r}" for r in reverted[:3]))
 
 
 def main() -> None:
