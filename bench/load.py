@@ -16,10 +16,12 @@ import argparse
 import contextlib
 import asyncio
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,6 +43,10 @@ BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+#: the erase brush's shortcut (Alt+2) lost: no effect within 30 s, or another tool again by the stroke
+REVERTED: list[str] = []
 
 
 async def erase_stroke(page, row: float) -> bool:  # type: ignore[no-untyped-def]
@@ -115,10 +121,16 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
                 """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
                      .some(e => e.innerText.startsWith('On the canvas: '))""")
             await page.get_by_text("Current case:").first.click()  # focus on the page, not in a text box
-            await page.keyboard.press("Alt+2")  # the erase brush's shortcut
-            await page.wait_for_function(
-                """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
-                     .some(e => e.innerText.startsWith('On the canvas: Erase brush'))""")
+            for attempt in range(4):  # the erase brush's shortcut; a press the page lost is counted, and pressed again
+                await page.keyboard.press("Alt+2")
+                try:
+                    await page.wait_for_function(
+                        """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+                             .some(e => e.innerText.startsWith('On the canvas: Erase brush'))""", timeout=30_000)
+                    break
+                except Exception:
+                    REVERTED.append(f"{user} film {len(overlay_s)}: Alt+2 showed no erase brush in 30 s")
+                    await page.get_by_text("Current case:").first.click()
             step = f"film {len(overlay_s)}: stroke"
             for row in (0.5, 0.4, 0.6):
                 tool = await page.get_by_test_id("stCaptionContainer").filter(has_text="On the canvas: ").first.inner_text()
@@ -133,7 +145,8 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
             step = f"film {len(overlay_s)}: save"
             start = time.perf_counter()
             await page.get_by_role("button", name="Save correction").click()
-            await page.get_by_text("Saved version").first.wait_for()  # the edit made the save bar say "Unsaved"
+            number = parse_qs(urlsplit(page.url).query).get("case", ["?"])[0]  # this case's message, not a stale toast
+            await page.get_by_text(re.compile(rf"Saved version \d+ of case {number}\b")).first.wait_for()  # the edit made the save bar say "Unsaved"
             save_s.append(time.perf_counter() - start)
     except Exception as exc:  # reported, with what the page showed; the other sessions go on
         shot = Path(tempfile.gettempdir()) / f"load_{user}_{int(time.time())}.png"
@@ -144,10 +157,6 @@ async def session(browser, url: str, user: str, images: list[Path], deadline: fl
     finally:
         await context.close()
     out[user] = (overlay_s, save_s)
-
-
-#: sessions whose erase brush (Alt+2) had become another tool by the time of the stroke
-REVERTED: list[str] = []
 
 
 def pct(values: list[float], q: float) -> float:

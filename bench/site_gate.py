@@ -175,18 +175,18 @@ def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: i
         masks = [_shifted_or_resized(m, rng) for m in masks]
     elif name == "holes_blobs":
         masks = [_holes_blobs(m, rng) for m in masks]
-    lr, epochs = retraining.FINE_TUNE_LR_FACTOR, retraining.FINE_TUNE_EPOCHS
+    lr, epochs = retraining.FINE_TUNE_LR_FACTOR, retraining.SPARED_EPOCHS
     if name == "lr_x30":
         retraining.FINE_TUNE_LR_FACTOR = lr * 30
     elif name.startswith("site_e"):  # a setting tried on the true site: site_e6 = 6 fine-tune epochs
-        retraining.FINE_TUNE_EPOCHS = int(name[len("site_e"):])
+        retraining.SPARED_EPOCHS = int(name[len("site_e"):])
     job = WORK / f"job_{name}"
     shutil.rmtree(job, ignore_errors=True)
     started = time.perf_counter()
     try:
         result = retraining.retrain(DEFAULT_MODEL, None, job, base_data=CXR, corrections_zip=corrections_zip(corr, masks))
     finally:
-        retraining.FINE_TUNE_LR_FACTOR, retraining.FINE_TUNE_EPOCHS = lr, epochs
+        retraining.FINE_TUNE_LR_FACTOR, retraining.SPARED_EPOCHS = lr, epochs
     minutes = (time.perf_counter() - started) / 60
     site = result["card"]["lineage"]["site_gate"]
     from lungseg_core.models.click_fix import click_weights_for, load_click_fixer

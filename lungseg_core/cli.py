@@ -271,7 +271,8 @@ def _add_training_commands(sub: Any, names: str) -> None:
     p.add_argument("--corrections-zip", help="instead of --store: a training-data zip exported on the Review page")
     p.add_argument("--data", help="base training data (manifest.csv) mixed in so the model does not forget; "
                                   "its val split decides, its test split is reported")
-    p.add_argument("--epochs", type=int, help="default: the fine-tune's own (retraining.FINE_TUNE_EPOCHS)")
+    p.add_argument("--epochs", type=int, help="default: the fine-tune's own (retraining.FINE_TUNE_EPOCHS, or "
+                                              "SPARED_EPOCHS at a site whose drawing convention is honoured)")
     p.add_argument("--size", type=int, help="override the input size")
     p.add_argument("--max-steps", type=int, help="stop after N steps (smoke tests)")
     p.add_argument("--job-dir", help="where progress.json, log and intermediate files go")

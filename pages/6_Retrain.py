@@ -16,7 +16,7 @@ from lungseg_core.models.model_catalog import model_summaries
 from lungseg_core.models.model_versions import default_model_name, derived_names, earlier_defaults, promote, rollback
 from lungseg_core.learning.retrain_jobs import JobBusyError, active_job, cancel_job, latest_job, start_job
 from lungseg_core.learning.gate_evidence import evidence_tables
-from lungseg_core.learning.retraining import FINE_TUNE_EPOCHS, read_card_of, verdict
+from lungseg_core.learning.retraining import FINE_TUNE_EPOCHS, SPARED_EPOCHS, read_card_of, verdict
 from lungseg_core.models.model_loading import model_folder
 
 import os  # noqa: E402
@@ -43,9 +43,11 @@ names = list_models()
 c1, c2, c3 = st.columns([2, 1, 3])
 base = c1.selectbox("Start from", names, index=names.index(chosen_model()) if chosen_model() in names else 0,
                     key="_rt_base")
-epochs = c2.number_input("Epochs", 1, 50, FINE_TUNE_EPOCHS, key="_rt_epochs",
-                         help="Passes over the corrections. The default learnt other hospitals' films best without "
-                              "forgetting the original ones; more epochs rarely help and take longer")
+epochs = c2.number_input("Epochs (empty: automatic)", 1, 50, None, key="_rt_epochs", placeholder="automatic",
+                         help=f"Passes over the corrections. Automatic: {FINE_TUNE_EPOCHS}, or {SPARED_EPOCHS} where "
+                              "your team's corrections are a drawing convention the gate honours (the replay then "
+                              "leaves that zone to them). These learnt other hospitals' films best without forgetting "
+                              "the original ones; more epochs rarely help and take longer")
 data = c3.text_input("Base training data (mixed in so the model does not forget; its val split decides)",
                      value=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else "", key="_rt_data")
 st.caption(f"{approved} approved correction(s) in the store. About a quarter are held back to judge the result.")
@@ -56,7 +58,7 @@ if not data or not (Path(data) / "manifest.csv").is_file():
 if st.button("Start retraining", type="primary", disabled=running is not None or approved < 2, key="_rt_start"):
     try:
         start_job(base, store.address, Path(data) if data and (Path(data) / "manifest.csv").is_file() else None,
-                  epochs=int(epochs), actor=user)
+                  epochs=int(epochs) if epochs else None, actor=user)
     except (JobBusyError, LungSegError) as exc:
         st.error(str(exc))
     else:
@@ -75,7 +77,7 @@ def progress_panel() -> None:
     who = f", started by {plain(shown['started_by'])}" if shown.get("started_by") else ""
     if job is not None and job["id"] == shown["id"]:
         st.session_state["_rt_watching"] = job["id"]
-        epoch, epochs_ = shown.get("epoch", 0), shown.get("epochs", 1)
+        epoch, epochs_ = shown.get("epoch", 0), shown.get("epochs") or 1  # None until training says
         step, steps = shown.get("step_in_epoch", 0), max(1, shown.get("steps_per_epoch", 1))
         fraction = min(1.0, ((max(epoch, 1) - 1) + step / steps) / max(1, epochs_)) if epoch else 0.0
         loss = shown.get("loss")

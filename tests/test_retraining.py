@@ -344,9 +344,10 @@ def test_a_convention_the_gate_honours_is_spared_in_every_replay(env, tiny_data_
 
     monkeypatch.setattr(convention_replay, "honoured_map", honoured)
     monkeypatch.setattr(retraining, "decide_for_site", _recommending(retraining.decide_for_site))
+    monkeypatch.setattr(retraining, "FINE_TUNE_EPOCHS", 1)
+    monkeypatch.setattr(retraining, "SPARED_EPOCHS", 2)  # the honoured convention's own (here: tiny) default
     job = tmp_path / "job"
-    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
-                     click_steps=0)
+    result = retrain(DEFAULT_MODEL, env, job, base_data=tiny_data_dir, size=64, batch_size=4, click_steps=0)
     spared = result["card"]["lineage"]["settings"]["replay_spares_convention"]
     assert spared["honoured"] and spared["spared_films"] > 0
     for folder in ("data", "data_all"):
@@ -357,8 +358,10 @@ def test_a_convention_the_gate_honours_is_spared_in_every_replay(env, tiny_data_
     assert "left the site's convention zone to its corrections" in (models_dir() / f"{result['name']}.md").read_text()
 
     monkeypatch.setattr(convention_replay, "honoured_map", real_test)
-    plain = retrain(DEFAULT_MODEL, env, tmp_path / "job2", base_data=tiny_data_dir, epochs=1, size=64, batch_size=4,
+    plain = retrain(DEFAULT_MODEL, env, tmp_path / "job2", base_data=tiny_data_dir, size=64, batch_size=4,
                     click_steps=0, all_corrections_epochs=0)
+    assert result["card"]["lineage"]["settings"]["epochs"] == 2  # longer where the convention is spared ...
+    assert plain["card"]["lineage"]["settings"]["epochs"] == 1  # ... not elsewhere
     assert not plain["card"]["lineage"]["settings"]["replay_spares_convention"]["honoured"]
     assert all(c.spared_path is None for c in read_manifest(tmp_path / "job2" / "data"))
     # the replay was drawn again, twice as wide, for the honoured convention

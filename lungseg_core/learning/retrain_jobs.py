@@ -36,14 +36,14 @@ def beat(job_dir: Path, lock_name: str = RETRAIN_LOCK) -> bool:
     return beat_lock(job_dir, lock_name)
 
 
-def start_job(base: str, address: str, data_dir: Path | None, epochs: int = 4, size: int | None = None,
+def start_job(base: str, address: str, data_dir: Path | None, epochs: int | None = None, size: int | None = None,
               extra_args: list[str] | None = None, *, actor: User) -> dict[str, Any]:
     """Spawn `python -m lungseg_core retrain ...` detached (admin only); refuse if one is running."""
     job_dir = new_job_dir(jobs_dir())
     info = {"id": job_dir.name, "pid": os.getpid(), "dir": str(job_dir), "base": base, "started": time.time(),
             "started_by": actor.username}
     cmd = [sys.executable, "-m", "lungseg_core", "retrain", "--base", base, "--store-from-environment",
-           "--epochs", str(epochs), "--job-dir", str(job_dir), "--started-by", actor.username]
+           *(["--epochs", str(epochs)] if epochs else []), "--job-dir", str(job_dir), "--started-by", actor.username]
     if data_dir is not None:
         cmd += ["--data", str(data_dir)]
     if size:

@@ -67,6 +67,11 @@ SPARED_LR_FACTOR = 1.0
 # epoch 1 of 4 (+0.034 where the same settings gave +0.048); the LR has annealed to zero by the last
 # epoch, and the gate judges what is kept.
 FINE_TUNE_EPOCHS = 4
+# At a site whose convention the replay spares, the fine-tune runs longer: the site's zone is learnt
+# from its corrections alone, and the spared replay keeps the rest (bench/site_gate.py, one run each:
+# 4 epochs +0.0396 with forgetting outside the map 0.0019 in 2.5 min; 6 epochs +0.0438, 0.0013, 3.2 min;
+# 8 epochs +0.0470, 0.0015, 3.7 min, NoC@95 0.72 -> 0.38; the negative controls were last run with 4).
+SPARED_EPOCHS = 8
 FINE_TUNE_LR_FACTOR = 1.0
 # Once the gate recommends the candidate, the corrections it held back for its decision train too:
 # one more epoch from the gated weights with every correction, at a tenth of the LR, with twice as
@@ -266,10 +271,10 @@ def retrain(base: str, store: CorrectionsStore | None, job_dir: Path, base_data:
             should_stop: Callable[[], bool] | None = None, max_steps: int | None = None,
             all_corrections_epochs: int | None = None, click_steps: int | None = None) -> dict[str, Any]:
     """Fine-tune `base` on approved corrections; write a new version and decide on promotion; the
-    click network learns the corrections too (`click_steps`, 0 = off), behind its own gate.
+    click network learns the corrections too (`click_steps`, 0 = off), behind its own gate. `epochs`:
+    FINE_TUNE_EPOCHS, or SPARED_EPOCHS where the replay spares the site's convention, unless given.
     Raises TrainingCancelled (nothing written to the models folder) when `should_stop` says so."""
     started = time.perf_counter()
-    epochs = epochs or FINE_TUNE_EPOCHS
     job_dir = Path(job_dir)
     parent = load_model(base)
     parent_dir = model_folder(base)
@@ -368,7 +373,7 @@ def _spare_the_convention(parent: Any, data: Path, base_data: Path | None, train
 
 def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, recipe: Any, name: str,
                            job_dir: Path, counts: dict[str, int], started: float, base_data: Path | None,
-                           epochs: int, batch_size: int | None, on_progress: Any, should_stop: Any,
+                           epochs: int | None, batch_size: int | None, on_progress: Any, should_stop: Any,
                            max_steps: int | None, all_epochs: int = 0, click_steps: int = 0) -> dict[str, Any]:
     data = job_dir / "data"
     holdout = _unique(read_manifest(data, "holdout"))
@@ -376,6 +381,7 @@ def _fine_tune_and_publish(base: str, parent: Any, parent_dir: Path, root: str, 
     train_parent = [parent.predict(load_gray(c.image_path)) for c in train_corrections]
     spared, counts = _spare_the_convention(parent, data, base_data, train_corrections, holdout, train_parent, counts)
     widened = bool(spared and spared["honoured"])
+    epochs = epochs or (SPARED_EPOCHS if widened else FINE_TUNE_EPOCHS)
     fine_tune_lr = recipe.learning_rate * FINE_TUNE_LR_FACTOR * (SPARED_LR_FACTOR if widened else 1.0)
     card = train(recipe, TrainOptions(
         data_dir=data, out_dir=job_dir / "out", epochs=epochs, batch_size=batch_size, resume=False,
