@@ -3,7 +3,8 @@
 The site of bench/site_gate.py (JSRT with the lung-behind-the-heart rule), and JSRT as it is (the
 original convention). Every film is segmented by the shipped default through the worklist's own
 path (`segment_batch`: mask, quality signals, estimate). The true Dice is against the site's masks.
-Cold: the shipped estimator. Warm: `site_quality.refit` on the first 10 / 25 / 50 of the 50
+Cold: the shipped estimator. Warm: `site_quality.refit` (the shipped estimate recalibrated with the
+convention gap and the hull gap) on the first 10 / 25 / 50 of the 50
 corrections of bench/site_gate.py (seed 0; their true Dice is what an approved correction tells),
 scored on the site's other 197 films only.
 
@@ -46,7 +47,7 @@ def main() -> None:
     from lungseg_core.learning.convention_gate import dice
     from lungseg_core.workflow.case_segmentation import segment_batch
     from lungseg_core.learning.convention_gate import learn_convention
-    from lungseg_core.workflow.site_quality import SiteExample, convention_gap, estimate, refit
+    from lungseg_core.workflow.site_quality import SiteExample, convention_gap, estimate, hull_gap, refit
 
     torch.set_num_threads(2)
     seg = load_model(DEFAULT_MODEL)
@@ -59,6 +60,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     chosen = [train[i] for i in rng.choice(len(train), 50, replace=False)]  # bench/site_gate.py's 50, in draw order
     others = [i for i in range(len(films)) if i not in set(chosen)]
+    hulls = [hull_gap(r.mask) for r in results]
     lines = [f"{'convention':<22}{'setting':<14}{'Spearman':>9}{'worst-10% hit':>15}{'MAE':>8}"]
     for convention, key in (("site (behind heart)", "site"), ("JSRT as drawn", "lungs")):
         truth = np.array([dice(r.mask, f[key]) for r, f in zip(results, films)])
@@ -67,8 +69,9 @@ def main() -> None:
         for n in (10, 25, 50):
             cmap = learn_convention([results[i].mask for i in chosen[:n]], [films[i][key] for i in chosen[:n]])
             gaps = [convention_gap(r.mask, cmap) for r in results]
-            model = refit([SiteExample(results[i].signals, truth[i], gaps[i]) for i in chosen[:n]], cmap=cmap)
-            rows.append((f"warm, {n}", np.array([estimate(model, r.signals, g) for r, g in zip(results, gaps)])))
+            model = refit([SiteExample(results[i].signals, truth[i], gaps[i], hulls[i]) for i in chosen[:n]], cmap=cmap)
+            rows.append((f"warm, {n}", np.array([estimate(model, r.signals, g, h)
+                                                 for r, g, h in zip(results, gaps, hulls)])))
         for name, est in rows:
             e, t = est[others], truth[others]
             lines.append(f"{convention:<22}{name:<14}{spearman(e, t):>9.3f}{worst_hit(e, t):>15.2f}"
