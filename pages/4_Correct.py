@@ -247,6 +247,12 @@ tools = {"Add brush": ("freedraw", True), "Erase brush": ("freedraw", False),
          "Add polygon": ("polygon", True), "Cut polygon": ("polygon", False)}
 if fixer is not None:
     tools.update({"Fix: add lung (click)": ("point", True), "Fix: remove (click)": ("point", False)})
+with header:  # the tools' shortcuts (Alt+1 ... Alt+6) exist before the canvas is drawn: a key pressed as the
+    # page opens is not lost while the rest of the run is still on its way (hidden: the radio shows the tool)
+    st.html("<style>" + " ".join(f".st-key-_tool_key_{i} {{display: none;}}" for i in range(1, 7)) + "</style>")
+    for i, name in enumerate(tools, start=1):
+        st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
+                  args=(name,))
 
 page = CorrectState()
 view: Viewport | None = page.view_for(case.hash)
@@ -335,9 +341,6 @@ with controls:
             + brush_cursor_html(geometry.brush_canvas_px(brush), mode == "freedraw", ring_colour)
             + brush_keys_html(brush) + help_key_html() + gestures_html(),
             unsafe_allow_javascript=True)
-    for i, name in enumerate(tools, start=1):
-        st.button(f"tool {i}", key=f"_tool_key_{i}", type="tertiary", shortcut=f"Alt+{i}", on_click=_pick_tool,
-                  args=(name,))
     bound_widget(st.slider, "Brush width (image px)", "_brush", brush, min_value=1, max_value=60, value=brush,
                  help="The brush's width on the X-ray itself, whatever the zoom. Keys: Alt+J thinner, Alt+K wider.")
     st.text_input("brush width from the keys", key=TARGET_KEY, on_change=_brush_from_keys,
