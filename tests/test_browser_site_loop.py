@@ -76,7 +76,8 @@ def test_admin_retrains_on_the_site_reads_the_map_promotes_and_next_opens_the_wo
     page.set_default_timeout(TIMEOUT_MS)
     browser_sign_in(page, url, "admin")
     done, name = retrain_from_the_page(page, tiny_data_dir)
-    assert re.search(rf"worklist estimate refit on {MIN_EXAMPLES + 2} corrections, 2 open cases scored again",
+    assert re.search(rf"worklist estimate refit on {MIN_EXAMPLES + 2} corrections \(weighing [^)]*\), 2 open cases "
+                     r"scored again",
                      done.inner_text())
 
     # the verdict, the map of the site's convention, the click network's verdict

@@ -43,7 +43,8 @@ def test_recalibration_learns_the_site_and_next_opens_the_worst_film(tmp_path):
     agrees = _case(worklist, 101, site)          # a film where it drew the lung behind the heart already
     assert worklist.get(misses).estimated_dice == worklist.get(agrees).estimated_dice == 0.97
     warm = recalibrate(worklist, "m", ADMIN)
-    assert warm == {"examples": MIN_EXAMPLES + 2, "rescored": 2}
+    assert warm["examples"] == MIN_EXAMPLES + 2 and warm["rescored"] == 2
+    assert warm["columns"][0] == "shipped estimate"
     model = load_site_estimator(store.root, "m")
     assert model["site_examples"] == MIN_EXAMPLES + 2 and model["convention_map"]["films"] == MIN_EXAMPLES + 2
     low, high = worklist.get(misses), worklist.get(agrees)
@@ -98,3 +99,49 @@ def test_the_corrections_keep_a_site_column_only_where_it_predicts():
     by_gap = [SiteExample(s, float(d - 2 * g), float(g), float(h))
               for s, d, g, (_, h) in zip(signals, shipped, gaps, noise)]
     assert 1 in refit(by_gap)["recalibration"]["use"]  # the site loses Dice where it draws differently: kept
+
+
+def test_heart_share_is_the_heart_outside_the_mask_over_the_mask():
+    from lungseg_core.workflow.site_quality import heart_share
+
+    drawn, site = drawn_and_site_masks(0, 1.0)
+    heart = site & ~drawn  # a heart exactly where the site adds lung
+    assert heart_share(drawn, heart) == pytest.approx(heart.sum() / drawn.sum())
+    assert heart_share(site, heart) == 0.0  # a mask that already covers it leaves nothing of it out
+    assert heart_share(np.zeros_like(drawn), heart) == 0.0
+
+
+def test_the_heart_share_is_kept_only_where_it_predicts_and_is_never_guessed():
+    """The heart share is a column like the others: kept where the site's true Dice follows the
+    heart and the site's corrections add lung (a site drawing behind it), refused where it is noise
+    or where the site adds no lung; never chosen when one example has none; and a film whose heart is
+    unknown is estimated without it, not as if it had no heart."""
+    from dataclasses import replace
+
+    from lungseg_core.imaging.convention_map import GRID, ConventionMap
+    from lungseg_core.workflow.quality_estimate import estimate_dice
+    from lungseg_core.workflow.site_quality import HEART, SiteExample, estimate, refit, uses_heart
+
+    added = np.zeros((GRID, GRID), np.float32)
+    added[GRID // 2:, GRID // 2:GRID * 3 // 4] = 0.8  # the site adds lung low on the patient's left
+    adds = ConventionMap(added, np.zeros_like(added), 30)
+    adds_nothing = ConventionMap(np.zeros_like(added), np.zeros_like(added), 30)
+
+    rng = np.random.default_rng(5)
+    signals = [replace(SIGNALS, view_agreement=float(v)) for v in rng.uniform(0.90, 0.995, 30)]
+    shipped = np.array([estimate_dice(s) for s in signals])
+    hearts = rng.uniform(0.1, 0.3, 30)
+    by_heart = [SiteExample(s, float(d - 0.3 * (h - 0.1)), 0.0, 0.0, float(h))
+                for s, d, h in zip(signals, shipped, hearts)]
+    model = refit(by_heart, cmap=adds)
+    assert uses_heart(model) and HEART in model["recalibration"]["use"]
+    assert not uses_heart(refit(by_heart, cmap=adds_nothing)) and not uses_heart(refit(by_heart))
+    assert HEART not in model["recalibration"]["without_heart"]["use"]
+    big, small = estimate(model, signals[0], heart=0.3), estimate(model, signals[0], heart=0.1)
+    assert big < small - 0.03  # a big heart, at a site drawing behind it: a worse film
+    unknown = estimate(model, signals[0], heart=None)
+    assert small > unknown > big  # no heart network for this film: the site's mean, not "no heart"
+    noise = [SiteExample(s, float(d), 0.0, 0.0, float(h)) for s, d, h in zip(signals, shipped, hearts)]
+    assert not uses_heart(refit(noise, cmap=adds))  # the heart says nothing about these films' Dice
+    one_missing = by_heart[:-1] + [replace(by_heart[-1], heart=None)]
+    assert not uses_heart(refit(one_missing, cmap=adds))

@@ -118,7 +118,7 @@ def run_job(job_dir: Path, base: str, address: str | None, data_dir: Path | None
         except Exception as exc:  # noqa: BLE001 - the candidate stands; the estimate stays as it was
             warm, message = None, message + f"; worklist estimate not refit ({type(exc).__name__}: {exc})"
         if warm:
-            message += (f"; worklist estimate refit on {warm['examples']} corrections, "
-                        f"{warm['rescored']} open cases scored again")
+            message += (f"; worklist estimate refit on {warm['examples']} corrections "
+                        f"(weighing {', '.join(warm['columns'])}), {warm['rescored']} open cases scored again")
     write_progress(job_dir, state="done", result={k: v for k, v in result.items() if k != "card"}, message=message)
     return 0

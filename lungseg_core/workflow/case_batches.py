@@ -35,10 +35,10 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
                 chunk.append(case)
             except StoreError as exc:
                 failed.append((case.number, str(exc)))
-        for case, result in zip(chunk, segment_batch(seg, images)):
+        for case, image, result in zip(chunk, images, segment_batch(seg, images)):
             quality = case_quality(result, case.pixel_spacing_mm)
             if site_model is not None:  # this site's own estimate (site_quality), once it has one
-                quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask)
+                quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask, image)
                 quality["estimate"] = "site"
             if worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor,
                                          only_if_new=True):
