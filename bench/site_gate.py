@@ -162,6 +162,30 @@ def noc95(seg, fixer, films: list[dict]) -> float:
     return float(np.mean(counts))
 
 
+#: run-name tokens after "site_" and the retraining setting each sets (site_e12: 12 epochs at the site)
+SETTINGS = {"e": "SPARED_EPOCHS", "alr": "ALL_CORRECTIONS_LR_FACTOR", "all": "ALL_CORRECTIONS_EPOCHS"}
+
+
+def final_forgetting(job: Path, name: str) -> float | None:
+    """Val Dice the shipped weights (after the all-corrections epoch) lose outside the job's convention
+    map, as the gate measures its gated fit: the all-corrections epoch runs after the gate, so the
+    bench checks it did not forget what the gate had checked. None without a map or that epoch."""
+    from lungseg_core import DEFAULT_MODEL, load_model
+    from lungseg_core.learning.convention_gate import split_change
+    from lungseg_core.learning.convention_replay import load_map
+    from lungseg_core.learning.dataset import load_gray, load_mask, read_manifest
+
+    cmap = load_map(job / "data")
+    if cmap is None:
+        return None
+    parent, final = load_model(DEFAULT_MODEL), load_model(name)
+    scored = []
+    for case in read_manifest(CXR, "val"):
+        image = load_gray(case.image_path)
+        scored.append(split_change(parent.predict(image), final.predict(image), load_mask(case.mask_path), cmap))
+    return float(np.mean([s[0] for s in scored]) - np.mean([s[2] for s in scored]))
+
+
 def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: int, noc_before: float) -> dict:
     from lungseg_core import DEFAULT_MODEL, load_model
     from lungseg_core.learning import retraining
@@ -175,18 +199,22 @@ def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: i
         masks = [_shifted_or_resized(m, rng) for m in masks]
     elif name == "holes_blobs":
         masks = [_holes_blobs(m, rng) for m in masks]
-    lr, epochs = retraining.FINE_TUNE_LR_FACTOR, retraining.SPARED_EPOCHS
+    saved = {k: getattr(retraining, k) for k in SETTINGS.values()}
     if name == "lr_x30":
-        retraining.FINE_TUNE_LR_FACTOR = lr * 30
-    elif name.startswith("site_e"):  # a setting tried on the true site: site_e6 = 6 fine-tune epochs
-        retraining.SPARED_EPOCHS = int(name[len("site_e"):])
+        retraining.FINE_TUNE_LR_FACTOR = saved["FINE_TUNE_LR_FACTOR"] * 30
+    elif name.startswith("site_"):  # a setting tried on the true site: site_e12, site_e10_alr0.3, ...
+        for token in name[len("site_"):].split("_"):
+            key = next(k for k in sorted(SETTINGS, key=len, reverse=True) if token.startswith(k))
+            kind = type(saved[SETTINGS[key]])
+            setattr(retraining, SETTINGS[key], kind(token[len(key):]))
     job = WORK / f"job_{name}"
     shutil.rmtree(job, ignore_errors=True)
     started = time.perf_counter()
     try:
         result = retraining.retrain(DEFAULT_MODEL, None, job, base_data=CXR, corrections_zip=corrections_zip(corr, masks))
     finally:
-        retraining.FINE_TUNE_LR_FACTOR, retraining.SPARED_EPOCHS = lr, epochs
+        for attr, value in saved.items():
+            setattr(retraining, attr, value)
     minutes = (time.perf_counter() - started) / 60
     site = result["card"]["lineage"]["site_gate"]
     from lungseg_core.models.click_fix import click_weights_for, load_click_fixer
@@ -203,7 +231,9 @@ def run(name: str, films: list[dict], corr: list[dict], others: list[dict], n: i
            "reason": result["decision"]["reason"], "minutes": minutes,
            "click_gate": clicks.get("use"), "click_reason": clicks.get("reason"),
            "noc95_before": noc_before, "noc95_after": noc_after,
-           "all_corrections": result["card"]["lineage"].get("all_corrections")}
+           "all_corrections": result["card"]["lineage"].get("all_corrections"),
+           "forgetting_final": final_forgetting(job, result["name"]) if result["card"]["lineage"].get("all_corrections")
+           else None}
     shutil.copy2(models_dir() / f"{result['name']}.convention.png", RESULTS / f"site_gate_{name}_map.png")
     shutil.rmtree(job, ignore_errors=True)
     return row
@@ -250,7 +280,8 @@ def main() -> None:
                      f"{(r['forgetting_outside_map'] or 0):>+11.4f}{(r['convention_change'] or 0):>+8.4f}"
                      f"{(r['systematic_share'] or 0):>7.0%}{interval[0]:>+11.3f} to {interval[1]:+.3f}{r['minutes']:>6.1f}"
                      + (f"  {'taken' if r.get('click_gate') else 'kept':<7} {r['noc95_before']:>6.2f} -> {r['noc95_after']:.2f}"
-                        if "noc95_after" in r else ""))
+                        if "noc95_after" in r else "")
+                     + (f"  final forget {r['forgetting_final']:+.4f}" if r.get("forgetting_final") is not None else ""))
     (RESULTS / "site_gate.txt").write_text("\n".join(lines) + "\n\n" + "\n".join(
         f"{r['run']}: {r['reason']}" + (f"\n  click-to-fix: {r['click_reason']}" if r.get("click_reason") else "")
         for r in rows) + "\n")
