@@ -70,8 +70,8 @@ FINE_TUNE_EPOCHS = 4
 # At a site whose convention the replay spares, the fine-tune runs longer: the site's zone is learnt
 # from its corrections alone, and the spared replay keeps the rest (bench/site_gate.py, one run each
 # unless said: 4 epochs +0.0396 with forgetting outside the map 0.0019 in 2.5 min; 6 epochs +0.0438,
-# 0.0013, 3.2 min; 8 epochs +0.0470, 0.0015, 3.7 min; 10 epochs +0.0492 and +0.0500 (two runs), 0.0010
-# and 0.0011, 4.2 and 4.5 min, NoC@95 0.38 and 0.32; 12 epochs +0.0494, 0.0014, 4.7 min -- the gain
+# 0.0013, 3.2 min; 8 epochs +0.0470, 0.0015, 3.7 min; 10 epochs +0.0492 / +0.0500 / +0.0491 (three
+# runs), 0.0010-0.0014, 4.2-4.5 min, NoC@95 0.17-0.38; 12 epochs +0.0494, 0.0014, 4.7 min -- the gain
 # has stopped growing, and 12 nears the 5 min a retrain may take on 2 cores; so 10. The LR x30
 # control, which honours the same convention and so trains these epochs too, is still refused.
 SPARED_EPOCHS = 10
