@@ -49,11 +49,12 @@ def heart_markdown(card: dict) -> str:
             ("Written by the training code (`python -m lungseg_core train`).", "Written by `tools/train_heart.py`."),
             ("soft (lung-fraction) targets", "soft (heart-fraction) targets"),
             ("post-processing keeps the two largest components and fills small holes",
-             "the app keeps the largest piece (`heart_model.heart_mask`); the figures below are the training "
-             "code's, which keeps the two largest pieces as it does for lungs"),
-            ("## Data terms\n\n", "## Data terms\n\nHeart masks: JSRT (Shiraishi et al., AJR 2000;174:71-74) with the "
-             "SCR annotations (van Ginneken et al., Medical Image Analysis 2006;10(1):19-40), for research; "
-             "it starts from the lung default's weights, so their terms hold too: ")):
+             ("the app keeps the largest piece (`heart_model.heart_mask`); the figures below are the training "
+              "code's, which keeps the two largest pieces as it does for lungs")),
+            ("## Data terms\n\n", ("## Data terms\n\nHeart masks: JSRT (Shiraishi et al., AJR 2000;174:71-74) with the "
+                                   "SCR annotations (van Ginneken et al., Medical Image Analysis 2006;10(1):19-40), "
+                                   "for research; it starts from the lung default's weights, so their terms hold "
+                                   "too: "))):
         text = text.replace(lung, heart)
     return text
 
