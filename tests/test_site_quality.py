@@ -145,3 +145,69 @@ def test_the_heart_share_is_kept_only_where_it_predicts_and_is_never_guessed():
     assert not uses_heart(refit(noise, cmap=adds))  # the heart says nothing about these films' Dice
     one_missing = by_heart[:-1] + [replace(by_heart[-1], heart=None)]
     assert not uses_heart(refit(one_missing, cmap=adds))
+
+
+def _heart_estimator():
+    """A site estimate that weighs the heart (the site adds lung low on the patient's left)."""
+    from dataclasses import replace
+
+    from lungseg_core.imaging.convention_map import GRID, ConventionMap
+    from lungseg_core.workflow.quality_estimate import estimate_dice
+    from lungseg_core.workflow.site_quality import SiteExample, refit, uses_heart
+
+    rng = np.random.default_rng(5)
+    signals = [replace(SIGNALS, view_agreement=float(v)) for v in rng.uniform(0.90, 0.995, 30)]
+    hearts = rng.uniform(0.1, 0.3, 30)
+    added = np.zeros((GRID, GRID), np.float32)
+    added[GRID // 2:, GRID // 2:GRID * 3 // 4] = 0.8
+    model = refit([SiteExample(s, float(estimate_dice(s) - 0.3 * (h - 0.1)), 0.0, 0.0, float(h))
+                   for s, h in zip(signals, hearts)], cmap=ConventionMap(added, np.zeros_like(added), 30))
+    assert uses_heart(model)
+    return model
+
+
+def test_a_stored_heart_share_is_read_not_measured_again(tmp_path, monkeypatch):
+    """Rescoring reads the heart share a case's segmentation kept, and reads the film (and runs the
+    heart network) only for a case without one."""
+    from lungseg_core.workflow import site_quality
+
+    store = new_store(tmp_path / "store")
+    worklist = Worklist(store)
+    drawn, _ = drawn_and_site_masks(0, 1.0)
+    numbers = {}
+    for seed, heart in ((1, 0.1), (2, 0.3)):
+        image = np.random.default_rng(seed).integers(0, 255, (128, 128), dtype=np.uint8)
+        case, _ = worklist.add_case(image, ANN)
+        worklist.set_segmentation(case.number, drawn, {"estimated_dice": 0.97, "flags": [], "heart_share": heart,
+                                                       "signals": SIGNALS.as_dict()}, "m", "v", ANN)
+        numbers[heart] = case.number
+    read = []
+    monkeypatch.setattr(site_quality, "_image_or_none", lambda wl, case: read.append(case.number))
+    assert site_quality.rescore(worklist, "m", _heart_estimator(), ADMIN) == 2
+    assert read == []  # both kept their heart share: no film read
+    assert worklist.get(numbers[0.3]).estimated_dice < worklist.get(numbers[0.1]).estimated_dice - 0.03
+
+
+def test_a_case_made_on_a_page_gets_the_site_estimate_as_a_batch_would(tmp_path):
+    """The Segment/Correct pages' single X-ray (`case_intake.make_case`) is scored by the site's own
+    estimate where the site has one, with the heart share kept, like batch segmentation."""
+    import json
+
+    from lungseg_core import DEFAULT_MODEL, load_model
+    from lungseg_core.imaging.image_io import read_xray
+    from lungseg_core.models.samples import list_samples
+    from lungseg_core.workflow.case_intake import make_case
+    from lungseg_core.workflow.site_quality import estimator_path
+
+    store = new_store(tmp_path / "store")
+    worklist = Worklist(store)
+    seg = load_model(DEFAULT_MODEL)
+    pixels = read_xray(list_samples()[0].image_path.read_bytes()).pixels
+    shipped, _ = make_case(worklist, pixels, ANN, seg)
+    assert "estimate" not in shipped.quality and "heart_share" not in shipped.quality  # no site estimate yet
+    path = estimator_path(store.root, DEFAULT_MODEL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_heart_estimator()))
+    case, created = make_case(worklist, pixels[:, ::-1].copy(), ANN, seg)
+    assert created and case.quality["estimate"] == "site"
+    assert 0.0 < case.quality["heart_share"] < 1.0

@@ -10,7 +10,7 @@ from ..people.access_control import User, require
 from ..people.audit import AuditLog
 from ..storage.database import StoreError
 from .case_segmentation import segment_batch
-from .site_quality import load_site_estimator, map_from_json, site_dice
+from .site_quality import SiteEstimate
 from .worklist import Worklist, case_quality
 
 BATCH = 8
@@ -23,8 +23,7 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
     require(actor, "segment")
     todo = [c for c in worklist.list_cases() if c.mask_hash is None and (numbers is None or c.number in numbers)]
     done, skipped, failed, started = 0, 0, [], time.perf_counter()
-    site_model = load_site_estimator(worklist.store.root, seg.name)
-    site_map = map_from_json(site_model.get("convention_map")) if site_model else None
+    site = SiteEstimate(worklist.store.root, seg.name)  # this site's own estimate, once it has one
     for start in range(0, len(todo), batch):
         if should_stop is not None and should_stop():
             break
@@ -36,10 +35,7 @@ def segment_cases(worklist: Worklist, seg: Any, actor: User, numbers: list[int] 
             except StoreError as exc:
                 failed.append((case.number, str(exc)))
         for case, image, result in zip(chunk, images, segment_batch(seg, images)):
-            quality = case_quality(result, case.pixel_spacing_mm)
-            if site_model is not None:  # this site's own estimate (site_quality), once it has one
-                quality["estimated_dice"] = site_dice(site_model, site_map, result.signals, result.mask, image)
-                quality["estimate"] = "site"
+            quality = site.quality(case_quality(result, case.pixel_spacing_mm), result.signals, result.mask, image)
             if worklist.set_segmentation(case.number, result.mask, quality, seg.name, seg.version, actor,
                                          only_if_new=True):
                 done += 1

@@ -127,13 +127,15 @@ def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], An
             approved = worklist.store.load_mask(record.corrected_mask_hash)
         except Exception:  # noqa: BLE001 - a damaged file is flagged elsewhere; it is simply not an example
             continue
+        stored = case.quality.get("heart_share")
         try:
-            pairs.append((QualitySignals(**signals), drawn, approved, _image_or_none(worklist, case)))
+            pairs.append((QualitySignals(**signals), drawn, approved,
+                          stored if stored is not None else film_heart_share(drawn, _image_or_none(worklist, case))))
         except TypeError:
             continue  # signals stored by an earlier release, with other fields
     cmap = learn_convention([p[1] for p in pairs], [p[2] for p in pairs]) if pairs else None
-    return [SiteExample(s, dice(d, a), convention_gap(d, cmap), hull_gap(d), film_heart_share(d, image))
-            for s, d, a, image in pairs], cmap
+    return [SiteExample(s, dice(d, a), convention_gap(d, cmap), hull_gap(d), heart)
+            for s, d, a, heart in pairs], cmap
 
 
 def _image_or_none(worklist: Any, case: Any) -> np.ndarray | None:
@@ -256,12 +258,35 @@ def estimate(model: dict[str, Any], signals: QualitySignals, gap: float = 0.0, h
 
 
 def site_dice(model: dict[str, Any], cmap: Any, signals: QualitySignals, mask: np.ndarray,
-              image: np.ndarray | None = None) -> float:
+              image: np.ndarray | None = None, heart: float | None = None) -> float:
     """The site's estimate of one film: its signals, its mask's convention gap (`cmap` from
     `map_from_json(model["convention_map"])`, read once by the caller) and, where the estimate weighs
-    the heart, the heart network's outline of `image`."""
-    heart = film_heart_share(mask, image) if uses_heart(model) else None
+    the heart, the heart share (`heart`, or the heart network's outline of `image`)."""
+    if uses_heart(model) and heart is None:
+        heart = film_heart_share(mask, image)
     return estimate(model, signals, convention_gap(mask, cmap) if cmap is not None else 0.0, hull_gap(mask), heart)
+
+
+class SiteEstimate:
+    """This site's estimate for new segmentations by one model, read once (None fields: no site
+    estimator yet, and `quality` leaves the shipped estimate as it is)."""
+
+    def __init__(self, store_root: Path, model_name: str) -> None:
+        self.model = load_site_estimator(store_root, model_name)
+        self.cmap = map_from_json(self.model.get("convention_map")) if self.model else None
+
+    def quality(self, quality: dict[str, Any], signals: QualitySignals, mask: np.ndarray,
+                image: np.ndarray | None) -> dict[str, Any]:
+        """`quality` (from `worklist.case_quality`) with the site's estimate, and the heart share
+        where it weighs the heart (kept, so that a later rescoring need not read the film again)."""
+        if self.model is None:
+            return quality
+        heart = film_heart_share(mask, image) if uses_heart(self.model) else None
+        out = {**quality, "estimated_dice": site_dice(self.model, self.cmap, signals, mask, heart=heart),
+               "estimate": "site"}
+        if heart is not None:
+            out["heart_share"] = heart
+        return out
 
 
 def estimator_path(store_root: Path, model_name: str) -> Path:
@@ -307,9 +332,10 @@ def rescore(worklist: Any, model_name: str, model: dict[str, Any], actor: User) 
         if case.model_name != model_name or case.status not in OPEN_STATUSES or not signals or not case.mask_hash:
             continue
         try:
-            image = _image_or_none(worklist, case) if uses_heart(model) else None
+            heart = case.quality.get("heart_share")
+            image = _image_or_none(worklist, case) if uses_heart(model) and heart is None else None
             estimates[case.number] = site_dice(model, cmap, QualitySignals(**signals),
-                                               worklist.store.load_mask(case.mask_hash), image)
+                                               worklist.store.load_mask(case.mask_hash), image, heart)
         except (TypeError, LungSegError):
             continue  # signals of an earlier release, or a damaged file (flagged elsewhere)
     worklist.set_estimates(estimates, "site", actor, {"model": model_name, "rescored_with": "site estimator",
