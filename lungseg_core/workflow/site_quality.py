@@ -127,15 +127,22 @@ def site_examples(worklist: Any, model_name: str) -> tuple[list[SiteExample], An
             approved = worklist.store.load_mask(record.corrected_mask_hash)
         except Exception:  # noqa: BLE001 - a damaged file is flagged elsewhere; it is simply not an example
             continue
-        stored = case.quality.get("heart_share")
         try:
-            pairs.append((QualitySignals(**signals), drawn, approved,
-                          stored if stored is not None else film_heart_share(drawn, _image_or_none(worklist, case))))
+            pairs.append((QualitySignals(**signals), drawn, approved, case))
         except TypeError:
             continue  # signals stored by an earlier release, with other fields
     cmap = learn_convention([p[1] for p in pairs], [p[2] for p in pairs]) if pairs else None
-    return [SiteExample(s, dice(d, a), convention_gap(d, cmap), hull_gap(d), heart)
-            for s, d, a, heart in pairs], cmap
+    weigh_heart = adds_lung(cmap)  # elsewhere the heart share is no choice: no film is read for it
+    return [SiteExample(s, dice(d, a), convention_gap(d, cmap), hull_gap(d),
+                        case_heart_share(worklist, case, d) if weigh_heart else None)
+            for s, d, a, case in pairs], cmap
+
+
+def case_heart_share(worklist: Any, case: Any, mask: np.ndarray) -> float | None:
+    """The heart share the case's segmentation kept, else measured on its film (None: no network, or
+    a damaged file)."""
+    stored = case.quality.get("heart_share")
+    return stored if stored is not None else film_heart_share(mask, _image_or_none(worklist, case))
 
 
 def _image_or_none(worklist: Any, case: Any) -> np.ndarray | None:
@@ -169,6 +176,11 @@ KEEP_MARGIN = 0.10
 #: kept the heart share by chance and ranked the other films worse (bench/site_quality.py: JSRT as
 #: drawn 0.572 / 0.538 instead of 0.630 / 0.632).
 ADDS_LUNG_SHARE = 0.01
+
+
+def adds_lung(cmap: Any) -> bool:
+    """Whether the site's corrections add lung in one place (the map's add zone, ADDS_LUNG_SHARE)."""
+    return cmap is not None and float(np.mean(cmap.add_zone)) >= ADDS_LUNG_SHARE
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -221,8 +233,7 @@ def refit(examples: list[SiteExample], prior: dict[str, Any] | None = None, ridg
     x = _columns(prior, [e.signals for e in examples], [e.gap for e in examples], [e.hull_gap for e in examples],
                  [e.heart for e in examples])
     y = np.log(1.0 - np.clip([e.true_dice for e in examples], 0, 1) + FLOOR)
-    adds = cmap is not None and float(np.mean(cmap.add_zone)) >= ADDS_LUNG_SHARE
-    choices = CHOICES if adds else tuple(c for c in CHOICES if HULL not in c and HEART not in c)
+    choices = CHOICES if adds_lung(cmap) else tuple(c for c in CHOICES if HULL not in c and HEART not in c)
     without_heart = tuple(c for c in choices if HEART not in c)
     hearts = all(e.heart is not None for e in examples)
     use = _choose(x, y, ridge, choices if hearts else without_heart)
@@ -258,12 +269,10 @@ def estimate(model: dict[str, Any], signals: QualitySignals, gap: float = 0.0, h
 
 
 def site_dice(model: dict[str, Any], cmap: Any, signals: QualitySignals, mask: np.ndarray,
-              image: np.ndarray | None = None, heart: float | None = None) -> float:
+              heart: float | None = None) -> float:
     """The site's estimate of one film: its signals, its mask's convention gap (`cmap` from
     `map_from_json(model["convention_map"])`, read once by the caller) and, where the estimate weighs
-    the heart, the heart share (`heart`, or the heart network's outline of `image`)."""
-    if uses_heart(model) and heart is None:
-        heart = film_heart_share(mask, image)
+    the heart, its heart share (None: estimated without it)."""
     return estimate(model, signals, convention_gap(mask, cmap) if cmap is not None else 0.0, hull_gap(mask), heart)
 
 
@@ -332,10 +341,9 @@ def rescore(worklist: Any, model_name: str, model: dict[str, Any], actor: User) 
         if case.model_name != model_name or case.status not in OPEN_STATUSES or not signals or not case.mask_hash:
             continue
         try:
-            heart = case.quality.get("heart_share")
-            image = _image_or_none(worklist, case) if uses_heart(model) and heart is None else None
-            estimates[case.number] = site_dice(model, cmap, QualitySignals(**signals),
-                                               worklist.store.load_mask(case.mask_hash), image, heart)
+            mask = worklist.store.load_mask(case.mask_hash)
+            heart = case_heart_share(worklist, case, mask) if uses_heart(model) else None
+            estimates[case.number] = site_dice(model, cmap, QualitySignals(**signals), mask, heart)
         except (TypeError, LungSegError):
             continue  # signals of an earlier release, or a damaged file (flagged elsewhere)
     worklist.set_estimates(estimates, "site", actor, {"model": model_name, "rescored_with": "site estimator",
